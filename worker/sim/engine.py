@@ -1,0 +1,306 @@
+"""The event-driven cluster engine: arrays in, events out, no policy knowledge.
+
+The engine owns the state of one episode as numpy arrays (one row per job, one per
+node) so that masks and features are a handful of vectorised operations. Events are
+arrivals (jobs sorted by submit time, consumed by a pointer), completions and node
+failures / repairs (a heap). Python loops run over events, never over job x node pairs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.sim.model import NodeStatus, Scenario
+
+FUTURE, WAITING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
+_COMPLETE, _FAIL, _REPAIR = 0, 1, 2
+EPS = 1e-9
+"""Slack for float comparisons of fractional resources (GPU shares add up to 0.999...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """Which window slots fit which nodes right now, and at what GPU speed."""
+
+    fits: np.ndarray  # bool [K, N]
+    speed: np.ndarray  # float [K, N]: speed of the fastest usable GPU type (1.0 for CPU jobs)
+
+
+class ClusterSim:
+    """One episode of one scenario. Deterministic given the scenario and `seed`.
+
+    `seed` drives only node failures; everything else about the workload is already in
+    the scenario, so two policies run on the same (scenario, seed) see the same world.
+    """
+
+    def __init__(self, scenario: Scenario, window: int, seed: int = 0) -> None:
+        self.scenario = scenario
+        self.window = window
+        self.rng = np.random.default_rng(seed)
+        self.gpu_types = scenario.gpu_types
+        type_index = {t: i for i, t in enumerate(self.gpu_types)}
+        n_types = len(self.gpu_types)
+        nodes, jobs = scenario.nodes, scenario.jobs
+
+        self.node_ids = [n.id for n in nodes]
+        self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
+        self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
+        self.cap_gpu = np.zeros((len(nodes), n_types))
+        self.speed = np.zeros((len(nodes), n_types))
+        for i, node in enumerate(nodes):
+            for gpu_type, count in node.gpus.items():
+                self.cap_gpu[i, type_index[gpu_type]] = count
+                self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
+        self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
+
+        # Job arrays carry one extra sentinel row that fits nowhere: it pads the window.
+        n_jobs = len(jobs)
+        self.n_jobs = n_jobs
+        self.job_ids = [j.id for j in jobs]
+        pad = [np.inf]
+        self.cpu = np.array([j.cpus for j in jobs] + pad)
+        self.mem = np.array([j.memory_gb for j in jobs] + pad)
+        self.gpu = np.array([j.gpus for j in jobs] + pad)
+        self.cpu_only = self.gpu == 0
+        self.allowed = np.ones((n_jobs + 1, n_types), dtype=bool)
+        for i, job in enumerate(jobs):
+            if job.gpu_types:
+                self.allowed[i] = False
+                self.allowed[i, [type_index[t] for t in job.gpu_types]] = True
+        self.allowed[n_jobs] = False
+        self.priority = np.array([j.priority for j in jobs] + [0], dtype=np.float64)
+        self.submit = np.array([j.submit_s for j in jobs] + [0.0])
+        self.estimate = np.array([j.runtime_estimate_s for j in jobs] + [0.0])
+        self.runtime = np.array([j.runtime_s for j in jobs] + [0.0])
+        self.deadline = np.array([j.deadline_s for j in jobs] + [0.0])
+        if n_jobs > 1 and np.any(np.diff(self.submit[:n_jobs]) < 0):
+            raise ValueError(f"scenario {scenario.name!r}: jobs must be sorted by submit_s")
+
+        self.schedulable = self._fits_capacity(scenario)
+        self.state = np.full(n_jobs, FUTURE, dtype=np.int8)
+        self.start = np.full(n_jobs, np.nan)
+        self.finish = np.full(n_jobs, np.nan)
+        self.node_of = np.full(n_jobs, -1)
+        self.type_of = np.full(n_jobs, -1)
+        self.attempt = np.zeros(n_jobs, dtype=np.int64)
+        self.total_priority = float(self.priority[:n_jobs][self.schedulable].sum()) or 1.0
+
+        self.free_cpu = self.cap_cpu.copy()
+        self.free_mem = self.cap_mem.copy()
+        self.free_gpu = self.cap_gpu.copy()
+        self.running_on: list[set[int]] = [set() for _ in nodes]
+        self.n_running = 0
+        self.running_count = np.zeros(len(nodes))
+        self.waiting: list[int] = []
+        self.next_arrival = 0
+        self.events: list[tuple[float, int, int, int, int]] = []
+        self._seq = 0
+        self.now = 0.0
+        self.busy_cpu_s = 0.0
+        self.busy_gpu_s = 0.0
+        self.reward = 0.0
+        self.placements = 0
+        self.changed = True
+        """Set when resources were freed or the window gained a job: only then can a
+        decision that had no valid pair get one."""
+
+        if scenario.failures is not None:
+            for n in range(len(nodes)):
+                self._push(self._draw(scenario.failures.mean_time_to_failure_s), _FAIL, n)
+        self._arrive(0.0)
+
+    def _fits_capacity(self, scenario: Scenario) -> np.ndarray:
+        """Jobs that some node could ever run; the rest are reported unschedulable.
+
+        Without a failure process a node's status never changes, so only OK nodes count;
+        with one, DOWN nodes may come back.
+        """
+        ever_usable = self.usable.copy()
+        if scenario.failures is not None:
+            ever_usable = np.array([n.status != NodeStatus.BUSY for n in scenario.nodes])
+        if not len(scenario.nodes):
+            return np.zeros(self.n_jobs, dtype=bool)
+        jobs = np.arange(self.n_jobs)
+        fit = self.fit(jobs, self.cap_cpu, self.cap_mem, self.cap_gpu, ever_usable)
+        return fit.fits.any(axis=1)
+
+    def _draw(self, mean: float) -> float:
+        return float(self.rng.exponential(mean))
+
+    def _push(self, time: float, kind: int, index: int, attempt: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self.events, (time, self._seq, kind, index, attempt))
+
+    def fit(
+        self,
+        jobs: np.ndarray,
+        free_cpu: np.ndarray | None = None,
+        free_mem: np.ndarray | None = None,
+        free_gpu: np.ndarray | None = None,
+        usable: np.ndarray | None = None,
+    ) -> Fit:
+        """Vectorised fit of `jobs` (indices, sentinel allowed) against every node."""
+        free_cpu = self.free_cpu if free_cpu is None else free_cpu
+        free_mem = self.free_mem if free_mem is None else free_mem
+        free_gpu = self.free_gpu if free_gpu is None else free_gpu
+        usable = self.usable if usable is None else usable
+        need_gpu = self.gpu[jobs]
+        type_ok = self.allowed[jobs][:, None, :] & (free_gpu[None] >= need_gpu[:, None, None] - EPS)
+        if type_ok.shape[2]:
+            speed = np.where(type_ok, self.speed[None], 0.0).max(axis=2)
+        else:
+            speed = np.zeros((len(jobs), len(free_cpu)))
+        cpu_only = self.cpu_only[jobs][:, None]
+        speed = np.where(cpu_only, 1.0, speed)
+        fits = (
+            (self.cpu[jobs][:, None] <= free_cpu[None] + EPS)
+            & (self.mem[jobs][:, None] <= free_mem[None] + EPS)
+            & (speed > 0)
+            & usable[None]
+        )
+        return Fit(fits=fits, speed=speed)
+
+    def window_jobs(self) -> np.ndarray:
+        """Indices of the K oldest waiting jobs, padded with the sentinel row."""
+        head = self.waiting[: self.window]
+        if len(head) == self.window:
+            return np.array(head, dtype=np.int64)
+        return np.array(head + [self.n_jobs] * (self.window - len(head)), dtype=np.int64)
+
+    @property
+    def done(self) -> bool:
+        return self.next_arrival >= self.n_jobs and not self.waiting and not self.n_running
+
+    def has_future_events(self) -> bool:
+        return self.next_arrival < self.n_jobs or bool(self.events)
+
+    def place(self, slot: int, node: int) -> float:
+        """Start the job in window `slot` on `node`; returns the reward earned now.
+
+        The reward is the job's share of the headline score, paid when it starts if it
+        will finish by its deadline: the engine knows the actual runtime, so this is the
+        score's exact decomposition, delivered at the decision that earned it.
+        """
+        job = self.waiting.pop(slot)
+        gpu_type = -1
+        speed = 1.0
+        if not self.cpu_only[job]:
+            need = self.gpu[job] - EPS
+            free, allowed, speeds = self.free_gpu[node], self.allowed[job], self.speed[node]
+            speed = 0.0
+            for t in range(len(free)):
+                if allowed[t] and free[t] >= need and speeds[t] > speed:
+                    gpu_type, speed = t, float(speeds[t])
+            self.free_gpu[node, gpu_type] -= self.gpu[job]
+        self.free_cpu[node] -= self.cpu[job]
+        self.free_mem[node] -= self.mem[job]
+        run = float(self.runtime[job]) / speed
+        self.state[job] = RUNNING
+        self.start[job] = self.now
+        self.node_of[job] = node
+        self.type_of[job] = gpu_type
+        self.running_on[node].add(job)
+        self.n_running += 1
+        self.running_count[node] += 1
+        self._push(self.now + run, _COMPLETE, job, int(self.attempt[job]))
+        self.placements += 1
+        earned = self._start_reward(job, self.now + run)
+        self.reward += earned
+        return earned
+
+    def _start_reward(self, job: int, finish: float) -> float:
+        if finish <= self.deadline[job]:
+            return float(self.priority[job]) / self.total_priority
+        return 0.0
+
+    def advance(self, horizon: float) -> float:
+        """Move time to the next event and apply everything due then; returns reward."""
+        times = []
+        if self.next_arrival < self.n_jobs:
+            times.append(self.submit[self.next_arrival])
+        if self.events:
+            times.append(self.events[0][0])
+        if not times:
+            return 0.0
+        t = float(min(times))
+        if t > horizon:
+            self.now = horizon
+            return 0.0
+        self.now = t
+        earned = 0.0
+        while self.events and self.events[0][0] <= t:
+            _, _, kind, index, attempt = heapq.heappop(self.events)
+            if kind == _COMPLETE:
+                if attempt == self.attempt[index] and self.state[index] == RUNNING:
+                    self._complete(index)
+            elif kind == _FAIL:
+                earned += self._fail(index)
+            else:
+                self._repair(index)
+        self._arrive(t)
+        self.reward += earned
+        return earned
+
+    def _arrive(self, t: float) -> None:
+        while self.next_arrival < self.n_jobs and self.submit[self.next_arrival] <= t:
+            job = self.next_arrival
+            self.next_arrival += 1
+            if self.schedulable[job]:
+                self.state[job] = WAITING
+                self.waiting.append(job)
+                if len(self.waiting) <= self.window:
+                    self.changed = True
+            else:
+                self.state[job] = UNSCHEDULABLE
+
+    def _release(self, job: int) -> None:
+        node = int(self.node_of[job])
+        self.free_cpu[node] += self.cpu[job]
+        self.free_mem[node] += self.mem[job]
+        if self.type_of[job] >= 0:
+            self.free_gpu[node, self.type_of[job]] += self.gpu[job]
+        self.running_on[node].discard(job)
+        self.n_running -= 1
+        self.running_count[node] -= 1
+        elapsed = self.now - self.start[job]
+        self.busy_cpu_s += self.cpu[job] * elapsed
+        self.busy_gpu_s += self.gpu[job] * elapsed
+
+    def _complete(self, job: int) -> None:
+        self._release(job)
+        self.changed = True
+        self.state[job] = DONE
+        self.finish[job] = self.now
+
+    def _fail(self, node: int) -> float:
+        """A node goes DOWN: its jobs are killed and requeued in submit order."""
+        failures = self.scenario.failures
+        assert failures is not None
+        earned = 0.0
+        for job in sorted(self.running_on[node]):
+            expected_finish = self.start[job] + self.runtime[job] / self._speed_of_run(job)
+            earned -= self._start_reward(job, expected_finish)
+            self._release(job)
+            self.attempt[job] += 1
+            self.state[job] = WAITING
+            self.node_of[job] = -1
+            bisect.insort(self.waiting, job)
+            self.changed = True
+        self.usable[node] = False
+        self._push(self.now + self._draw(failures.mean_time_to_repair_s), _REPAIR, node)
+        return earned
+
+    def _speed_of_run(self, job: int) -> float:
+        t = self.type_of[job]
+        return 1.0 if t < 0 else float(self.speed[self.node_of[job], t])
+
+    def _repair(self, node: int) -> None:
+        failures = self.scenario.failures
+        assert failures is not None
+        self.usable[node] = True
+        self.changed = True
+        self._push(self.now + self._draw(failures.mean_time_to_failure_s), _FAIL, node)

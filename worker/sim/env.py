@@ -1,0 +1,137 @@
+"""The gymnasium environment: one decision per step over (window job, node) pairs or WAIT.
+
+How to run: `SchedulingEnv({"workload": "steady", "nodes": 16, "window": 32})`, then the
+usual `reset(seed=...)` / `step(action)` loop. Action `a < K*N` places window slot
+`a // N` on node `a % N`; `a == K*N` is WAIT. The observation's `action_mask` says which
+actions are valid; a masked action is treated as WAIT (never punished), so random
+exploration cannot corrupt the simulation.
+
+Between decisions the env skips time forward until some job fits (or the episode ends),
+so every step the agent sees is a real choice.
+
+Reward: the headline score is sum(priority of jobs finished by their deadline) / sum(all
+priorities). When a job starts the env pays its priority share if it will finish by its
+deadline at its actual runtime, and takes that back if a node failure kills it. The
+undiscounted episode return therefore equals the episode's score exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from worker.sim.engine import ClusterSim
+from worker.sim.features import FeatureScales, PairState, build_observation, observation_space
+from worker.sim.metrics import EpisodeMetrics, episode_metrics
+from worker.sim.model import Scenario
+from worker.sim.workloads import WorkloadSpec, make_scenario
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    """What any policy (heuristic or learned) sees at a decision: the observation plus
+    the raw engine state for heuristics that reason about seconds and resources."""
+
+    obs: dict[str, np.ndarray]
+    sim: ClusterSim
+    window: np.ndarray
+    fits: np.ndarray
+    speed: np.ndarray
+
+    @property
+    def wait_action(self) -> int:
+        return self.fits.size
+
+
+class SchedulingEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config = dict(config or {})
+        self.spec_workload = WorkloadSpec(
+            name=config.get("workload", "steady"),
+            nodes=int(config.get("nodes", 16)),
+            load=config.get("load"),
+            jobs=int(config.get("jobs", 200)),
+        )
+        self.window = int(config.get("window", 32))
+        self.n_nodes = self.spec_workload.nodes
+        self.base_seed = int(config.get("seed", 0))
+        self.observation_space = observation_space(self.window, self.n_nodes)
+        self.action_space = gym.spaces.Discrete(self.window * self.n_nodes + 1)
+        self.sim: ClusterSim | None = None
+        self._pairs: PairState | None = None
+        self._obs: dict[str, np.ndarray] | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """New episode. `options={"scenario": Scenario}` runs a given scenario (its node
+        count must match the env's); otherwise a fresh one is drawn from the workload."""
+        super().reset(seed=seed)
+        options = options or {}
+        scenario: Scenario | None = options.get("scenario")
+        episode_seed = int(self.np_random.integers(2**31 - 1))
+        if scenario is None:
+            scenario = make_scenario(self.spec_workload, episode_seed)
+        if len(scenario.nodes) != self.n_nodes:
+            raise ValueError(
+                f"scenario has {len(scenario.nodes)} nodes but the env was built for {self.n_nodes}"
+            )
+        self.load_scenario(scenario, int(options.get("sim_seed", episode_seed)))
+        return self._obs, {}
+
+    def load_scenario(self, scenario: Scenario, sim_seed: int = 0) -> None:
+        self.scenario = scenario
+        self.sim = ClusterSim(scenario, self.window, seed=sim_seed)
+        self.scales = FeatureScales(self.sim)
+        self._settle()
+
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        sim = self.sim
+        assert sim is not None and self._pairs is not None, "call reset() first"
+        action = int(action)
+        n = self.n_nodes
+        reward = 0.0
+        if action < self.window * n and self._pairs.fits[action // n, action % n]:
+            reward += sim.place(action // n, action % n)
+        elif self._obs["action_mask"][-1] or not self._pairs.any_fit:
+            reward += sim.advance(self.scenario.horizon_s)
+        else:
+            # WAIT is masked only when nothing is left to wait for: take the first valid pair
+            first = int(np.flatnonzero(self._pairs.fits.ravel())[0])
+            reward += sim.place(first // n, first % n)
+        reward += self._settle()
+        terminated = sim.done
+        truncated = not terminated and sim.now >= self.scenario.horizon_s
+        info = {"metrics": self.metrics()} if terminated or truncated else {}
+        return self._obs, float(reward), terminated, truncated, info
+
+    def _settle(self) -> float:
+        """Advance time until some pair is valid or the episode is over."""
+        sim = self.sim
+        horizon = self.scenario.horizon_s
+        reward = 0.0
+        pairs = PairState(sim, self.scales)
+        while not (pairs.any_fit or sim.done or sim.now >= horizon or not sim.has_future_events()):
+            sim.changed = False
+            reward += sim.advance(horizon)
+            if sim.changed:
+                pairs.refresh()
+        self._pairs = pairs
+        over = sim.done or sim.now >= horizon
+        wait_ok = over or not pairs.any_fit or sim.has_future_events()
+        self._obs = build_observation(sim, self.scales, pairs, horizon, wait_ok)
+        return reward
+
+    def decision_view(self) -> DecisionView:
+        assert self._pairs is not None and self._obs is not None
+        p = self._pairs
+        return DecisionView(self._obs, self.sim, p.window, p.fits, p.speed)
+
+    def metrics(self) -> EpisodeMetrics:
+        assert self.sim is not None
+        return episode_metrics(self.sim)

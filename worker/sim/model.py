@@ -1,0 +1,85 @@
+"""Typed records for what enters the simulator: nodes, jobs and a whole scenario.
+
+These are the edges of the simulator (generators, trace readers, API requests). Inside
+an episode the engine copies them into numpy arrays once and never touches them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+DEFAULT_GPU_SPEEDS: dict[str, float] = {"p5": 1.0, "p4": 0.6}
+"""Relative speed of each GPU type: a job's runtime on a type is its p5 runtime / speed."""
+
+
+class NodeStatus(StrEnum):
+    OK = "OK"
+    BUSY = "BUSY"
+    DOWN = "DOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A machine. It may hold GPUs of several types; a job uses one type on one node."""
+
+    id: str
+    cpus: float
+    memory_gb: float = 0.0
+    gpus: dict[str, float] = field(default_factory=dict)
+    gpu_speed: dict[str, float] = field(default_factory=dict)
+    status: NodeStatus = NodeStatus.OK
+
+    def speed_of(self, gpu_type: str) -> float:
+        return self.gpu_speed.get(gpu_type, DEFAULT_GPU_SPEEDS.get(gpu_type, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A unit of work. Times are seconds; runtimes are on a speed-1.0 GPU (or a CPU).
+
+    `gpu_types` lists the GPU types the job may run on; empty means any type. A job with
+    `gpus == 0` is CPU-only and ignores `gpu_types`. `runtime_s` is what the job really
+    takes (unknown to policies); `runtime_estimate_s` is what the user said.
+    Fractional `gpus` (< 1) model GPU sharing as in the Alibaba trace.
+    """
+
+    id: str
+    cpus: float
+    gpus: float
+    priority: int
+    submit_s: float
+    runtime_estimate_s: float
+    runtime_s: float
+    deadline_s: float
+    memory_gb: float = 0.0
+    gpu_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailures:
+    """Exponential time-to-failure and time-to-repair per node, for fault scenarios."""
+
+    mean_time_to_failure_s: float
+    mean_time_to_repair_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """Everything one episode needs: the cluster, the jobs in submit order, the horizon."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    jobs: tuple[Job, ...]
+    horizon_s: float
+    failures: NodeFailures | None = None
+
+    @property
+    def gpu_types(self) -> tuple[str, ...]:
+        """Every GPU type on a node or named by a job, in a stable order."""
+        seen: dict[str, None] = {}
+        for node in self.nodes:
+            seen.update(dict.fromkeys(node.gpus))
+        for job in self.jobs:
+            seen.update(dict.fromkeys(job.gpu_types))
+        return tuple(seen)
