@@ -55,7 +55,7 @@ class SchedulingEnv(gym.Env):
             name=config.get("workload", "steady"),
             nodes=int(config.get("nodes", 16)),
             load=config.get("load"),
-            jobs=int(config.get("jobs", 200)),
+            jobs=int(config.get("jobs", WorkloadSpec().jobs)),
         )
         self.window = int(config.get("window", 32))
         self.n_nodes = self.spec_workload.nodes

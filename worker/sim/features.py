@@ -128,12 +128,7 @@ def _pair_kernel(
                 for t in range(n_types):
                     if allowed[j, t] and free_gpu[n, t] >= need_gpu - EPS and speed[n, t] > s:
                         s = speed[n, t]
-            ok = (
-                usable[n]
-                and s > 0.0
-                and need_cpu <= free_cpu[n] + EPS
-                and need_mem <= free_mem[n] + EPS
-            )
+            ok = usable[n] and s > 0.0 and need_cpu <= free_cpu[n] + EPS and need_mem <= free_mem[n] + EPS
             fits[k, n] = ok
             best_speed[k, n] = s
             if ok:

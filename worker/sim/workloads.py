@@ -24,26 +24,34 @@ class WorkloadSpec:
     nodes: int = 16
     load: float | None = None
     """Offered load; None keeps the preset's default (or a trace's own arrival times)."""
-    jobs: int = 200
+    jobs: int = 400
+    """Jobs per episode: enough that the cluster runs loaded for several job lifetimes."""
 
 
 @dataclass(frozen=True, slots=True)
 class Preset:
     description: str
     default_nodes: int = 16
-    default_load: float = 0.9
+    default_load: float = 0.95
     p5_node_share: float = 0.5
     cpu_node_share: float = 0.0
     gpus_per_node: int = 8
     cpus_per_node: int = 96
     memory_gb_per_node: float = 1024.0
-    gpu_sizes: tuple[tuple[float, float], ...] = ((0, 0.15), (1, 0.35), (2, 0.25), (4, 0.15), (8, 0.10))
+    gpu_sizes: tuple[tuple[float, float], ...] = (
+        (0, 0.15),
+        (1, 0.35),
+        (2, 0.25),
+        (4, 0.15),
+        (8, 0.10),
+    )
     p5_only_share: float = 0.3
     priority_mix: tuple[float, float, float] = (0.5, 0.3, 0.2)
     median_runtime_s: float = 1800.0
-    runtime_sigma: float = 1.0
+    runtime_sigma: float = 0.7
     estimate_noise_sigma: float = 0.25
-    deadline_slack: tuple[float, float] = (1.5, 4.0)
+    deadline_slack: tuple[float, float] = (1.3, 3.0)
+    """Deadline = submit + U(lo, hi) x p5 runtime estimate; below 1/0.6 a p4 GPU misses it."""
     burstiness: float = 0.0
     """Share of arrivals that come in bursts (0 = Poisson)."""
     failures: NodeFailures | None = None
@@ -60,7 +68,7 @@ PRESETS: dict[str, Preset] = {
     "bursty": Preset("Arrivals in bursts separated by quiet spells.", burstiness=0.8),
     "deadline-tight": Preset(
         "Deadlines barely above the p5 runtime: GPU type and order decide.",
-        deadline_slack=(1.1, 2.0),
+        deadline_slack=(1.05, 1.8),
         default_load=0.8,
     ),
     "node-failures": Preset(
@@ -84,9 +92,7 @@ def make_scenario(spec: WorkloadSpec, seed: int) -> Scenario:
         return trace_scenario(spec.name, nodes=spec.nodes, load=spec.load, jobs=spec.jobs, seed=seed)
     preset = PRESETS.get(spec.name)
     if preset is None:
-        raise ValueError(
-            f"unknown workload {spec.name!r}; choose one of {', '.join(workload_names())}"
-        )
+        raise ValueError(f"unknown workload {spec.name!r}; choose one of {', '.join(workload_names())}")
     if spec.nodes < 1 or spec.jobs < 1:
         raise ValueError("a workload needs at least one node and one job")
     return synthetic_scenario(spec.name, preset, spec, seed)
@@ -162,7 +168,8 @@ def _job_shapes(preset: Preset, count: int, rng: np.random.Generator) -> dict[st
 def _dominant_work(shapes: dict[str, np.ndarray], nodes: list[Node]) -> float:
     """Sum over jobs of dominant share x p5 runtime: cluster-seconds of demand."""
     total_cpu = sum(n.cpus for n in nodes) or 1.0
-    total_gpu = sum(sum(n.gpus.values()) for n in nodes) or 1.0
+    # GPU capacity in p5-equivalents: a p4 GPU does 0.6 of a p5's work per second.
+    total_gpu = sum(sum(c * n.speed_of(t) for t, c in n.gpus.items()) for n in nodes) or 1.0
     total_mem = sum(n.memory_gb for n in nodes) or 1.0
     share = np.maximum.reduce(
         [shapes["cpus"] / total_cpu, shapes["gpus"] / total_gpu, shapes["memory"] / total_mem]

@@ -1,0 +1,178 @@
+"""PPO hyper-parameters as one documented dataclass, and their translation to RLlib.
+
+Defaults are tuned for the 2-core machine this project targets: sampling in the driver
+(no remote env runners, whose episode transfer costs more than it saves on 2 cores),
+many envs per runner so RLlib's per-step connector overhead is amortised over a batch,
+and few large minibatches so the learner does little Python work per sample. See
+benchmarks/train_throughput.py for the measured effect of each choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from worker.rl.module import PairScoringModule
+from worker.sim.env import SchedulingEnv
+from worker.sim.workloads import WorkloadSpec
+
+
+@dataclass
+class PPOHyperparams:
+    lr: float = 5e-4
+    """Adam learning rate (linearly decayed to `lr_final` over `lr_decay_steps` env steps)."""
+    lr_final: float | None = 1e-4
+    """Learning rate at the end of the decay; None keeps `lr` constant."""
+    lr_decay_steps: int = 3_000_000
+    """Lifetime env steps over which lr goes from `lr` to `lr_final`."""
+    gamma: float = 0.995
+    """Discount per decision. Reward is paid when a job starts, so long horizons matter:
+    a placement's cost shows up as later jobs that no longer fit."""
+    lambda_: float = 0.95
+    """GAE lambda: bias/variance trade-off of the advantage estimate."""
+    entropy_coeff: float = 0.003
+    """Entropy bonus; small because the action space has up to K*N+1 = 513 actions."""
+    clip_param: float = 0.2
+    """PPO surrogate clip range."""
+    vf_loss_coeff: float = 0.5
+    """Weight of the value loss in the shared-embedding total loss."""
+    vf_clip_param: float = 10.0
+    """Clip of the squared value error (returns are in [0, 1], so effectively none)."""
+    grad_clip: float | None = 0.5
+    """Global gradient-norm clip."""
+    use_kl_loss: bool = False
+    """Adaptive KL penalty on top of clipping; off, as in CleanRL's PPO."""
+    train_batch_size: int = 4_096
+    """Env steps per training iteration."""
+    minibatch_size: int = 1_024
+    """SGD minibatch size."""
+    num_epochs: int = 2
+    """Passes over each batch."""
+    num_envs_per_env_runner: int = 16
+    """Vectorised envs stepped together: one module forward per 16 decisions."""
+    num_env_runners: int = 0
+    """Remote sampling actors; 0 samples in the driver (best on 2 cores)."""
+    embed_dim: int = 32
+    """Job and node embedding size."""
+    hidden: int = 64
+    """Hidden width of every small MLP in the module."""
+    pair_hidden: int = 0
+    """Width of an optional per-pair MLP term (0 = off: ~4x slower learner)."""
+    seed: int = 0
+    """Seeds RLlib, torch and the env runners' episode draws."""
+
+    def model_config(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "hidden": self.hidden, "pair_hidden": self.pair_hidden}
+
+
+@dataclass
+class TrainRoundConfig:
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    """Workload the training episodes are drawn from (preset or trace, nodes, load, jobs)."""
+    window: int = 32
+    """Waiting jobs the policy sees per decision (K)."""
+    iterations: int = 10
+    """PPO iterations in this round (each of `ppo.train_batch_size` env steps)."""
+    ppo: PPOHyperparams = field(default_factory=PPOHyperparams)
+    """Algorithm hyper-parameters."""
+    seed: int = 0
+    """Round seed: mixed with the iteration a round starts at, so a resumed run draws
+    fresh episodes instead of replaying the first round's."""
+    output_dir: str = "checkpoints"
+    """Checkpoints of this round go to fresh subdirectories `iter-NNNNNN` under here."""
+    save_every: int | None = None
+    """Also checkpoint every this many iterations (the last one is always saved)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SCORE_METRIC = "episode_score"
+"""Custom env-runner metric: the headline score of each finished episode."""
+
+
+class EpisodeScoreCallback(RLlibCallback):
+    """Logs the env's episode score (and GPU utilisation) next to the return.
+
+    The undiscounted return equals the score only for terminated episodes; truncated
+    ones (horizon reached) differ, so the score is read from the env's final info.
+    """
+
+    def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+        if metrics_logger is None:
+            return
+        info = episode.get_infos(-1)
+        metrics = info.get("metrics") if isinstance(info, dict) else None
+        if metrics is None:
+            return
+        metrics_logger.log_value(SCORE_METRIC, float(metrics.score), reduce="mean", window=100)
+        metrics_logger.log_value(
+            "episode_gpu_utilization", float(metrics.gpu_utilization), reduce="mean", window=100
+        )
+
+
+def env_config(workload: WorkloadSpec, window: int, seed: int = 0) -> dict[str, Any]:
+    return {
+        "workload": workload.name,
+        "nodes": workload.nodes,
+        "load": workload.load,
+        "jobs": workload.jobs,
+        "window": window,
+        "seed": seed,
+    }
+
+
+def _lr_schedule(ppo: PPOHyperparams) -> float | list[list[float]]:
+    if ppo.lr_final is None:
+        return ppo.lr
+    return [[0, ppo.lr], [ppo.lr_decay_steps, ppo.lr_final]]
+
+
+def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfig:
+    """RLlib PPOConfig for a round; `seed` overrides `cfg.seed` (resumed rounds)."""
+    ppo = cfg.ppo
+    seed = cfg.seed if seed is None else seed
+    return (
+        PPOConfig()
+        .api_stack(
+            enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True
+        )
+        .environment(SchedulingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
+        .framework("torch")
+        .env_runners(
+            num_env_runners=ppo.num_env_runners,
+            num_envs_per_env_runner=ppo.num_envs_per_env_runner,
+            num_cpus_per_env_runner=1,
+            rollout_fragment_length="auto",
+            # The module reads the Dict observation as is; RLlib's defaults only batch
+            # and tensorise it. Nothing else is added, so inference needs no connector.
+            add_default_connectors_to_env_to_module_pipeline=True,
+        )
+        .learners(num_learners=0, num_gpus_per_learner=0)
+        .rl_module(
+            rl_module_spec=RLModuleSpec(
+                module_class=PairScoringModule, model_config=ppo.model_config()
+            )
+        )
+        .training(
+            lr=_lr_schedule(ppo),
+            gamma=ppo.gamma,
+            lambda_=ppo.lambda_,
+            entropy_coeff=ppo.entropy_coeff,
+            clip_param=ppo.clip_param,
+            vf_loss_coeff=ppo.vf_loss_coeff,
+            vf_clip_param=ppo.vf_clip_param,
+            grad_clip=ppo.grad_clip,
+            use_kl_loss=ppo.use_kl_loss,
+            train_batch_size_per_learner=ppo.train_batch_size,
+            minibatch_size=ppo.minibatch_size,
+            num_epochs=ppo.num_epochs,
+        )
+        .callbacks(EpisodeScoreCallback)
+        .reporting(metrics_num_episodes_for_smoothing=100)
+        .debugging(seed=seed, log_level="ERROR")
+    )

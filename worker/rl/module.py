@@ -1,0 +1,147 @@
+"""The PPO policy model: a masked (job, node) pair scorer with shared weights.
+
+Why this shape: the scheduler decides over K x N pairs plus WAIT, and K (window) and N
+(nodes) are configuration, not constants. Scoring every pair with the same small
+functions of a job embedding, a node embedding and the pair's own features keeps every
+parameter independent of K and N, so a policy trained on 16 nodes runs on 64 unchanged.
+
+Pair logit = <job_emb, node_emb> / sqrt(D) + pair_feats . (g_job(job_emb) + g_node(node_emb)).
+The dot product is the cheap factorised interaction (measured at ~7,500 learner steps/s
+on 32 x 16 pairs against 600-1,700 for an MLP over every pair); the second term is a
+linear function of the pair features whose weights depend on the job and on the node
+(so "this pair meets its deadline" can matter more for an urgent, high-priority job) at
+the same K x N x F cost as a fixed linear term. `pair_hidden > 0` adds a per-pair MLP on
+top, kept as an option for measurement (see benchmarks/train_throughput.py).
+
+WAIT and the value are read from masked mean pools of the job and node embeddings plus
+the global features. Invalid actions get the most negative float via `torch.where` in
+every forward pass (exploration, training and inference), so they have probability
+exactly zero and a row with no valid action stays finite (uniform), never NaN.
+
+The observation dict (jobs / nodes / pairs / global / action_mask) is read straight from
+`batch["obs"]`: RLlib's default env-to-module connectors only batch and tensorise it
+(no flattening, no filters), so module-only inference sees the same inputs as training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES
+
+MASKED_LOGIT = torch.finfo(torch.float32).min
+"""Logit of an invalid action: exp() underflows to exactly 0, and unlike -inf it keeps
+entropy and KL terms finite (0 * finite) even for a row that is all masked."""
+
+DEFAULT_MODEL_CONFIG: dict[str, Any] = {"embed_dim": 32, "hidden": 64, "pair_hidden": 0}
+
+
+def _mlp(inp: int, hidden: int, out: int, out_gain: float = 1.0) -> nn.Sequential:
+    first, last = nn.Linear(inp, hidden), nn.Linear(hidden, out)
+    nn.init.orthogonal_(first.weight, math.sqrt(2.0))
+    nn.init.zeros_(first.bias)
+    nn.init.orthogonal_(last.weight, out_gain)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(first, nn.ReLU(), last)
+
+
+def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over dim 1 of rows whose `valid` ([B, M, 1]) is 1; zeros if none is."""
+    return (x * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+
+
+def apply_action_mask(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask > 0.5, logits, torch.full_like(logits, MASKED_LOGIT))
+
+
+class PairScoringModule(TorchRLModule, ValueFunctionAPI):
+    """PPO RLModule over SchedulingEnv's Dict observation (see the module docstring)."""
+
+    def setup(self) -> None:
+        cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
+        d, h, ph = int(cfg["embed_dim"]), int(cfg["hidden"]), int(cfg["pair_hidden"])
+        self.embed_dim = d
+        self.job_net = _mlp(JOB_FEATURES + GLOBAL_FEATURES, h, d)
+        self.node_net = _mlp(NODE_FEATURES + GLOBAL_FEATURES, h, d)
+        # Small output gains: the initial policy is close to uniform over valid actions.
+        self.job_query = _mlp(d, h, d, out_gain=0.1)
+        self.job_gate = _mlp(d, h, PAIR_FEATURES, out_gain=0.1)
+        self.node_gate = nn.Linear(d, PAIR_FEATURES)
+        nn.init.orthogonal_(self.node_gate.weight, 0.1)
+        nn.init.zeros_(self.node_gate.bias)
+        context = 2 * d + GLOBAL_FEATURES
+        self.wait_head = _mlp(context, h, 1, out_gain=0.01)
+        self.value_head = _mlp(context, h, 1, out_gain=1.0)
+        self.pair_hidden = ph
+        if ph > 0:
+            self.pair_job = nn.Linear(d, ph)
+            self.pair_node = nn.Linear(d, ph, bias=False)
+            self.pair_feat = nn.Linear(PAIR_FEATURES, ph, bias=False)
+            self.pair_out = nn.Linear(ph, 1)
+            nn.init.orthogonal_(self.pair_out.weight, 0.01)
+
+    def _encode(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        jobs, nodes, glob = obs["jobs"], obs["nodes"], obs["global"]
+        b, k, n = jobs.shape[0], jobs.shape[1], nodes.shape[1]
+        g = glob.unsqueeze(1)
+        job_h = self.job_net(torch.cat([jobs, g.expand(b, k, g.shape[-1])], dim=-1))
+        node_h = self.node_net(torch.cat([nodes, g.expand(b, n, g.shape[-1])], dim=-1))
+        context = torch.cat(
+            [_masked_mean(job_h, jobs[..., :1]), _masked_mean(node_h, nodes[..., :1]), glob],
+            dim=-1,
+        )
+        return job_h, node_h, context
+
+    def _logits(
+        self,
+        obs: dict[str, torch.Tensor],
+        job_h: torch.Tensor,
+        node_h: torch.Tensor,
+        context: torch.Tensor,
+    ) -> torch.Tensor:
+        pairs = obs["pairs"]
+        b = pairs.shape[0]
+        query = self.job_query(job_h)
+        scores = torch.einsum("bkd,bnd->bkn", query, node_h) / math.sqrt(self.embed_dim)
+        scores = scores + torch.einsum("bknf,bkf->bkn", pairs, self.job_gate(job_h))
+        scores = scores + torch.einsum("bknf,bnf->bkn", pairs, self.node_gate(node_h))
+        if self.pair_hidden > 0:
+            hidden = (
+                self.pair_job(job_h).unsqueeze(2)
+                + self.pair_node(node_h).unsqueeze(1)
+                + self.pair_feat(pairs)
+            )
+            scores = scores + self.pair_out(torch.relu(hidden)).squeeze(-1)
+        logits = torch.cat([scores.reshape(b, -1), self.wait_head(context)], dim=-1)
+        return apply_action_mask(logits, obs["action_mask"])
+
+    def masked_logits(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Masked logits [B, K*N+1] for an observation dict of batched tensors; the one
+        entry point inference uses (no RLlib connectors in the hot path)."""
+        job_h, node_h, context = self._encode(obs)
+        return self._logits(obs, job_h, node_h, context)
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {Columns.ACTION_DIST_INPUTS: self.masked_logits(batch[Columns.OBS])}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        job_h, node_h, context = self._encode(obs)
+        return {
+            Columns.ACTION_DIST_INPUTS: self._logits(obs, job_h, node_h, context),
+            Columns.EMBEDDINGS: context,
+        }
+
+    def compute_values(
+        self, batch: dict[str, Any], embeddings: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if embeddings is None:
+            embeddings = self._encode(batch[Columns.OBS])[2]
+        return self.value_head(embeddings).squeeze(-1)
