@@ -96,6 +96,7 @@ class ClusterSim:
         self.n_running = 0
         self.running_count = np.zeros(len(nodes))
         self.waiting: list[int] = []
+        self._window_cache: np.ndarray | None = None
         self.next_arrival = 0
         self.events: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
@@ -166,10 +167,14 @@ class ClusterSim:
 
     def window_jobs(self) -> np.ndarray:
         """Indices of the K oldest waiting jobs, padded with the sentinel row."""
+        if self._window_cache is not None:
+            return self._window_cache
         head = self.waiting[: self.window]
-        if len(head) == self.window:
-            return np.array(head, dtype=np.int64)
-        return np.array(head + [self.n_jobs] * (self.window - len(head)), dtype=np.int64)
+        if len(head) < self.window:
+            head = head + [self.n_jobs] * (self.window - len(head))
+        self._window_cache = np.array(head, dtype=np.int64)
+        self._window_cache.flags.writeable = False
+        return self._window_cache
 
     @property
     def done(self) -> bool:
@@ -186,6 +191,7 @@ class ClusterSim:
         score's exact decomposition, delivered at the decision that earned it.
         """
         job = self.waiting.pop(slot)
+        self._window_cache = None
         gpu_type = -1
         speed = 1.0
         if not self.cpu_only[job]:
@@ -254,6 +260,7 @@ class ClusterSim:
                 self.waiting.append(job)
                 if len(self.waiting) <= self.window:
                     self.changed = True
+                    self._window_cache = None
             else:
                 self.state[job] = UNSCHEDULABLE
 
@@ -289,6 +296,7 @@ class ClusterSim:
             self.state[job] = WAITING
             self.node_of[job] = -1
             bisect.insort(self.waiting, job)
+            self._window_cache = None
             self.changed = True
         self.usable[node] = False
         self._push(self.now + self._draw(failures.mean_time_to_repair_s), _REPAIR, node)

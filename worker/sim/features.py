@@ -158,12 +158,12 @@ class PairState:
         self.fits = np.empty((k, n), dtype=np.bool_)
         self.speed = np.empty((k, n))
         self.pairs = np.empty((k, n, PAIR_FEATURES), dtype=np.float32)
+        self.free_gpu_total = np.empty(n)
         self.refresh()
 
     def refresh(self) -> bool:
         sim, scales = self.sim, self.scales
         self.window = sim.window_jobs()
-        self.free_gpu_total = np.empty(len(sim.free_cpu))
         self.any_fit = _pair_kernel(
             self.window, sim.cpu, sim.mem, sim.gpu, sim.allowed, sim.estimate, sim.deadline,
             sim.free_cpu, sim.free_mem, sim.free_gpu, self.free_gpu_total, sim.speed,
