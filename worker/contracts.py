@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 TRAINING_TASK_QUEUE = "rl-training"
 """Long, CPU-heavy work: at most one training activity per worker process."""
 INFERENCE_TASK_QUEUE = "rl-inference"
-"""Short work (plans, scenario generation, evaluation): never stuck behind training."""
+"""Short work (plans, scenario generation): never stuck behind training. Evaluation runs on
+the training queue: it takes seconds of CPU and reads the checkpoint training just wrote."""
 
 TRAINING_LOOP_WORKFLOW = "TrainingLoopWorkflow"
 SCHEDULER_WORKFLOW = "SchedulerWorkflow"
@@ -100,6 +101,30 @@ class TrainingRunConfig(Model):
     checkpoint_dir: str | None = Field(
         None, description="Where this run's checkpoints go; default <artifact store>/<run_id>."
     )
+    checkpoint_every: int = Field(
+        1, ge=1, le=10_000, description="Checkpoint (and heartbeat it) every this many iterations."
+    )
+    heartbeat_timeout_s: float = Field(
+        120.0, ge=1, le=3600, description="A training attempt silent this long is retried elsewhere."
+    )
+    continue_as_new_every: int = Field(
+        25, ge=1, le=10_000, description="Rounds per workflow run before continue-as-new."
+    )
+    state: TrainingProgress | None = Field(
+        None, description="Set by the workflow itself on continue-as-new; callers leave it empty."
+    )
+
+
+class ScenarioSummary(Model):
+    """What generate_scenario found: the workload is valid and this is its shape."""
+
+    workload: str
+    seed: int
+    nodes: int
+    jobs: int
+    gpus: dict[str, float] = Field(default_factory=dict)
+    cpus: float = 0.0
+    horizon_s: float = 0.0
 
 
 class IterationProgress(Model):
@@ -143,10 +168,26 @@ class TrainRoundOutput(Model):
     last: IterationProgress | None = None
 
 
-class PolicyMetrics(Model):
-    """Episode metrics averaged over evaluation episodes (see worker/sim/metrics.py)."""
+class StoreCheckpointInput(Model):
+    """A finished round's checkpoint (a path on the training worker) to record in the
+    artifact store; `output_dir` is the location the round was trained into."""
 
-    policy: str
+    run_id: str
+    round: int
+    checkpoint: str
+    output_dir: str
+    summary: RoundSummary | None = None
+
+
+class StoredCheckpoint(Model):
+    checkpoint: str
+    """Where the checkpoint now lives (a path, or a URI for a non-local artifact store)."""
+    uploaded: bool = False
+
+
+class PlanMetrics(Model):
+    """Metrics of one simulated episode or plan (see worker/sim/metrics.py)."""
+
     score: float
     mean_bounded_slowdown: float
     p95_bounded_slowdown: float
@@ -154,6 +195,15 @@ class PolicyMetrics(Model):
     gpu_utilization: float
     cpu_utilization: float
     makespan: float
+    jobs_finished: int
+    deadline_misses: int
+    unschedulable: int
+
+
+class PolicyMetrics(PlanMetrics):
+    """A policy's metrics averaged over evaluation episodes: counts become means."""
+
+    policy: str
     jobs_finished: float
     deadline_misses: float = 0.0
     unschedulable: float = 0.0
@@ -303,19 +353,6 @@ class UnplacedOut(Model):
     reason: str
 
 
-class PlanMetrics(Model):
-    score: float
-    mean_bounded_slowdown: float
-    p95_bounded_slowdown: float
-    mean_wait: float
-    gpu_utilization: float
-    cpu_utilization: float
-    makespan: float
-    jobs_finished: int
-    deadline_misses: int
-    unschedulable: int
-
-
 class BaselineOut(Model):
     policy: str
     metrics: PlanMetrics
@@ -338,6 +375,11 @@ class SmokeInput(Model):
     iterations: int = Field(1, ge=1, le=100)
     seed: int = 0
     output_dir: str | None = None
+    ppo: PPOParams = Field(
+        default_factory=lambda: PPOParams(
+            train_batch_size=256, minibatch_size=128, num_epochs=1, num_envs_per_env_runner=4
+        )
+    )
 
 
 class SmokeReport(Model):
@@ -351,3 +393,7 @@ class SmokeReport(Model):
     score: float
     baseline_score: float
     elapsed_s: float
+
+
+TrainingRunConfig.model_rebuild()
+StoreCheckpointInput.model_rebuild()

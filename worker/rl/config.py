@@ -44,8 +44,11 @@ class PPOHyperparams:
     """Clip of the squared value error (returns are in [0, 1], so effectively none)."""
     grad_clip: float | None = 0.5
     """Global gradient-norm clip."""
-    use_kl_loss: bool = False
-    """Adaptive KL penalty on top of clipping; off, as in CleanRL's PPO."""
+    kl_coeff: float = 0.0
+    """Initial KL penalty weight. 0 (as in CleanRL's PPO) still measures and reports the
+    policy's KL per iteration: RLlib only computes it when the KL loss is on."""
+    kl_target: float = 0.01
+    """Target KL the adaptive penalty steers towards when `kl_coeff` > 0."""
     train_batch_size: int = 4_096
     """Env steps per training iteration."""
     minibatch_size: int = 1_024
@@ -167,7 +170,9 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
             vf_loss_coeff=ppo.vf_loss_coeff,
             vf_clip_param=ppo.vf_clip_param,
             grad_clip=ppo.grad_clip,
-            use_kl_loss=ppo.use_kl_loss,
+            use_kl_loss=True,
+            kl_coeff=ppo.kl_coeff,
+            kl_target=ppo.kl_target,
             train_batch_size_per_learner=ppo.train_batch_size,
             minibatch_size=ppo.minibatch_size,
             num_epochs=ppo.num_epochs,

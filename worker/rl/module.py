@@ -52,6 +52,13 @@ def _mlp(inp: int, hidden: int, out: int, out_gain: float = 1.0) -> nn.Sequentia
     return nn.Sequential(first, nn.ReLU(), last)
 
 
+def _linear(inp: int, out: int, gain: float) -> nn.Linear:
+    layer = nn.Linear(inp, out)
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over dim 1 of rows whose `valid` ([B, M, 1]) is 1; zeros if none is."""
     return (x * valid).sum(1) / valid.sum(1).clamp(min=1.0)
@@ -71,11 +78,9 @@ class PairScoringModule(TorchRLModule, ValueFunctionAPI):
         self.job_net = _mlp(JOB_FEATURES + GLOBAL_FEATURES, h, d)
         self.node_net = _mlp(NODE_FEATURES + GLOBAL_FEATURES, h, d)
         # Small output gains: the initial policy is close to uniform over valid actions.
-        self.job_query = _mlp(d, h, d, out_gain=0.1)
-        self.job_gate = _mlp(d, h, PAIR_FEATURES, out_gain=0.1)
-        self.node_gate = nn.Linear(d, PAIR_FEATURES)
-        nn.init.orthogonal_(self.node_gate.weight, 0.1)
-        nn.init.zeros_(self.node_gate.bias)
+        self.job_query = _linear(d, d, gain=0.1)
+        self.job_gate = _linear(d, PAIR_FEATURES, gain=0.1)
+        self.node_gate = _linear(d, PAIR_FEATURES, gain=0.1)
         context = 2 * d + GLOBAL_FEATURES
         self.wait_head = _mlp(context, h, 1, out_gain=0.01)
         self.value_head = _mlp(context, h, 1, out_gain=1.0)

@@ -1,0 +1,62 @@
+"""Placement plans: a policy (trained checkpoint or heuristic) applied to a cluster state."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.errors import Problem
+from app.metrics import SCHEDULE_PLANS
+from app.models import ScheduleCreate, SchedulePublic
+from app.services import schedule as service
+
+router = APIRouter(prefix="/schedule", tags=["schedule"])
+
+_PROBLEM = {"application/problem+json": {}}
+
+
+@router.post(
+    "",
+    responses={
+        202: {"model": SchedulePublic, "description": "Accepted (`async: true`): fetch GET /schedule/{id}"},
+        413: {"model": Problem, "description": "Body too large", "content": _PROBLEM},
+        422: {"model": Problem, "description": "Invalid cluster, jobs or policy", "content": _PROBLEM},
+        502: {"model": Problem, "description": "The scheduling workflow failed", "content": _PROBLEM},
+        503: {"model": Problem, "description": "Temporal unreachable", "content": _PROBLEM},
+        504: {
+            "model": Problem,
+            "description": "No plan in time; carries id and workflow_id",
+            "content": _PROBLEM,
+        },
+    },
+    summary="Plan where pending jobs go",
+)
+async def create_schedule(
+    body: ScheduleCreate,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+) -> SchedulePublic:
+    try:
+        plan, code = await service.create_schedule(session, temporal, settings, body)
+    except Exception:
+        SCHEDULE_PLANS.labels("unknown", "error").inc()
+        raise
+    kind = "checkpoint" if plan.checkpoint_id else "heuristic"
+    SCHEDULE_PLANS.labels(kind, "accepted" if code == 202 else "completed").inc()
+    response.status_code = code
+    if code == 202:
+        response.headers["Location"] = f"/schedule/{plan.id}"
+    return plan
+
+
+@router.get(
+    "/{request_id}",
+    responses={404: {"model": Problem, "content": _PROBLEM}},
+    summary="A schedule request and, once done, its plan",
+)
+async def read_schedule(
+    request_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> SchedulePublic:
+    return await service.get_schedule(session, temporal, settings, request_id)

@@ -1,0 +1,107 @@
+"""Training runs: start, list, inspect (refreshed from Temporal on read), stop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+
+from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.errors import Problem
+from app.metrics import RUNS_STARTED
+from app.models import (
+    StopAccepted,
+    StopBody,
+    TrainingRunCreate,
+    TrainingRunDetail,
+    TrainingRunPublic,
+    TrainingRunsPublic,
+)
+from app.services import runs as service
+from worker.contracts import RunStatus
+
+router = APIRouter(prefix="/training-runs", tags=["training runs"])
+
+PROBLEMS = {
+    404: {"model": Problem, "description": "Unknown run", "content": {"application/problem+json": {}}},
+    422: {"model": Problem, "description": "Invalid request", "content": {"application/problem+json": {}}},
+    503: {
+        "model": Problem,
+        "description": "Temporal unreachable",
+        "content": {"application/problem+json": {}},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={k: PROBLEMS[k] for k in (422, 503)},
+    summary="Start a training run",
+)
+async def create_training_run(
+    body: TrainingRunCreate,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Retrying with the same key returns the same run instead of starting another.",
+        ),
+    ] = None,
+) -> TrainingRunPublic:
+    run, replayed = await service.create_run(session, temporal, settings, body, idempotency_key)
+    response.headers["Location"] = f"/training-runs/{run.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        RUNS_STARTED.inc()
+    return run
+
+
+@router.get("", summary="List training runs, newest first")
+async def list_training_runs(
+    session: SessionDep,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TrainingRunsPublic:
+    return service.list_runs(session, status, offset, limit)
+
+
+@router.get("/{run_id}", responses={404: PROBLEMS[404]}, summary="A run: status, rounds, live progress")
+async def read_training_run(
+    run_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> TrainingRunDetail:
+    run = service.get_run_row(session, run_id)
+    fresh = await service.refresh_run(session, temporal, settings, run)
+    return service.run_detail(session, run, stale=not fresh)
+
+
+@router.post(
+    "/{run_id}/stop",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: PROBLEMS[404],
+        409: {
+            "model": Problem,
+            "description": "Already ended or stopping",
+            "content": {"application/problem+json": {}},
+        },
+        503: PROBLEMS[503],
+    },
+    summary="Stop a run after its current round (graceful: the round is checkpointed)",
+)
+async def stop_training_run(
+    run_id: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    body: Annotated[StopBody | None, Body()] = None,
+) -> StopAccepted:
+    run = service.get_run_row(session, run_id)
+    result = await service.stop_run(session, temporal, settings, run, body.reason if body else None)
+    return StopAccepted(id=run.id, rounds_done=result.rounds_done)

@@ -1,0 +1,84 @@
+"""The API's settings: environment variables with the one prefix RLSCHED_ shared with the
+worker (worker/settings.py), so a single `.env` or compose `environment:` block configures
+both processes. `DATABASE_URL` is also read unprefixed because every PaaS sets it so."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.contracts import HEURISTIC_POLICIES, INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RLSCHED_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    """The app's SQLite file, Temporal's dev database and (worker side) checkpoints."""
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("RLSCHED_DATABASE_URL", "DATABASE_URL")
+    )
+    """SQLAlchemy URL; default a SQLite file under data_dir. postgres:// URLs get the
+    psycopg (v3) driver."""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    api_workers: int = Field(1, ge=1, le=64)
+    api_key: SecretStr | None = None
+    """When set, every endpoint except health, readiness and metrics wants
+    `Authorization: Bearer <key>`. Off by default for local use."""
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+    task_queue_prefix: str = ""
+    """Prefix of both task queues, as the worker's RLSCHED_TASK_QUEUE_PREFIX: empty in
+    production; tests and side-by-side deployments use it to keep their queues apart."""
+    temporal_connect_timeout_s: float = Field(5.0, gt=0)
+    schedule_timeout_s: float = Field(10.0, gt=0, le=600)
+    """How long POST /schedule waits for the plan before answering 504 with the ids."""
+    temporal_rpc_timeout_s: float = Field(5.0, gt=0)
+    """Bound on queries, describe() and stop updates, so a missing worker costs a request
+    seconds, not forever."""
+    reconcile_interval_s: float = Field(2.0, ge=0)
+    """How often the background reconciler refreshes live runs; 0 disables it."""
+    migrate_on_start: bool = True
+    fallback_heuristic: str = "edf"
+    """Policy used by `policy: "best"` before any checkpoint exists (said so in the answer)."""
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    @field_validator("fallback_heuristic")
+    @classmethod
+    def _known_heuristic(cls, name: str) -> str:
+        if name not in HEURISTIC_POLICIES:
+            raise ValueError(f"fallback_heuristic must be one of {', '.join(HEURISTIC_POLICIES)}")
+        return name
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'rlsched.db').resolve()}"
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def training_queue(self) -> str:
+        return self.task_queue_prefix + TRAINING_TASK_QUEUE
+
+    @property
+    def inference_queue(self) -> str:
+        return self.task_queue_prefix + INFERENCE_TASK_QUEUE
+
+    @property
+    def temporal_ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0] or "localhost"
+        return f"http://{host}:{self.temporal_ui_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

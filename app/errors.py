@@ -1,0 +1,126 @@
+"""Every error leaves the API as problem+json (RFC 9457), including FastAPI's own
+validation errors and unknown routes, so a client parses one shape and reads a message
+it can act on. Anything unexpected is logged and answered with a generic 500 problem
+that never leaks a traceback."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    workflow_id: str | None = None
+    id: str | None = None
+
+
+class ProblemError(Exception):
+    """Raised by services and routes; the handler turns it into problem+json."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, detail)
+
+
+class Conflict(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(409, detail)
+
+
+class Unprocessable(ProblemError):
+    def __init__(self, detail: str, field: list[str | int] | None = None) -> None:
+        errors = [{"loc": field, "msg": detail}] if field else None
+        super().__init__(422, detail, errors=errors)
+
+
+class Unavailable(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, detail)
+
+
+def problem_response(
+    status: int, detail: str | None, request: Request | None = None, **extra: Any
+) -> JSONResponse:
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        instance=str(request.url.path) if request is not None else None,
+        **{k: v for k, v in extra.items() if k in Problem.model_fields},
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic's error dicts carry the offending input and exception objects; keep what a
+    client needs (where, what) and drop what may not serialise."""
+    out = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part != "body" or len(error["loc"]) == 1]
+        out.append({"loc": list(loc), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))})
+    return out
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, request, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _jsonable_errors(exc.errors())
+        return problem_response(
+            422, _summary(errors) if errors else "invalid request", request, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}; see /docs"
+        response = problem_response(exc.status_code, detail, request)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal error; the server log has the details", request)

@@ -1,0 +1,118 @@
+"""Builds the FastAPI app. The lifespan migrates the database, creates the (lazily
+connected) Temporal client and starts the reconciler; `create_app(settings)` lets tests
+and the benchmark build an app on their own database and Temporal address.
+
+Run it with `rlsched api` (or `uvicorn app.main:app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app.api.main import api_router
+from app.core.config import Settings, get_settings
+from app.db import make_engine, migrate
+from app.errors import install_problem_handlers
+from app.metrics import MetricsAndLimitsMiddleware
+from app.services.reconciler import run_reconciler
+from app.services.temporal import TemporalGateway
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Train reinforcement-learning cluster-scheduling policies and serve their decisions.
+
+Start a training run, watch its rounds and checkpoints appear, then ask `POST /schedule`
+where your pending jobs should go. Errors are `application/problem+json` (RFC 9457)."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate, settings, engine)
+        temporal = TemporalGateway(settings)
+        app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal
+        reconciler = None
+        if settings.reconcile_interval_s > 0:
+            reconciler = asyncio.create_task(run_reconciler(engine, temporal, settings), name="reconciler")
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
+            engine.dispose()
+
+    app = FastAPI(
+        title="rl-scheduler",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "training runs", "description": "Train PPO policies in rounds on Temporal."},
+            {"name": "schedule", "description": "Placement plans from a checkpoint or a heuristic."},
+            {"name": "checkpoints", "description": "Policies saved after each round, with their scores."},
+            {"name": "health", "description": "Probes and metrics."},
+        ],
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(api_router)
+    app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """FastAPI documents its 422 as `HTTPValidationError` JSON; ours are problem+json.
+    Rewrite the schema so clients (and schemathesis) see the responses actually sent."""
+    from fastapi.openapi.utils import get_openapi
+
+    from app.errors import Problem
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses or "parameters" in operation or "requestBody" in operation:
+                    responses["422"] = {"description": "Invalid request", "content": problem}
+                if "requestBody" in operation:
+                    responses.setdefault("413", {"description": "Body too large", "content": problem})
+                if path not in ("/healthz", "/readyz", "/metrics"):
+                    responses.setdefault(
+                        "401", {"description": "API key required (when configured)", "content": problem}
+                    )
+                for code, response in responses.items():
+                    if code[0] in "45" and "content" in response:
+                        response["content"] = problem
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+app = create_app()

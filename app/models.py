@@ -1,0 +1,355 @@
+"""Tables of the app's index and the public schemas built on them.
+
+Temporal is the source of truth for what a run does; these rows are what users query and
+what survives an app restart. Per entity: `XBase` (shared fields), `XCreate` (input),
+`X(table=True)` (the row), `XPublic` (output), `XsPublic{data, count}` (a page).
+Payloads that cross Temporal are the contract models from worker/contracts.py, reused
+here as field types so the API and the worker cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field as DBField
+from sqlmodel import SQLModel
+
+from worker.contracts import (
+    MAX_JOBS,
+    MAX_NODES,
+    BaselineOut,
+    IterationProgress,
+    JobSpec,
+    NodeSpec,
+    PlacementOut,
+    PlanMetrics,
+    PolicyMetrics,
+    PPOParams,
+    RunStatus,
+    SyntheticSpec,
+    UnplacedOut,
+    WorkloadConfig,
+)
+
+TERMINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Input(BaseModel):
+    """Request bodies reject unknown fields, so a typo is a 422 rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- training runs -----------------------------------------------------------------------
+
+
+class TrainingRunCreate(Input):
+    name: str | None = Field(None, max_length=200)
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
+    ppo: PPOParams = Field(default_factory=PPOParams)
+    iterations_per_round: int = Field(5, ge=1, le=10_000)
+    max_rounds: int | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
+    eval_episodes: int = Field(5, ge=1, le=200)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    resume_from_checkpoint: str | None = Field(
+        None, max_length=200, description="Start from this checkpoint id (GET /checkpoints)."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "steady-16",
+                    "workload": {"name": "steady", "nodes": 16, "load": 0.9, "window": 32},
+                    "ppo": {"lr": 0.0005, "train_batch_size": 4096},
+                    "iterations_per_round": 5,
+                    "max_rounds": 3,
+                }
+            ]
+        },
+    )
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_created_at", "created_at"), Index("ix_runs_status", "status"))
+
+    id: str = DBField(primary_key=True, max_length=64)
+    name: str | None = DBField(default=None, max_length=200)
+    workflow_id: str = DBField(max_length=200, unique=True)
+    status: str = DBField(default="running", max_length=16)
+    config: dict[str, Any] = DBField(sa_column=Column(JSON, nullable=False))
+    idempotency_key: str | None = DBField(default=None, max_length=200, unique=True)
+    request_hash: str | None = DBField(default=None, max_length=64)
+    created_at: datetime = DBField(default_factory=utcnow)
+    updated_at: datetime = DBField(default_factory=utcnow)
+    finished_at: datetime | None = None
+    rounds_done: int = 0
+    current_round: int | None = None
+    live_progress: dict[str, Any] | None = DBField(default=None, sa_column=Column(JSON))
+    best_checkpoint_id: str | None = DBField(default=None, max_length=200)
+    best_score: float | None = None
+    latest_checkpoint_id: str | None = DBField(default=None, max_length=200)
+    stop_reason: str | None = DBField(default=None, max_length=500)
+    error: str | None = DBField(default=None, max_length=4000)
+    synced_at: datetime | None = None
+
+
+class RoundPublic(BaseModel):
+    round: int
+    checkpoint_id: str | None
+    iteration: int
+    env_steps: int
+    episode_return_mean: float | None
+    score: float
+    best_heuristic: str
+    best_heuristic_score: float
+    gain: float = Field(description="PPO score minus the best heuristic's on the same episodes.")
+    heuristic_scores: dict[str, float]
+    finished_at: datetime | None
+
+
+class Round(SQLModel, table=True):
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("run_id", "round", name="uq_rounds_run_round"),)
+
+    id: int | None = DBField(default=None, primary_key=True)
+    run_id: str = DBField(foreign_key="runs.id", max_length=64, index=True)
+    round: int
+    checkpoint_id: str | None = DBField(default=None, max_length=200)
+    iteration: int = 0
+    env_steps: int = 0
+    episode_return_mean: float | None = None
+    score: float = 0.0
+    best_heuristic: str = ""
+    best_heuristic_score: float = 0.0
+    gain: float = 0.0
+    heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
+    finished_at: datetime | None = None
+
+
+class LiveProgress(BaseModel):
+    """The current round's training, from the activity's last heartbeat."""
+
+    round: int
+    iterations_done: int = 0
+    progress: IterationProgress | None = None
+
+
+class TrainingRunPublic(BaseModel):
+    id: str
+    name: str | None
+    workflow_id: str
+    status: RunStatus
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    rounds_done: int
+    current_round: int | None
+    live_progress: LiveProgress | None
+    best_checkpoint_id: str | None
+    best_score: float | None
+    latest_checkpoint_id: str | None
+    stop_reason: str | None
+    error: str | None
+
+
+class TrainingRunDetail(TrainingRunPublic):
+    rounds: list[RoundPublic]
+    stale: bool = Field(
+        False, description="True when Temporal could not be asked just now; fields are from the index."
+    )
+
+
+class TrainingRunsPublic(BaseModel):
+    data: list[TrainingRunPublic]
+    count: int
+
+
+class StopBody(Input):
+    reason: str | None = Field(None, max_length=500)
+
+
+class StopAccepted(BaseModel):
+    id: str
+    status: Literal["stopping"] = "stopping"
+    rounds_done: int
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        Index("ix_checkpoints_score", "score"),
+        Index("ix_checkpoints_created_at", "created_at"),
+    )
+
+    id: str = DBField(primary_key=True, max_length=200)
+    run_id: str = DBField(foreign_key="runs.id", max_length=64, index=True)
+    round: int
+    location: str = DBField(max_length=2000)
+    iteration: int = 0
+    env_steps: int = 0
+    score: float = 0.0
+    best_heuristic: str = ""
+    best_heuristic_score: float = 0.0
+    gain: float = 0.0
+    heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
+    metrics: dict[str, Any] | None = DBField(default=None, sa_column=Column(JSON))
+    heuristics: list[dict[str, Any]] | None = DBField(default=None, sa_column=Column(JSON))
+    window: int = 32
+    created_at: datetime = DBField(default_factory=utcnow)
+
+
+class CheckpointPublic(BaseModel):
+    id: str
+    run_id: str
+    round: int
+    location: str = Field(description="Where the worker stored it (path or URI).")
+    iteration: int
+    env_steps: int
+    score: float
+    best_heuristic: str
+    best_heuristic_score: float
+    gain: float
+    heuristic_scores: dict[str, float]
+    metrics: PolicyMetrics | None = Field(None, description="The PPO policy's evaluation metrics.")
+    heuristics: list[PolicyMetrics] | None = Field(None, description="Heuristics on the same episodes.")
+    window: int
+    created_at: datetime
+
+
+class CheckpointsPublic(BaseModel):
+    data: list[CheckpointPublic]
+    count: int
+
+
+# --- schedule ------------------------------------------------------------------------------
+
+_EXAMPLE_PLAN_BODY = {
+    "nodes": [
+        {"id": "node-a", "cpus": 64, "memory_gb": 512, "gpus": {"p5": 8}, "status": "OK"},
+        {"id": "node-b", "cpus": 32, "gpus": {"p4": 4}, "status": "OK"},
+    ],
+    "jobs": [
+        {
+            "id": "train-llm",
+            "cpus": 16,
+            "gpus": 8,
+            "gpu_types": ["p5"],
+            "priority": 3,
+            "runtime_estimate_s": 7200,
+        },
+        {"id": "eval", "cpus": 4, "gpus": 1, "priority": 2, "runtime_estimate_s": 600, "deadline_s": 1800},
+    ],
+    "policy": "best",
+}
+
+
+class ScheduleCreate(Input):
+    nodes: list[NodeSpec] | None = Field(None, max_length=MAX_NODES)
+    jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
+    synthetic: SyntheticSpec | None = None
+    policy: str = Field(
+        "best",
+        min_length=1,
+        max_length=200,
+        description="'best' (best-scoring checkpoint, or a heuristic fallback when none exists), "
+        "a checkpoint id, or a heuristic: fifo, sjf, edf, priority, packing, random.",
+    )
+    baseline: str = Field("edf", description="Heuristic whose plan is returned alongside for comparison.")
+    window: int | None = Field(None, ge=1, le=256, description="Jobs the policy sees per decision.")
+    run_async: bool = Field(False, alias="async", description="Answer 202 at once; fetch GET /schedule/{id}.")
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [_EXAMPLE_PLAN_BODY]}
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScheduleCreate:
+        from worker.contracts import HEURISTIC_POLICIES
+
+        if self.synthetic is None and (self.nodes is None or self.jobs is None):
+            raise ValueError("give either nodes and jobs, or synthetic")
+        if self.synthetic is not None and (self.nodes or self.jobs):
+            raise ValueError("give either nodes and jobs, or synthetic, not both")
+        if self.nodes is not None and not self.nodes:
+            raise ValueError("nodes: a plan needs at least one node")
+        for kind, items in (("node", self.nodes or []), ("job", self.jobs or [])):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"duplicate {kind} id {item.id!r}")
+                seen.add(item.id)
+        if self.baseline not in HEURISTIC_POLICIES:
+            raise ValueError(f"baseline must be one of {', '.join(HEURISTIC_POLICIES)}")
+        return self
+
+
+ScheduleStatus = Literal["running", "completed", "failed", "timed_out"]
+
+
+class ScheduleRequest(SQLModel, table=True):
+    __tablename__ = "schedule_requests"
+    __table_args__ = (Index("ix_schedule_requests_created_at", "created_at"),)
+
+    id: str = DBField(primary_key=True, max_length=64)
+    workflow_id: str = DBField(max_length=200)
+    status: str = DBField(default="running", max_length=16)
+    requested_policy: str = DBField(max_length=200)
+    policy: str = DBField(max_length=200)
+    checkpoint_id: str | None = DBField(default=None, max_length=200)
+    nodes: int = 0
+    jobs: int = 0
+    notes: list[str] = DBField(default_factory=list, sa_column=Column(JSON))
+    result: dict[str, Any] | None = DBField(default=None, sa_column=Column(JSON))
+    error: str | None = DBField(default=None, max_length=4000)
+    elapsed_ms: float | None = None
+    created_at: datetime = DBField(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class SchedulePublic(BaseModel):
+    id: str
+    workflow_id: str
+    status: ScheduleStatus
+    requested_policy: str
+    policy: str = Field(description="The policy actually used: a heuristic name or a checkpoint id.")
+    checkpoint_id: str | None = None
+    notes: list[str] = Field(default_factory=list, description="E.g. why a heuristic stood in for 'best'.")
+    placements: list[PlacementOut] = Field(default_factory=list)
+    unplaced: list[UnplacedOut] = Field(default_factory=list)
+    metrics: PlanMetrics | None = None
+    baseline: BaselineOut | None = None
+    error: str | None = None
+    elapsed_ms: float | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, ReadinessCheck]

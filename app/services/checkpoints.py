@@ -1,0 +1,79 @@
+"""Checkpoints in the index: recorded from a run's round summaries, looked up by the ids
+the app hands out. The id is the app's own (`<run id>-r<round>`): stable, short, and the
+same whoever records it first (a read or the reconciler), so recording is idempotent."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlmodel import Session, col, func, select
+
+from app.errors import NotFound
+from app.models import Checkpoint, CheckpointPublic, CheckpointsPublic, Run
+from worker.contracts import RoundSummary
+
+
+def checkpoint_id(run_id: str, round_: int) -> str:
+    return f"{run_id}-r{round_}"
+
+
+def record_checkpoint(session: Session, run: Run, summary: RoundSummary) -> Checkpoint:
+    ckpt = session.get(Checkpoint, checkpoint_id(run.id, summary.round))
+    if ckpt is None:
+        ckpt = Checkpoint(
+            id=checkpoint_id(run.id, summary.round),
+            run_id=run.id,
+            round=summary.round,
+            location=summary.checkpoint,
+            window=int(run.config.get("workload", {}).get("window", 32)),
+        )
+        if summary.finished_at is not None:
+            ckpt.created_at = summary.finished_at
+    ckpt.location = summary.checkpoint
+    ckpt.iteration = summary.iteration
+    ckpt.env_steps = summary.env_steps
+    ckpt.score = summary.score
+    ckpt.best_heuristic = summary.best_heuristic
+    ckpt.best_heuristic_score = summary.best_heuristic_score
+    ckpt.gain = summary.gain
+    ckpt.heuristic_scores = dict(summary.heuristic_scores)
+    if summary.evaluation is not None:
+        ckpt.metrics = summary.evaluation.ppo.model_dump(mode="json")
+        ckpt.heuristics = [h.model_dump(mode="json") for h in summary.evaluation.heuristics]
+    session.add(ckpt)
+    return ckpt
+
+
+def list_checkpoints(
+    session: Session,
+    run_id: str | None,
+    order: Literal["score", "time"],
+    offset: int,
+    limit: int,
+) -> CheckpointsPublic:
+    query = select(Checkpoint)
+    count_query = select(func.count()).select_from(Checkpoint)
+    if run_id is not None:
+        query = query.where(Checkpoint.run_id == run_id)
+        count_query = count_query.where(Checkpoint.run_id == run_id)
+    if order == "score":
+        query = query.order_by(col(Checkpoint.score).desc(), col(Checkpoint.created_at).desc())
+    else:
+        query = query.order_by(col(Checkpoint.created_at).desc(), col(Checkpoint.id).desc())
+    rows = session.exec(query.offset(offset).limit(limit)).all()
+    count = session.exec(count_query).one()
+    return CheckpointsPublic(
+        data=[CheckpointPublic.model_validate(r, from_attributes=True) for r in rows], count=count
+    )
+
+
+def get_checkpoint(session: Session, ckpt_id: str) -> Checkpoint:
+    ckpt = session.get(Checkpoint, ckpt_id)
+    if ckpt is None:
+        raise NotFound(f"no checkpoint {ckpt_id!r}; GET /checkpoints lists them")
+    return ckpt
+
+
+def best_checkpoint(session: Session) -> Checkpoint | None:
+    query = select(Checkpoint).order_by(col(Checkpoint.score).desc(), col(Checkpoint.created_at).desc())
+    return session.exec(query.limit(1)).first()

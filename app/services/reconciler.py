@@ -1,0 +1,53 @@
+"""Background task in the app's lifespan that keeps the index current without anyone
+polling: every live run is refreshed from its workflow, so rounds and checkpoints appear
+(and a run's end is recorded) even if no client asks, and a restarted app catches up on
+what happened while it was down. Requests answered 202/504 get their plans fetched too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.core.config import Settings
+from app.models import Run, ScheduleRequest, utcnow
+from app.services.runs import refresh_run
+from app.services.schedule import refresh_schedule
+from app.services.temporal import TemporalGateway
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_LOOKBACK = timedelta(days=1)
+"""Older pending schedule requests are left alone (their workflows are long gone)."""
+
+
+async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
+    """Refresh every live run and pending schedule request; returns how many were refreshed."""
+    refreshed = 0
+    with Session(engine, expire_on_commit=False) as session:
+        runs = session.exec(select(Run).where(col(Run.status).in_(("running", "stopping")))).all()
+        for run in runs:
+            refreshed += await refresh_run(session, temporal, settings, run)
+        pending = session.exec(
+            select(ScheduleRequest).where(
+                ScheduleRequest.status == "running", ScheduleRequest.created_at > utcnow() - SCHEDULE_LOOKBACK
+            )
+        ).all()
+        for row in pending:
+            await refresh_schedule(session, temporal, settings, row)
+            refreshed += 1
+    return refreshed
+
+
+async def run_reconciler(engine: Engine, temporal: TemporalGateway, settings: Settings) -> None:
+    while True:
+        try:
+            await reconcile_once(engine, temporal, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep reconciling; one bad row must not stop the index updating
+            log.exception("reconcile pass failed")
+        await asyncio.sleep(settings.reconcile_interval_s)

@@ -1,0 +1,354 @@
+"""Training runs: start them on Temporal, stop them, and keep their rows in the index
+current from the workflow (query `progress`, describe() for the live heartbeat, the
+result once closed). `refresh_run` is what both a read and the reconciler call."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.core.config import Settings
+from app.errors import Conflict, NotFound, ProblemError, Unavailable, Unprocessable
+from app.models import (
+    TERMINAL_STATUSES,
+    LiveProgress,
+    Round,
+    RoundPublic,
+    Run,
+    TrainingRunCreate,
+    TrainingRunDetail,
+    TrainingRunPublic,
+    TrainingRunsPublic,
+    utcnow,
+)
+from app.services.checkpoints import checkpoint_id, get_checkpoint, record_checkpoint
+from app.services.temporal import TemporalGateway
+from worker.contracts import (
+    TRAINING_LOOP_WORKFLOW,
+    StopRequest,
+    StopResult,
+    TrainingHeartbeat,
+    TrainingProgress,
+    TrainingRunConfig,
+)
+
+log = logging.getLogger(__name__)
+
+_CLOSED_STATUS = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+}
+
+
+def workflow_id_for(run_id: str) -> str:
+    return f"training-run-{run_id}"
+
+
+def _request_hash(body: TrainingRunCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _public(run: Run) -> TrainingRunPublic:
+    live = LiveProgress.model_validate(run.live_progress) if run.live_progress else None
+    return TrainingRunPublic.model_validate(
+        {**run.model_dump(), "live_progress": live}, from_attributes=False
+    )
+
+
+async def create_run(
+    session: Session,
+    temporal: TemporalGateway,
+    settings: Settings,
+    body: TrainingRunCreate,
+    idempotency_key: str | None,
+) -> tuple[TrainingRunPublic, bool]:
+    """Returns (run, replayed). The row is written first so a retried request with the
+    same Idempotency-Key finds it; the workflow id is derived from the run id, so even a
+    retry racing the first start cannot make a second workflow."""
+    digest = _request_hash(body)
+    if idempotency_key is not None:
+        existing = session.exec(select(Run).where(Run.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise Unprocessable(
+                    f"Idempotency-Key {idempotency_key!r} was used for a different request body; "
+                    "use a new key for a new run"
+                )
+            return _public(existing), True
+    resume_from = None
+    if body.resume_from_checkpoint is not None:
+        try:
+            resume_from = get_checkpoint(session, body.resume_from_checkpoint).location
+        except NotFound as error:
+            raise Unprocessable(error.detail, ["body", "resume_from_checkpoint"]) from error
+    client = await temporal.client()
+    run_id = uuid.uuid4().hex[:12]
+    config = TrainingRunConfig(
+        run_id=run_id,
+        name=body.name,
+        workload=body.workload,
+        ppo=body.ppo,
+        iterations_per_round=body.iterations_per_round,
+        max_rounds=body.max_rounds,
+        eval_episodes=body.eval_episodes,
+        seed=body.seed,
+        resume_from=resume_from,
+    )
+    run = Run(
+        id=run_id,
+        name=body.name,
+        workflow_id=workflow_id_for(run_id),
+        status="running",
+        config=body.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request with the same key won the race
+        session.rollback()
+        existing = session.exec(select(Run).where(Run.idempotency_key == idempotency_key)).first()
+        if existing is None:
+            raise
+        return _public(existing), True
+    try:
+        await client.start_workflow(
+            TRAINING_LOOP_WORKFLOW,
+            config,
+            id=run.workflow_id,
+            task_queue=settings.training_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except RPCError as error:
+        session.delete(run)
+        session.commit()
+        raise Unavailable(f"could not start the training workflow on Temporal: {error.message}") from error
+    return _public(run), False
+
+
+def list_runs(session: Session, status: str | None, offset: int, limit: int) -> TrainingRunsPublic:
+    query = select(Run)
+    count_query = select(func.count()).select_from(Run)
+    if status is not None:
+        query = query.where(Run.status == status)
+        count_query = count_query.where(Run.status == status)
+    query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).offset(offset).limit(limit)
+    rows = session.exec(query).all()
+    return TrainingRunsPublic(data=[_public(r) for r in rows], count=session.exec(count_query).one())
+
+
+def get_run_row(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no training run {run_id!r}; GET /training-runs lists them")
+    return run
+
+
+def run_detail(session: Session, run: Run, stale: bool = False) -> TrainingRunDetail:
+    rounds = session.exec(select(Round).where(Round.run_id == run.id).order_by(col(Round.round))).all()
+    return TrainingRunDetail(
+        **_public(run).model_dump(),
+        rounds=[RoundPublic.model_validate(r, from_attributes=True) for r in rounds],
+        stale=stale,
+    )
+
+
+async def refresh_run(session: Session, temporal: TemporalGateway, settings: Settings, run: Run) -> bool:
+    """Bring one run's row up to date from Temporal. Returns False when Temporal (or the
+    worker, for a query) could not answer in time; the row is then left as it was."""
+    if run.status in TERMINAL_STATUSES:
+        return True
+    try:
+        client = await temporal.client()
+        await asyncio.wait_for(
+            _sync_from_workflow(session, client, settings, run), settings.temporal_rpc_timeout_s
+        )
+    except (ProblemError, RPCError, TimeoutError) as error:
+        session.rollback()
+        log.debug("refresh of run %s failed: %s", run.id, error)
+        return False
+    except Exception:  # a read must still answer from the index; the log has the cause
+        session.rollback()
+        log.exception("refresh of run %s failed", run.id)
+        return False
+    return True
+
+
+async def _sync_from_workflow(session: Session, client: Client, settings: Settings, run: Run) -> None:
+    handle = client.get_workflow_handle(run.workflow_id, result_type=TrainingProgress)
+    timeout = timedelta(seconds=settings.temporal_rpc_timeout_s)
+    try:
+        description = await handle.describe(rpc_timeout=timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            run.status, run.error = "failed", "the workflow no longer exists on Temporal (retention expired?)"
+            run.finished_at = run.finished_at or utcnow()
+            _save(session, run)
+            return
+        raise
+    status = description.status
+    progress: TrainingProgress | None = None
+    live: TrainingHeartbeat | None = None
+    if status == WorkflowExecutionStatus.RUNNING:
+        progress = await handle.query("progress", result_type=TrainingProgress, rpc_timeout=timeout)
+        live = await _heartbeat(client, description.raw_description.pending_activities)
+        run.status = "stopping" if progress.status == "stopping" else "running"
+    elif status == WorkflowExecutionStatus.COMPLETED:
+        progress = await handle.result(rpc_timeout=timeout)
+        run.status = "completed"
+    elif status in _CLOSED_STATUS:
+        run.status = _CLOSED_STATUS[status]
+        try:
+            await handle.result(rpc_timeout=timeout)
+        except WorkflowFailureError as failure:
+            run.error = failure_message(failure)[:4000]
+        except Exception as error:  # the status already says it ended; the message is a bonus
+            run.error = str(error)[:4000] or run.error
+    if run.status in TERMINAL_STATUSES:
+        run.finished_at = description.close_time or utcnow()
+        run.live_progress = None
+        run.current_round = None
+    if progress is not None:
+        _apply_progress(session, run, progress)
+    if run.status not in TERMINAL_STATUSES:
+        run.live_progress = (
+            LiveProgress(
+                round=live.round, iterations_done=live.iterations_done, progress=live.progress
+            ).model_dump(mode="json")
+            if live is not None
+            else None
+        )
+    _save(session, run)
+
+
+def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> None:
+    by_location: dict[str, str] = {}
+    existing = {r.round: r for r in session.exec(select(Round).where(Round.run_id == run.id)).all()}
+    for summary in progress.rounds:
+        ckpt = record_checkpoint(session, run, summary)
+        by_location[summary.checkpoint] = ckpt.id
+        row = existing.get(summary.round) or Round(run_id=run.id, round=summary.round)
+        row.checkpoint_id = ckpt.id
+        row.iteration = summary.iteration
+        row.env_steps = summary.env_steps
+        row.episode_return_mean = summary.episode_return_mean
+        row.score = summary.score
+        row.best_heuristic = summary.best_heuristic
+        row.best_heuristic_score = summary.best_heuristic_score
+        row.gain = summary.gain
+        row.heuristic_scores = dict(summary.heuristic_scores)
+        row.finished_at = summary.finished_at
+        session.add(row)
+    run.rounds_done = max(progress.rounds_done, len(progress.rounds), run.rounds_done)
+    run.current_round = progress.current_round if run.status not in TERMINAL_STATUSES else None
+    run.stop_reason = progress.stop_reason or run.stop_reason
+    if progress.best_checkpoint:
+        run.best_checkpoint_id = by_location.get(progress.best_checkpoint, run.best_checkpoint_id)
+        run.best_score = progress.best_score
+    elif progress.rounds:
+        best = max(progress.rounds, key=lambda s: s.score)
+        run.best_checkpoint_id, run.best_score = checkpoint_id(run.id, best.round), best.score
+    if progress.latest_checkpoint:
+        run.latest_checkpoint_id = by_location.get(progress.latest_checkpoint, run.latest_checkpoint_id)
+    elif progress.rounds:
+        run.latest_checkpoint_id = checkpoint_id(run.id, progress.rounds[-1].round)
+
+
+def failure_message(error: BaseException) -> str:
+    """The innermost cause's message: 'Activity task failed' says nothing, the
+    activity's own exception (type and message) says what went wrong."""
+    parts: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            parts.append(f"{cause.type or 'ApplicationError'}: {cause.message}")
+        elif isinstance(cause, ActivityError):
+            parts.append(f"activity {cause.activity_type} failed")
+        cause = cause.__cause__ if isinstance(cause, FailureError | WorkflowFailureError) else None
+    return "; ".join(parts) or str(error)
+
+
+def _save(session: Session, run: Run) -> None:
+    now = datetime.now(UTC)
+    run.updated_at = now
+    run.synced_at = now
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:  # another writer (a second app instance) recorded the same rows
+        session.rollback()
+
+
+async def _heartbeat(client: Client, pending: object) -> TrainingHeartbeat | None:
+    """The training activity's last heartbeat. Details arrive as raw payloads; decoded
+    without a type they are plain dicts, validated here into the contract model."""
+    for activity in pending:  # type: ignore[attr-defined]
+        payloads = list(activity.heartbeat_details.payloads)
+        if not payloads:
+            continue
+        try:
+            values = await client.data_converter.decode(payloads)
+            return TrainingHeartbeat.model_validate(values[-1])
+        except Exception:  # a different activity's heartbeat, or an older contract
+            continue
+    return None
+
+
+async def stop_run(
+    session: Session, temporal: TemporalGateway, settings: Settings, run: Run, reason: str | None
+) -> StopResult:
+    if run.status in TERMINAL_STATUSES:
+        raise Conflict(f"training run {run.id} has already ended ({run.status}); nothing to stop")
+    if run.status == "stopping":
+        raise Conflict(f"training run {run.id} is already stopping; it ends after the current round")
+    client = await temporal.client()
+    handle = client.get_workflow_handle(run.workflow_id)
+    try:
+        result = await asyncio.wait_for(
+            handle.execute_update("stop", StopRequest(reason=reason), result_type=StopResult),
+            settings.temporal_rpc_timeout_s * 2,
+        )
+    except WorkflowUpdateFailedError as error:
+        await refresh_run(session, temporal, settings, run)
+        raise Conflict(f"training run {run.id} cannot be stopped: {error.cause}") from error
+    except RPCError as error:
+        if (
+            error.status == RPCStatusCode.NOT_FOUND
+            or "closing" in error.message
+            or "completed" in error.message
+        ):
+            await refresh_run(session, temporal, settings, run)
+            raise Conflict(f"training run {run.id} has already ended; nothing to stop") from error
+        raise Unavailable(f"Temporal did not accept the stop: {error.message}") from error
+    except TimeoutError as error:
+        raise Unavailable(
+            f"no worker answered the stop of run {run.id} in time; is `rlsched worker` running?"
+        ) from error
+    run.status = "stopping"
+    run.stop_reason = reason
+    run.rounds_done = max(run.rounds_done, result.rounds_done)
+    _save(session, run)
+    return result

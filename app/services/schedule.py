@@ -1,0 +1,213 @@
+"""POST /schedule: resolve the policy, run SchedulerWorkflow on the inference queue, wait a
+bounded time, and record the request in the index.
+
+The synchronous path writes its row once, after the plan is back (one SQLite commit per
+request); only an async request or a timed-out one is written before its result exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any, NoReturn
+
+from sqlmodel import Session
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.core.config import Settings
+from app.errors import NotFound, ProblemError, Unavailable, Unprocessable
+from app.models import Checkpoint, ScheduleCreate, SchedulePublic, ScheduleRequest, utcnow
+from app.services.checkpoints import best_checkpoint
+from app.services.temporal import TemporalGateway, rpc_timeout
+from worker.contracts import (
+    HEURISTIC_POLICIES,
+    SCHEDULER_WORKFLOW,
+    PlanInput,
+    PlanOutput,
+    PolicyRef,
+)
+
+INPUT_ERROR_TYPES = {"InvalidInput", "CheckpointError", "ValueError"}
+"""Application error types the worker raises for input a client can fix: answered 422."""
+
+
+def resolve_policy(
+    session: Session, settings: Settings, name: str
+) -> tuple[PolicyRef, int | None, list[str]]:
+    """(policy for the worker, the checkpoint's training window if any, notes for the user)."""
+    if name in HEURISTIC_POLICIES:
+        return PolicyRef(kind="heuristic", name=name), None, []
+    if name == "best":
+        ckpt = best_checkpoint(session)
+        if ckpt is None:
+            fallback = settings.fallback_heuristic
+            note = f"no trained checkpoint yet: used the {fallback!r} heuristic for 'best'"
+            return PolicyRef(kind="heuristic", name=fallback), None, [note]
+        note = f"'best' is checkpoint {ckpt.id} (score {ckpt.score:.3f}, run {ckpt.run_id})"
+        return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, [note]
+    ckpt = session.get(Checkpoint, name)
+    if ckpt is None:
+        raise Unprocessable(
+            f"unknown policy {name!r}: give 'best', a checkpoint id (GET /checkpoints) or a heuristic "
+            f"({', '.join(HEURISTIC_POLICIES)})",
+            ["body", "policy"],
+        )
+    return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, []
+
+
+def _public(row: ScheduleRequest) -> SchedulePublic:
+    plan: dict[str, Any] = row.result or {}
+    return SchedulePublic(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        status=row.status,  # type: ignore[arg-type]
+        requested_policy=row.requested_policy,
+        policy=row.policy,
+        checkpoint_id=row.checkpoint_id,
+        notes=list(row.notes or []),
+        placements=plan.get("placements", []),
+        unplaced=plan.get("unplaced", []),
+        metrics=plan.get("metrics"),
+        baseline=plan.get("baseline"),
+        error=row.error,
+        elapsed_ms=row.elapsed_ms,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+async def create_schedule(
+    session: Session, temporal: TemporalGateway, settings: Settings, body: ScheduleCreate
+) -> tuple[SchedulePublic, int]:
+    """Returns the answer and its status code (200 done, 202 accepted async)."""
+    policy, trained_window, notes = resolve_policy(session, settings, body.policy)
+    window = body.window or trained_window or (body.synthetic.workload.window if body.synthetic else 32)
+    plan_input = PlanInput(
+        nodes=body.nodes,
+        jobs=body.jobs,
+        synthetic=body.synthetic,
+        policy=policy,
+        baseline=body.baseline,
+        window=window,
+    )
+    client = await temporal.client()
+    request_id = uuid.uuid4().hex[:16]
+    row = ScheduleRequest(
+        id=request_id,
+        workflow_id=f"schedule-{request_id}",
+        requested_policy=body.policy,
+        policy=policy.name,
+        checkpoint_id=policy.name if policy.kind == "checkpoint" else None,
+        nodes=len(body.nodes or []) or (body.synthetic.workload.nodes if body.synthetic else 0),
+        jobs=len(body.jobs or []) or (body.synthetic.workload.jobs if body.synthetic else 0),
+        notes=notes,
+    )
+    started = time.perf_counter()
+    try:
+        handle: WorkflowHandle[Any, PlanOutput] = await client.start_workflow(
+            SCHEDULER_WORKFLOW,
+            plan_input,
+            id=row.workflow_id,
+            task_queue=settings.inference_queue,
+            result_type=PlanOutput,
+            rpc_timeout=rpc_timeout(settings),
+        )
+    except RPCError as error:
+        raise Unavailable(f"could not start the scheduling workflow on Temporal: {error.message}") from error
+    if body.run_async:
+        _save(session, row)
+        return _public(row), 202
+    try:
+        output = await asyncio.wait_for(handle.result(), settings.schedule_timeout_s)
+    except TimeoutError as error:
+        row.status = "running"
+        _save(session, row)
+        raise ProblemError(
+            504,
+            f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
+            f"{settings.inference_queue!r}?); the request continues: GET /schedule/{row.id}",
+            id=row.id,
+            workflow_id=row.workflow_id,
+        ) from error
+    except WorkflowFailureError as error:
+        _record_failure(session, row, error)
+    except RPCError as error:
+        row.status = "running"
+        _save(session, row)
+        raise Unavailable(
+            f"lost Temporal while waiting for the plan ({error.message}); GET /schedule/{row.id} later"
+        ) from error
+    _record_output(row, output, started)
+    _save(session, row)
+    return _public(row), 200
+
+
+def _record_output(row: ScheduleRequest, output: PlanOutput, started: float | None) -> None:
+    row.status = "completed"
+    row.result = output.model_dump(mode="json", include={"placements", "unplaced", "metrics", "baseline"})
+    row.finished_at = utcnow()
+    row.elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else output.elapsed_ms
+
+
+def _record_failure(session: Session, row: ScheduleRequest, error: WorkflowFailureError) -> NoReturn:
+    """Store the failure, then raise 422 when the worker rejected the input, else 502."""
+    cause: BaseException | None = error.cause
+    app_error: ApplicationError | None = None
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            app_error = cause
+        cause = cause.__cause__ if isinstance(cause, FailureError) else None
+    message = app_error.message if app_error is not None else str(error.cause or error)
+    row.status, row.error, row.finished_at = "failed", message[:4000], utcnow()
+    _save(session, row)
+    if app_error is not None and app_error.type in INPUT_ERROR_TYPES:
+        raise ProblemError(422, f"the scheduler rejected the request: {message}", id=row.id)
+    raise ProblemError(
+        502, f"the scheduling workflow failed: {message}", id=row.id, workflow_id=row.workflow_id
+    )
+
+
+def _save(session: Session, row: ScheduleRequest) -> None:
+    session.add(row)
+    session.commit()
+
+
+async def get_schedule(
+    session: Session, temporal: TemporalGateway, settings: Settings, request_id: str
+) -> SchedulePublic:
+    row = session.get(ScheduleRequest, request_id)
+    if row is None:
+        raise NotFound(f"no schedule request {request_id!r}")
+    if row.status == "running":
+        await refresh_schedule(session, temporal, settings, row)
+    return _public(row)
+
+
+async def refresh_schedule(
+    session: Session, temporal: TemporalGateway, settings: Settings, row: ScheduleRequest
+) -> None:
+    """Fetch a finished plan for a request answered 202 or 504; leave it running otherwise."""
+    try:
+        client = await temporal.client()
+        handle = client.get_workflow_handle(row.workflow_id, result_type=PlanOutput)
+        description = await handle.describe(rpc_timeout=rpc_timeout(settings))
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return
+        output = await handle.result(rpc_timeout=rpc_timeout(settings))
+    except WorkflowFailureError as error:
+        with contextlib.suppress(ProblemError):
+            _record_failure(session, row, error)
+        return
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            row.status, row.error, row.finished_at = "failed", "the workflow no longer exists", utcnow()
+            _save(session, row)
+        return
+    except (ProblemError, TimeoutError):
+        return
+    _record_output(row, output, None)
+    _save(session, row)

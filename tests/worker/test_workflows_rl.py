@@ -1,0 +1,117 @@
+"""The workflows with the real activities: tiny PPO training in-process (one Ray per
+test process), real evaluation, real inference from the new checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from worker_support import fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
+
+from worker.contracts import HEURISTIC_POLICIES, PolicyRef, SmokeInput, StopRequest
+from worker.workflows.scheduler import SchedulerWorkflow
+from worker.workflows.smoke import SmokeWorkflow
+from worker.workflows.training_loop import TrainingLoopWorkflow
+
+pytestmark = [pytest.mark.integration, pytest.mark.rl]
+
+
+async def replay(client: Client, workflow_id: str) -> None:
+    replayer = Replayer(
+        workflows=[TrainingLoopWorkflow, SchedulerWorkflow, SmokeWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+    histories = client.list_workflows(f"WorkflowId = '{workflow_id}'").map_histories()
+    results = await replayer.replay_workflows(histories, raise_on_replay_failure=True)
+    assert results.replay_failures == {}
+
+
+def test_smoke_then_schedule_with_its_checkpoint(temporal_address: str, data_dir: Path) -> None:
+    from test_scheduler_workflow import cluster_request
+
+    async def body() -> None:
+        prefix = fresh_prefix()
+        training, inference = queues(prefix)
+        async with running_workers(temporal_address, prefix) as client:
+            smoke_id = f"smoke-{uuid.uuid4().hex[:8]}"
+            report = await client.execute_workflow(
+                SmokeWorkflow.run, SmokeInput(iterations=2), id=smoke_id, task_queue=training
+            )
+            assert (report.nodes, report.jobs) == (4, 40)
+            assert report.iterations == 2 and report.env_steps >= 2 * 256
+            assert report.placed + report.unplaced == 40
+            assert 0.0 <= report.score <= 1.0 and 0.0 <= report.baseline_score <= 1.0
+            assert Path(report.checkpoint).is_dir()
+            assert Path(report.checkpoint).is_relative_to(data_dir)
+
+            # The same checkpoint serves a 16-node, 100-job request (sizes it never saw).
+            request = cluster_request(PolicyRef(kind="checkpoint", name="ppo", checkpoint=report.checkpoint))
+            schedule_id = f"schedule-{uuid.uuid4()}"
+            out = await client.execute_workflow(
+                SchedulerWorkflow.run, request, id=schedule_id, task_queue=inference
+            )
+            assert out.policy == "ppo" and out.checkpoint == report.checkpoint
+            assert len(out.placements) + len(out.unplaced) == 100
+            assert out.baseline is not None and out.baseline.policy == "edf"
+            await replay(client, smoke_id)
+            await replay(client, schedule_id)
+
+    asyncio.run(body())
+
+
+def test_training_loop_two_rounds_then_stop(temporal_address: str, data_dir: Path) -> None:
+    async def body() -> None:
+        prefix = fresh_prefix()
+        async with running_workers(temporal_address, prefix) as client:
+            workflow_id = f"training-run-{uuid.uuid4().hex[:8]}"
+            config = tiny_run("two-rounds", max_rounds=None, iterations_per_round=2)
+            handle = await client.start_workflow(
+                TrainingLoopWorkflow.run, config, id=workflow_id, task_queue=queues(prefix)[0]
+            )
+            # Live progress while a round trains: the query, and describe()'s heartbeat
+            # (heartbeats reach the server at most once a second, so poll a while).
+            deadline = time.monotonic() + 120
+            beat = None
+            while beat is None or beat.progress is None:
+                assert time.monotonic() < deadline, "no heartbeat with iteration progress"
+                beat = await training_heartbeat(client, handle)
+                await asyncio.sleep(0.05)
+            assert beat.progress.env_steps > 0 and beat.progress.iterations_in_round == beat.iterations_done
+            progress = await handle.query(TrainingLoopWorkflow.progress)
+            assert progress.status == "running" and progress.current_round is not None
+
+            while (await handle.query(TrainingLoopWorkflow.progress)).current_round in (None, 1):
+                assert time.monotonic() < deadline, "round 2 never started"
+                await asyncio.sleep(0.05)
+            stop = await handle.execute_update(TrainingLoopWorkflow.stop, StopRequest(reason="test"))
+            assert stop.status == "stopping" and stop.rounds_done >= 1
+
+            final = await asyncio.wait_for(handle.result(), 180)
+            assert final.status == "completed" and final.stop_reason == "test"
+            # The round running at the stop finished; no further round started.
+            assert final.rounds_done == stop.rounds_done + 1
+            assert [r.round for r in final.rounds] == list(range(1, final.rounds_done + 1))
+            # Each round resumed the previous round's policy: the iteration count goes on.
+            assert [r.iteration for r in final.rounds] == [2 * r.round for r in final.rounds]
+            first, second = final.rounds[:2]
+            assert second.env_steps > first.env_steps
+            assert set(first.heuristic_scores) == set(HEURISTIC_POLICIES)
+            assert first.best_heuristic_score == max(first.heuristic_scores.values())
+            assert first.gain == pytest.approx(first.score - first.best_heuristic_score)
+            assert final.latest_checkpoint == final.rounds[-1].checkpoint
+            assert final.best_score == max(r.score for r in final.rounds)
+            assert final.best_checkpoint in {
+                r.checkpoint for r in final.rounds if r.score == final.best_score
+            }
+            for summary in final.rounds:
+                assert (Path(summary.checkpoint) / "rlsched-round.json").is_file()
+                assert f"two-rounds/round-{summary.round:04d}" in summary.checkpoint
+            await replay(client, workflow_id)
+
+    asyncio.run(body())

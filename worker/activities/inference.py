@@ -1,0 +1,72 @@
+"""plan_schedule: a placement plan for the requested policy plus a baseline heuristic's.
+
+SchedulerWorkflow runs this as a local activity on the `rl-inference` worker: a
+schedule request then costs one workflow task round trip, not three. Both plans are
+computed in the same call for the same reason. Loaded policy modules stay cached in
+the worker process (worker.rl.inference's LRU), so only the first request for a
+checkpoint pays for loading it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from temporalio import activity
+
+from worker.activities import checkpoint_error, invalid_input
+from worker.contracts import HEURISTIC_POLICIES, PlanInput, PlanOutput, PolicyRef
+
+
+def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
+    """The sim Policy a PolicyRef names; non-retryable errors for what retrying can't fix."""
+    from worker.sim.heuristics import make_heuristic
+
+    if ref.kind == "heuristic":
+        try:
+            return make_heuristic(ref.name)
+        except ValueError as error:
+            raise invalid_input(error) from error
+    if not ref.checkpoint:
+        raise invalid_input(ValueError(f"policy {ref.name!r} is a checkpoint policy but names no checkpoint"))
+    from worker import artifacts
+    from worker.settings import get_settings
+
+    try:
+        path = artifacts.ensure_local(get_settings(), ref.checkpoint)
+        from worker.rl.inference import PPOPolicy, load_module
+
+        return PPOPolicy(load_module(str(path)))
+    except (ValueError, FileNotFoundError, OSError) as error:  # CheckpointError is a ValueError
+        raise checkpoint_error(error) from error
+
+
+@activity.defn(name="plan_schedule")
+def plan_schedule(input: PlanInput) -> PlanOutput:
+    from worker.convert import job_from_spec, node_from_spec, plan_output, workload_spec
+    from worker.sim.heuristics import make_heuristic
+    from worker.sim.plan import plan_schedule as plan
+    from worker.sim.workloads import make_scenario
+
+    started = time.perf_counter()
+    if input.baseline not in HEURISTIC_POLICIES:
+        raise invalid_input(
+            ValueError(f"unknown baseline {input.baseline!r}; choose one of {', '.join(HEURISTIC_POLICIES)}")
+        )
+    policy = load_policy(input.policy)
+    try:
+        if input.synthetic is not None:
+            scenario = make_scenario(workload_spec(input.synthetic.workload), input.synthetic.seed)
+            nodes, jobs = list(scenario.nodes), list(scenario.jobs)
+        else:
+            nodes = [node_from_spec(n) for n in input.nodes or []]
+            jobs = [job_from_spec(j) for j in input.jobs or []]
+        result = plan(policy, nodes, jobs, input.window)
+        baseline = None
+        if not (input.policy.kind == "heuristic" and input.policy.name == input.baseline):
+            baseline = plan(make_heuristic(input.baseline), nodes, jobs, input.window)
+        else:
+            baseline = result
+    except (ValueError, FileNotFoundError) as error:
+        raise invalid_input(error) from error
+    checkpoint = input.policy.checkpoint if input.policy.kind == "checkpoint" else None
+    return plan_output(result, baseline, checkpoint, (time.perf_counter() - started) * 1000)

@@ -1,0 +1,192 @@
+"""train_policy and store_checkpoint: one PPO round, durable across worker crashes.
+
+Why it looks like this:
+- A sync `def` on a thread pool: RLlib's training loop is blocking, CPU-bound code.
+  The training worker runs at most one at a time (`max_concurrent_activities=1`).
+- After every iteration it heartbeats a `TrainingHeartbeat` (iterations done in the
+  round, the latest checkpoint, the iteration's metrics). Temporal keeps the last
+  heartbeat across attempts, so when a worker dies mid-round the retry (on any worker)
+  restores that checkpoint and trains only the iterations still missing: the iteration
+  count continues, nothing is repeated twice or lost.
+- A liveness thread re-sends the last heartbeat every few seconds, so the heartbeat
+  timeout only has to cover a dead process, not the longest iteration or the time it
+  takes to build the algorithm.
+- Cancellation reaches a threaded activity as an exception thrown into its thread; the
+  whole round runs inside `shield_thread_cancel_exception()` so that exception waits
+  until RLlib is between iterations, the checkpoint is saved and the algorithm stopped
+  (`should_stop`), and only then surfaces.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from worker.activities import WORKER_SHUTDOWN, Heartbeater, checkpoint_error, invalid_input, liveness_interval
+from worker.contracts import (
+    IterationProgress,
+    StoreCheckpointInput,
+    StoredCheckpoint,
+    TrainingHeartbeat,
+    TrainRoundInput,
+    TrainRoundOutput,
+)
+
+
+def last_heartbeat(round_: int) -> TrainingHeartbeat | None:
+    """This round's last heartbeat from an earlier attempt (it arrives as a dict)."""
+    details = activity.info().heartbeat_details
+    if not details:
+        return None
+    try:
+        beat = TrainingHeartbeat.model_validate(details[0])
+    except ValueError:
+        activity.logger.warning("ignoring unreadable heartbeat details %r", details[0])
+        return None
+    return beat if beat.round == round_ else None
+
+
+@activity.defn(name="train_policy")
+def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
+    from worker import artifacts
+    from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
+    from worker.rl.config import TrainRoundConfig
+    from worker.rl.runtime import ensure_ray
+    from worker.rl.train import train_round
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    config = input.config
+    target = config.iterations_per_round
+    local_dir, _ = artifacts.resolve_output(settings, input.output_dir)
+
+    resume_from, done, last = input.resume_from, 0, None
+    prior = last_heartbeat(input.round)
+    if prior is not None and prior.checkpoint:
+        try:
+            artifacts.ensure_local(settings, prior.checkpoint)
+            resume_from, done, last = prior.checkpoint, prior.iterations_done, prior.progress
+            activity.logger.info(
+                "round %d resumes at iteration %d/%d from %s", input.round, done, target, resume_from
+            )
+        except FileNotFoundError:
+            activity.logger.warning(
+                "round %d: heartbeat checkpoint %s is not on this worker; restarting the round",
+                input.round,
+                prior.checkpoint,
+            )
+    if done >= target and resume_from:
+        return _output(resume_from, last, elapsed_s=0.0)
+
+    try:
+        resume_local = str(artifacts.ensure_local(settings, resume_from)) if resume_from else None
+    except FileNotFoundError as error:
+        raise checkpoint_error(error) from error
+    round_config = TrainRoundConfig(
+        workload=workload_spec(config.workload),
+        window=config.workload.window,
+        iterations=target - done,
+        ppo=ppo_hyperparams(config.ppo, seed=config.seed),
+        seed=round_seed(config.seed, input.round),
+        output_dir=str(local_dir),
+        save_every=config.checkpoint_every,
+    )
+    first = TrainingHeartbeat(round=input.round, progress=last, checkpoint=resume_from, iterations_done=done)
+    started = time.monotonic()
+    with Heartbeater(first, liveness_interval()) as heart:
+
+        def on_iteration(progress: Any) -> None:
+            nonlocal done, last
+            done += 1
+            last = iteration_progress(progress, done)
+            checkpoint = getattr(progress, "checkpoint", None) or heart.details.checkpoint
+            heart.beat(
+                TrainingHeartbeat(
+                    round=input.round, progress=last, checkpoint=checkpoint, iterations_done=done
+                )
+            )
+
+        def should_stop() -> bool:
+            return activity.is_cancelled() or activity.is_worker_shutdown()
+
+        with activity.shield_thread_cancel_exception():
+            try:
+                ensure_ray(settings)
+                result = train_round(
+                    round_config, resume_from=resume_local, on_iteration=on_iteration, should_stop=should_stop
+                )
+            except FileNotFoundError as error:
+                raise checkpoint_error(error) from error
+            except ValueError as error:  # CheckpointError is a ValueError too
+                if type(error).__name__ == "CheckpointError":
+                    raise checkpoint_error(error) from error
+                raise invalid_input(error) from error
+            heart.beat(
+                TrainingHeartbeat(
+                    round=input.round, progress=last, checkpoint=result.checkpoint, iterations_done=done
+                )
+            )
+    if done < target:
+        # Only a cancel (raised by the shield above) or a worker shutdown stops a round early.
+        raise ApplicationError(
+            f"worker shut down during round {input.round} at iteration {done}/{target}; "
+            f"the retry resumes from {result.checkpoint}",
+            type=WORKER_SHUTDOWN,
+        )
+    _prune_siblings(Path(result.checkpoint))
+    return _output(result.checkpoint, last, elapsed_s=time.monotonic() - started, result=result)
+
+
+def round_seed(seed: int, round_: int) -> int:
+    """A different training episode stream per round, fixed by the run's seed."""
+    return (seed * 1_000_003 + round_ * 7_919) % (2**31 - 1)
+
+
+def _output(
+    checkpoint: str, last: IterationProgress | None, elapsed_s: float, result: Any = None
+) -> TrainRoundOutput:
+    iteration = getattr(result, "iteration", None) or (last.iteration if last else 0)
+    env_steps = getattr(result, "env_steps", None) or (last.env_steps if last else 0)
+    return TrainRoundOutput(
+        checkpoint=str(checkpoint), iteration=iteration, env_steps=env_steps, elapsed_s=elapsed_s, last=last
+    )
+
+
+def _prune_siblings(final: Path) -> None:
+    """Drop this round's intermediate checkpoints once its last one is safe."""
+    for sibling in final.parent.glob("iter-*"):
+        if sibling != final and sibling.is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+@activity.defn(name="store_checkpoint")
+def store_checkpoint(input: StoreCheckpointInput) -> StoredCheckpoint:
+    """Record a round's checkpoint: write its summary next to it and, when the artifact
+    store is not local, upload it there. Runs on the training queue, where the
+    checkpoint was written."""
+    from worker import artifacts
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    local = Path(input.checkpoint)
+    if artifacts.is_remote(input.checkpoint):
+        return StoredCheckpoint(checkpoint=input.checkpoint, uploaded=False)
+    if not local.exists():
+        raise checkpoint_error(FileNotFoundError(f"checkpoint {input.checkpoint} is not on this worker"))
+    if input.summary is not None:
+        (local / "rlsched-round.json").write_text(input.summary.model_dump_json(indent=2))
+    local_dir, final = artifacts.resolve_output(settings, input.output_dir)
+    if not artifacts.is_remote(final):
+        return StoredCheckpoint(checkpoint=str(local), uploaded=False)
+    try:
+        relative = local.relative_to(local_dir).as_posix()
+    except ValueError:
+        relative = local.name
+    location = artifacts.publish(local, f"{final}/{relative}")
+    activity.logger.info("uploaded round %d checkpoint of %s to %s", input.round, input.run_id, location)
+    return StoredCheckpoint(checkpoint=location, uploaded=True)

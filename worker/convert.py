@@ -1,0 +1,135 @@
+"""Translations between the wire contracts (pydantic, worker/contracts.py) and the
+simulator's and RL library's own records.
+
+Kept in one module so activities stay short and the contracts stay free of numpy, ray
+and torch: only activities import this (workflows never do).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from worker.contracts import (
+    BaselineOut,
+    EvaluationResult,
+    IterationProgress,
+    JobSpec,
+    NodeSpec,
+    PlacementOut,
+    PlanMetrics,
+    PlanOutput,
+    PolicyMetrics,
+    PPOParams,
+    UnplacedOut,
+    WorkloadConfig,
+)
+from worker.sim.model import Job, Node, NodeStatus
+from worker.sim.workloads import WorkloadSpec
+
+if TYPE_CHECKING:
+    from worker.rl.config import PPOHyperparams
+    from worker.sim.metrics import EpisodeMetrics
+    from worker.sim.plan import Plan
+
+
+def workload_spec(config: WorkloadConfig) -> WorkloadSpec:
+    return WorkloadSpec(config.name, config.nodes, config.load, config.jobs)
+
+
+def node_from_spec(spec: NodeSpec) -> Node:
+    return Node(
+        id=spec.id,
+        cpus=spec.cpus,
+        memory_gb=spec.memory_gb,
+        gpus=dict(spec.gpus),
+        gpu_speed=dict(spec.gpu_speed or {}),
+        status=NodeStatus(spec.status),
+    )
+
+
+def job_from_spec(spec: JobSpec) -> Job:
+    """A pending job as the simulator sees it: its runtime is the user's estimate (the
+    only runtime a plan can know) and no deadline means it can never be late."""
+    return Job(
+        id=spec.id,
+        cpus=spec.cpus,
+        gpus=spec.gpus,
+        priority=spec.priority,
+        submit_s=spec.submit_s,
+        runtime_estimate_s=spec.runtime_estimate_s,
+        runtime_s=spec.runtime_estimate_s,
+        deadline_s=math.inf if spec.deadline_s is None else spec.deadline_s,
+        memory_gb=spec.memory_gb,
+        gpu_types=tuple(spec.gpu_types or ()),
+    )
+
+
+def plan_metrics(metrics: EpisodeMetrics) -> PlanMetrics:
+    return PlanMetrics(**{name: getattr(metrics, name) for name in PlanMetrics.model_fields})
+
+
+def plan_output(plan: Plan, baseline: Plan | None, checkpoint: str | None, elapsed_ms: float) -> PlanOutput:
+    return PlanOutput(
+        policy=plan.policy,
+        checkpoint=checkpoint,
+        placements=[
+            PlacementOut(
+                job_id=p.job_id,
+                node_id=p.node_id,
+                gpu_type=p.gpu_type,
+                start_s=p.start_s,
+                finish_s=p.finish_s,
+                meets_deadline=p.meets_deadline,
+            )
+            for p in plan.placements
+        ],
+        unplaced=[UnplacedOut(job_id=u.job_id, reason=u.reason) for u in plan.unplaced],
+        metrics=plan_metrics(plan.metrics),
+        baseline=None
+        if baseline is None
+        else BaselineOut(policy=baseline.policy, metrics=plan_metrics(baseline.metrics)),
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def ppo_hyperparams(params: PPOParams, seed: int) -> PPOHyperparams:
+    from worker.rl.config import PPOHyperparams
+
+    known = {f.name for f in fields(PPOHyperparams)}
+    values = {k: v for k, v in params.model_dump().items() if k in known}
+    return PPOHyperparams(**values, seed=seed)
+
+
+def iteration_progress(progress: Any, iterations_in_round: int) -> IterationProgress:
+    """The RL library's per-iteration record (a dataclass or dict) as the wire model."""
+    if not isinstance(progress, dict):
+        progress = {f.name: getattr(progress, f.name) for f in fields(progress)}
+    values = {k: v for k, v in progress.items() if k in IterationProgress.model_fields}
+    values["iterations_in_round"] = iterations_in_round
+    return IterationProgress(**values)
+
+
+def policy_metrics(policy: str, metrics: Any) -> PolicyMetrics:
+    """One policy's averaged metrics (a dict or a record with the metric fields)."""
+    if not isinstance(metrics, dict):
+        metrics = {f.name: getattr(metrics, f.name) for f in fields(metrics)}
+    values = {k: float(v) for k, v in metrics.items() if k in PolicyMetrics.model_fields and k != "policy"}
+    return PolicyMetrics(policy=policy, **values)
+
+
+def evaluation_result(report: Any) -> EvaluationResult:
+    """worker.rl.evaluate's EvaluationReport as the wire model."""
+    heuristics = report.heuristics
+    if isinstance(heuristics, dict):
+        items = list(heuristics.items())
+    else:
+        items = [(h.policy, h.metrics) for h in heuristics]
+    return EvaluationResult(
+        ppo=policy_metrics("ppo", report.ppo),
+        heuristics=[policy_metrics(name, metrics) for name, metrics in items],
+        best_heuristic=report.best_heuristic,
+        best_heuristic_score=report.best_heuristic_score,
+        gain=report.gain,
+    )

@@ -1,0 +1,163 @@
+"""The worker process: `rlsched worker` or `python -m worker.main`.
+
+One Temporal client, and one Worker per task queue served (`all`: both in one process).
+The training worker runs at most one activity at a time (a PPO round owns the CPUs);
+the inference worker runs many, so a schedule request never waits behind training.
+
+SIGTERM / SIGINT shut the workers down gracefully: new tasks stop, running activities
+get `GRACEFUL_SHUTDOWN` to finish (a training round checkpoints at its next iteration
+boundary and hands over to a retry), then Ray is shut down.
+
+Configuration comes from the environment (worker/settings.py: RLSCHED_DATA_DIR,
+RLSCHED_TEMPORAL_ADDRESS, ...) plus RLSCHED_WORKER_QUEUE (training | inference | all)
+and RLSCHED_TASK_QUEUE_PREFIX (tests give each worker its own pair of queues).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Literal
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from worker.activities.evaluation import evaluate_policy
+from worker.activities.inference import plan_schedule
+from worker.activities.scenario import generate_scenario
+from worker.activities.training import store_checkpoint, train_policy
+from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
+from worker.settings import WorkerSettings, get_settings
+from worker.workflows.scheduler import SchedulerWorkflow
+from worker.workflows.smoke import SmokeWorkflow
+from worker.workflows.training_loop import TrainingLoopWorkflow
+
+QueueChoice = Literal["training", "inference", "all"]
+QUEUE_CHOICES: tuple[QueueChoice, ...] = ("training", "inference", "all")
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+INFERENCE_CONCURRENCY = 8
+
+log = logging.getLogger("worker")
+
+
+async def connect(settings: WorkerSettings | None = None, address: str | None = None) -> Client:
+    settings = settings or get_settings()
+    return await Client.connect(
+        address or settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "") -> list[Worker]:
+    """The Worker objects for the queues served (not started)."""
+    workers: list[Worker] = []
+    if queues in ("training", "all"):
+        workers.append(
+            Worker(
+                client,
+                task_queue=prefix + TRAINING_TASK_QUEUE,
+                workflows=[TrainingLoopWorkflow, SmokeWorkflow],
+                activities=[train_policy, evaluate_policy, store_checkpoint],
+                activity_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="training"),
+                max_concurrent_activities=1,
+                # Heartbeats reach the server within a second: a crash loses at most the
+                # iterations since the last checkpoint, not a throttle interval's worth.
+                max_heartbeat_throttle_interval=timedelta(seconds=1),
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
+        )
+    if queues in ("inference", "all"):
+        workers.append(
+            Worker(
+                client,
+                task_queue=prefix + INFERENCE_TASK_QUEUE,
+                workflows=[SchedulerWorkflow],
+                activities=[plan_schedule, generate_scenario],
+                activity_executor=ThreadPoolExecutor(
+                    max_workers=INFERENCE_CONCURRENCY, thread_name_prefix="inference"
+                ),
+                max_concurrent_activities=INFERENCE_CONCURRENCY,
+                max_concurrent_local_activities=INFERENCE_CONCURRENCY,
+                graceful_shutdown_timeout=timedelta(seconds=10),
+            )
+        )
+    return workers
+
+
+def prewarm() -> None:
+    """Import the simulator and torch and compile the simulator's kernels now, so the
+    first schedule request doesn't pay seconds for it."""
+    import worker.rl.inference  # noqa: F401  (torch, the module cache)
+    from worker.contracts import JobSpec, NodeSpec, PlanInput, PolicyRef
+
+    nodes = [NodeSpec(id="n0", cpus=8, gpus={"p5": 8})]
+    jobs = [JobSpec(id="j0", gpus=1, runtime_estimate_s=60)]
+    request = PlanInput(nodes=nodes, jobs=jobs, policy=PolicyRef(kind="heuristic", name="fifo"))
+    plan_schedule(request)
+
+
+async def serve(
+    client: Client,
+    queues: QueueChoice = "all",
+    prefix: str = "",
+    stop: asyncio.Event | None = None,
+    warm: bool = True,
+) -> None:
+    """Run the workers until `stop` is set (or forever)."""
+    stop = stop or asyncio.Event()
+    if warm and queues in ("inference", "all"):
+        try:
+            await asyncio.to_thread(prewarm)
+        except Exception:
+            log.exception("prewarm failed; the first request will be slower")
+    workers = build_workers(client, queues, prefix)
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        log.info("serving %s", ", ".join(w.task_queue for w in workers))
+        await stop.wait()
+        log.info("shutting down (graceful timeout %ss)", GRACEFUL_SHUTDOWN.total_seconds())
+
+
+def _shutdown_ray() -> None:
+    try:
+        from worker.rl.runtime import shutdown_ray
+
+        shutdown_ray()
+    except Exception:
+        log.exception("Ray shutdown failed")
+
+
+async def run(queues: QueueChoice = "all", prefix: str = "", settings: WorkerSettings | None = None) -> None:
+    """The process entry point: connect, serve, stop on SIGTERM/SIGINT, then stop Ray."""
+    settings = settings or get_settings()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    log.info("connected to %s (namespace %s)", settings.temporal_address, settings.temporal_namespace)
+    try:
+        await serve(client, queues, prefix, stop)
+    finally:
+        await asyncio.to_thread(_shutdown_ray)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queues = os.environ.get("RLSCHED_WORKER_QUEUE", "all")
+    if queues not in QUEUE_CHOICES:
+        raise SystemExit(f"RLSCHED_WORKER_QUEUE must be one of {', '.join(QUEUE_CHOICES)}, not {queues!r}")
+    asyncio.run(run(queues, os.environ.get("RLSCHED_TASK_QUEUE_PREFIX", "")))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

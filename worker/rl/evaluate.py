@@ -1,0 +1,79 @@
+"""A checkpoint against the heuristics on the same held-out episodes (no Ray).
+
+The PPO row and every heuristic are rolled out by worker.sim.evaluate on identical
+scenarios and failure draws, so the gain is the policy's, not the dice's. Callers pick
+an evaluation `seed` whose episodes training never drew (the training loop uses a
+separate seed stream; traces have a held-out split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.rl.inference import PPOPolicy, load_module
+from worker.sim.evaluate import PolicyResult, evaluate_policies
+from worker.sim.heuristics import HEURISTICS, make_heuristic
+from worker.sim.workloads import WorkloadSpec
+
+PPO_NAME = "ppo"
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    results: list[PolicyResult]
+    """The PPO row ("ppo") first, then each heuristic; metrics averaged over episodes."""
+    best_heuristic: str
+    best_heuristic_score: float
+    gain: float
+    """PPO score minus the best heuristic's (absolute, in score units)."""
+    relative_gain: float
+    """gain / best heuristic score (0 if that score is 0)."""
+    episodes: int = 0
+    seed: int = 0
+    workload: str = ""
+
+    @property
+    def ppo(self) -> dict[str, float]:
+        return self.results[0].metrics
+
+    @property
+    def ppo_score(self) -> float:
+        return self.ppo["score"]
+
+    @property
+    def heuristics(self) -> list[PolicyResult]:
+        return self.results[1:]
+
+
+def evaluate(
+    checkpoint: str,
+    spec: WorkloadSpec,
+    window: int,
+    episodes: int,
+    seed: int,
+    heuristics: list[str] | None = None,
+) -> EvaluationReport:
+    """Score the checkpoint's greedy policy and the named heuristics (default all).
+    Raises CheckpointError for a bad checkpoint, ValueError for unknown names."""
+    names = list(HEURISTICS) if heuristics is None else list(heuristics)
+    if not names:
+        raise ValueError("evaluate needs at least one heuristic to compare against")
+    if PPO_NAME in names:
+        raise ValueError(f"{PPO_NAME!r} is the trained policy's row, not a heuristic")
+    policies = [PPOPolicy(load_module(checkpoint), PPO_NAME), *map(make_heuristic, names)]
+    results = evaluate_policies(policies, spec, window, episodes, seed)
+    by_name = {r.policy: r for r in results}
+    ordered = [by_name[PPO_NAME], *(by_name[name] for name in names)]
+    best = max(ordered[1:], key=lambda r: r.metrics["score"])
+    best_score = best.metrics["score"]
+    gain = ordered[0].metrics["score"] - best_score
+    return EvaluationReport(
+        results=ordered,
+        best_heuristic=best.policy,
+        best_heuristic_score=best_score,
+        gain=gain,
+        relative_gain=gain / best_score if best_score else 0.0,
+        episodes=episodes,
+        seed=seed,
+        workload=spec.name,
+    )

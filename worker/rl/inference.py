@@ -1,0 +1,173 @@
+"""Module-only inference: load a trained policy without Ray and act greedily.
+
+Why module-only: a schedule request must not start Ray or build an Algorithm (~1.5 s and
+two CPU-hungry actors). `RLModule.from_checkpoint` on the module's own sub-directory
+takes ~0.1 s, and the module's observation needs no connector (see module.py), so the
+hot path is `torch.from_numpy` + one forward + argmax, ~0.1-0.2 ms per decision.
+
+Loaded modules are kept in a small LRU keyed by the resolved checkpoint path (and the
+state file's mtime, so a checkpoint rewritten in place is reloaded): the inference
+worker serves many requests for the same few checkpoints from many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worker.rl.module import PairScoringModule
+from worker.settings import get_settings
+from worker.sim.env import DecisionView
+
+MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+"""Where an Algorithm checkpoint keeps the (single-agent) policy module."""
+_CTOR_FILE = "class_and_ctor_args.pkl"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt or not one of ours; the message names the
+    problem and the path."""
+
+
+def module_dir(checkpoint: str | Path) -> Path:
+    """The RLModule directory of `checkpoint`: an Algorithm checkpoint or the module
+    directory itself."""
+    path = Path(checkpoint).expanduser()
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint is not a directory: {path}")
+    path = path.resolve()
+    for candidate in (path / MODULE_SUBDIR, path):
+        if (candidate / _CTOR_FILE).is_file():
+            return candidate
+    raise CheckpointError(
+        f"not an RLlib policy checkpoint (no {MODULE_SUBDIR / _CTOR_FILE} "
+        f"or {_CTOR_FILE}): {path}"
+    )
+
+
+def validate_algorithm_checkpoint(checkpoint: str | Path) -> Path:
+    """Raise CheckpointError unless `checkpoint` looks like a full Algorithm checkpoint
+    (what resuming training needs, not just the module)."""
+    path = Path(checkpoint).expanduser()
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    for required in ("rllib_checkpoint.json", "learner_group"):
+        if not (path / required).exists():
+            raise CheckpointError(
+                f"not a full training checkpoint (missing {required}): {path.resolve()}"
+            )
+    module_dir(path)
+    return path.resolve()
+
+
+def _state_mtime(directory: Path) -> int:
+    stamps = [p.stat().st_mtime_ns for p in directory.iterdir() if p.is_file()]
+    return max(stamps, default=0)
+
+
+def _load(directory: Path) -> PairScoringModule:
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    try:
+        module = RLModule.from_checkpoint(str(directory), inference_only=True)
+    except Exception as error:  # pickle, pyarrow, torch and RLlib all raise their own
+        raise CheckpointError(
+            f"cannot load policy checkpoint {directory}: {type(error).__name__}: {error}"
+        ) from error
+    if not isinstance(module, PairScoringModule):
+        raise CheckpointError(
+            f"incompatible checkpoint {directory}: holds a {type(module).__name__}, "
+            f"expected {PairScoringModule.__module__}.{PairScoringModule.__name__}"
+        )
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+class _ModuleCache:
+    """Thread-safe LRU of loaded modules."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, int], PairScoringModule] = OrderedDict()
+
+    def get(self, checkpoint: str | Path, capacity: int) -> PairScoringModule:
+        directory = module_dir(checkpoint)
+        key = (str(directory), _state_mtime(directory))
+        with self._lock:
+            module = self._entries.get(key)
+            if module is not None:
+                self._entries.move_to_end(key)
+                return module
+            module = _load(directory)
+            self._entries[key] = module
+            while len(self._entries) > max(capacity, 1):
+                self._entries.popitem(last=False)
+            return module
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache = _ModuleCache()
+
+
+def load_module(checkpoint: str | Path) -> PairScoringModule:
+    """The inference-only policy module of `checkpoint` (cached); no Ray needed."""
+    return _cache.get(checkpoint, get_settings().policy_cache_size)
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def obs_to_tensors(obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """A single observation as a batch of one, sharing memory with the numpy arrays."""
+    return {key: torch.from_numpy(value).unsqueeze(0) for key, value in obs.items()}
+
+
+def greedy_action(module: PairScoringModule, obs: dict[str, np.ndarray]) -> int:
+    """Argmax of the masked logits; falls back to the best valid action by the mask if
+    the module's choice is not valid (non-finite weights), so it never returns a masked
+    action while any action is valid."""
+    mask = obs["action_mask"]
+    with torch.inference_mode():
+        logits = module.masked_logits(obs_to_tensors(obs))[0]
+        action = int(torch.argmax(logits))
+    if mask[action] > 0.5:
+        return action
+    valid = np.flatnonzero(mask > 0.5)
+    if not len(valid):
+        return len(mask) - 1
+    scores = logits.numpy()[valid]
+    scores = np.where(np.isfinite(scores), scores, -np.inf)
+    return int(valid[int(np.argmax(scores))])
+
+
+class PPOPolicy:
+    """A trained PPO module as a worker.sim Policy: deterministic, greedy."""
+
+    def __init__(self, module: PairScoringModule, name: str = "ppo") -> None:
+        self.module = module
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, name: str = "ppo") -> PPOPolicy:
+        return cls(load_module(checkpoint), name)
+
+    def reset(self, seed: int) -> None:
+        """Greedy and stateless: nothing to reseed."""
+
+    def act(self, view: DecisionView) -> int:
+        return greedy_action(self.module, view.obs)

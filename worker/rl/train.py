@@ -1,0 +1,203 @@
+"""One training round: build PPO, optionally resume, iterate, checkpoint, always stop.
+
+A round is what the Temporal training activity runs: it may be cut short (`should_stop`)
+or killed and retried, so progress lives in checkpoints. Every checkpoint is a fresh
+directory `iter-NNNNNN` (the global iteration), never overwritten in place, so the one a
+heartbeat names stays valid while the next is written. The iteration counter and the
+lifetime env-step count are part of RLlib's algorithm state (restored by
+`restore_from_path`) and are also written to `rlsched.json` beside it, where tools can
+read them without loading RLlib.
+
+Nothing is cached across rounds: each round builds its own Algorithm and stops it in
+`finally` (lingering actors hold CPUs and stall the next build on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
+from worker.rl.runtime import ensure_ray
+from worker.settings import WorkerSettings, get_settings
+
+LIFETIME_STEPS = ("env_runners", "num_env_steps_sampled_lifetime")
+METADATA_FILE = "rlsched.json"
+"""Our own summary written into every checkpoint directory."""
+
+
+@dataclass
+class IterationProgress:
+    """One PPO iteration, reported to `on_iteration` (mirrors worker.contracts)."""
+
+    iteration: int
+    """Global iteration count, continuing across resumed rounds."""
+    iterations_in_round: int
+    env_steps: int
+    """Lifetime env steps sampled."""
+    env_steps_per_second: float
+    """This iteration's sampling + learning throughput."""
+    episode_return_mean: float | None = None
+    episode_score_mean: float | None = None
+    policy_loss: float | None = None
+    vf_loss: float | None = None
+    entropy: float | None = None
+    kl: float | None = None
+    checkpoint: str | None = None
+    """Set when this iteration was checkpointed: the newest resumable state."""
+
+
+@dataclass
+class RoundResult:
+    checkpoint: str
+    iteration: int
+    env_steps: int
+    episode_return_mean: float | None
+    episode_score_mean: float | None
+    elapsed_s: float
+    stopped_early: bool = False
+    history: list[IterationProgress] = field(default_factory=list)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _progress(
+    result: dict[str, Any], iteration: int, in_round: int, steps_per_s: float
+) -> IterationProgress:
+    runners = result.get("env_runners", {})
+    learner = result.get("learners", {}).get("default_policy", {})
+    return IterationProgress(
+        iteration=iteration,
+        iterations_in_round=in_round,
+        env_steps=int(runners.get("num_env_steps_sampled_lifetime", 0)),
+        env_steps_per_second=steps_per_s,
+        episode_return_mean=_finite(runners.get("episode_return_mean")),
+        episode_score_mean=_finite(runners.get(SCORE_METRIC)),
+        policy_loss=_finite(learner.get("policy_loss")),
+        vf_loss=_finite(learner.get("vf_loss")),
+        entropy=_finite(learner.get("entropy")),
+        kl=_finite(learner.get("mean_kl_loss")),
+    )
+
+
+def read_metadata(checkpoint: str | Path) -> dict[str, Any]:
+    """Our summary of a checkpoint ({} if it has none, e.g. written by plain RLlib)."""
+    path = Path(checkpoint) / METADATA_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(algo: Any, config: TrainRoundConfig, progress: IterationProgress | None) -> str:
+    iteration = int(algo.iteration)
+    path = Path(config.output_dir).resolve() / f"iter-{iteration:06d}"
+    if path.exists():  # a retried attempt re-reaching the same iteration
+        shutil.rmtree(path)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    algo.save_to_path(str(partial))
+    meta = {
+        "iteration": iteration,
+        "env_steps": progress.env_steps if progress else 0,
+        "episode_score_mean": progress.episode_score_mean if progress else None,
+        "module": "worker.rl.module.PairScoringModule",
+        "window": config.window,
+        "workload": asdict(config.workload),
+        "ppo": asdict(config.ppo),
+        "saved_at": time.time(),
+    }
+    (partial / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+    partial.rename(path)  # a reader never sees a half-written checkpoint under its name
+    return str(path)
+
+
+def _round_seed(config: TrainRoundConfig, start_iteration: int) -> int:
+    """Fresh episodes for a resumed round: mix the start iteration into the seed."""
+    return (config.seed * 1_000_003 + start_iteration * 7_919) % (2**31 - 1)
+
+
+def train_round(
+    config: TrainRoundConfig,
+    resume_from: str | None = None,
+    on_iteration: Callable[[IterationProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    settings: WorkerSettings | None = None,
+) -> RoundResult:
+    """Run `config.iterations` PPO iterations (fewer if `should_stop()` turns true) and
+    return the final checkpoint. Raises CheckpointError for an unusable `resume_from`."""
+    from worker.rl.inference import CheckpointError, validate_algorithm_checkpoint
+
+    settings = settings or get_settings()
+    ensure_ray(settings)
+    start_iteration = 0
+    if resume_from is not None:
+        validate_algorithm_checkpoint(resume_from)
+        start_iteration = int(read_metadata(resume_from).get("iteration", 0))
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
+    history: list[IterationProgress] = []
+    checkpoint: str | None = None
+    stopped_early = False
+    try:
+        if resume_from is not None:
+            try:
+                algo.restore_from_path(str(Path(resume_from).resolve()))
+            except Exception as error:
+                raise CheckpointError(
+                    f"cannot resume from {resume_from}: {type(error).__name__}: {error}"
+                ) from error
+        last: IterationProgress | None = None
+        saved_at = -1
+        for in_round in range(1, config.iterations + 1):
+            if should_stop is not None and should_stop():
+                stopped_early = True
+                break
+            tick = time.perf_counter()
+            before = int(algo.metrics.peek(LIFETIME_STEPS, default=0))
+            result = algo.train()
+            elapsed = time.perf_counter() - tick
+            last = _progress(result, int(algo.iteration), in_round, 0.0)
+            last.env_steps_per_second = (last.env_steps - before) / max(elapsed, 1e-9)
+            is_last = in_round == config.iterations
+            if config.save_every and not is_last and in_round % config.save_every == 0:
+                checkpoint = last.checkpoint = _save(algo, config, last)
+                saved_at = int(algo.iteration)
+            history.append(last)
+            if on_iteration is not None:
+                on_iteration(last)
+        if last is None and resume_from is not None:
+            checkpoint = str(Path(resume_from).resolve())  # nothing new to save
+        elif saved_at != int(algo.iteration):
+            checkpoint = _save(algo, config, last)
+        final_iteration = int(algo.iteration)
+    finally:
+        logdir = getattr(algo, "logdir", None)
+        algo.stop()
+        if logdir:
+            shutil.rmtree(logdir, ignore_errors=True)
+    assert checkpoint is not None
+    return RoundResult(
+        checkpoint=checkpoint,
+        iteration=final_iteration,
+        env_steps=last.env_steps if last else int(read_metadata(checkpoint).get("env_steps", 0)),
+        episode_return_mean=last.episode_return_mean if last else None,
+        episode_score_mean=last.episode_score_mean if last else None,
+        elapsed_s=time.monotonic() - started,
+        stopped_early=stopped_early,
+        history=history,
+    )

@@ -1,0 +1,237 @@
+"""TrainingLoopWorkflow: rounds of scenario -> train -> evaluate -> store, until told to stop.
+
+Each round validates the workload (`generate_scenario`, cheap), trains
+`iterations_per_round` PPO iterations resuming from the latest checkpoint
+(`train_policy`, which survives worker crashes through its heartbeats), evaluates the
+new checkpoint against every heuristic on held-out episodes (`evaluate_policy`) and
+records it in the artifact store (`store_checkpoint`). The run ends after `max_rounds`
+rounds (None: never by itself) or after a stop.
+
+Stop is an update, not a signal: the caller learns at once whether its stop was
+accepted, and why not (already stopping, already finished) from the validator, which
+rejects it before anything is written to history. A signal would be accepted silently
+even when it can have no effect. Stop is graceful: the running round finishes, is
+evaluated and checkpointed, then the workflow returns its summary. Cancelling the
+workflow instead cancels the running training activity, which saves a checkpoint
+between iterations before it goes.
+
+History stays small: the workflow continues as new when Temporal suggests it and
+after `continue_as_new_every` rounds, carrying its TrainingProgress in
+`TrainingRunConfig.state`; the workflow id stays the same, so queries and stop keep
+working. The carried per-round list is bounded (full evaluations of the last rounds
+only); the app's database keeps the complete record.
+
+Seeds come from the input only: round r trains on episodes drawn from a seed derived
+from (seed, r); evaluation uses the same held-out seed stream every round (so rounds
+compare) derived differently from the run's seed, and a `trace:NAME:train` workload is
+evaluated on `trace:NAME:heldout`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from worker.workflows import inference_queue, training_queue
+
+with workflow.unsafe.imports_passed_through():
+    from worker.activities.evaluation import evaluate_policy
+    from worker.activities.scenario import generate_scenario
+    from worker.activities.training import round_seed, store_checkpoint, train_policy
+    from worker.contracts import (
+        TRAINING_LOOP_WORKFLOW,
+        EvaluateInput,
+        RoundSummary,
+        StopRequest,
+        StopResult,
+        StoreCheckpointInput,
+        SyntheticSpec,
+        TrainingProgress,
+        TrainingRunConfig,
+        TrainRoundInput,
+        WorkloadConfig,
+    )
+
+ROUNDS_KEPT = 500
+"""Round summaries carried over continue-as-new (older ones live in the app's database)."""
+EVALUATIONS_KEPT = 10
+"""Rounds whose full evaluation (every heuristic's metrics) is carried over."""
+EVAL_SEED_OFFSET = 1_000_000_007
+
+SCENARIO_OPTIONS = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5),
+}
+EVALUATE_OPTIONS = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(minutes=1),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=5),
+}
+STORE_OPTIONS = {
+    "start_to_close_timeout": timedelta(minutes=15),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
+}
+
+
+def eval_workload(workload: WorkloadConfig) -> WorkloadConfig:
+    if workload.name.startswith("trace:") and workload.name.endswith(":train"):
+        return workload.model_copy(update={"name": workload.name.removesuffix(":train") + ":heldout"})
+    return workload
+
+
+@workflow.defn(name=TRAINING_LOOP_WORKFLOW)
+class TrainingLoopWorkflow:
+    @workflow.init
+    def __init__(self, config: TrainingRunConfig) -> None:
+        state = config.state
+        self._progress = state.model_copy(deep=True) if state else TrainingProgress(run_id=config.run_id)
+        self._finishing = False
+
+    @workflow.run
+    async def run(self, config: TrainingRunConfig) -> TrainingProgress:
+        progress = self._progress
+        rounds_here = 0
+        while not self._done(config):
+            suggested = workflow.info().is_continue_as_new_suggested()
+            if rounds_here and (rounds_here >= config.continue_as_new_every or suggested):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.logger.info(
+                    "run %s continues as new after round %d", config.run_id, progress.rounds_done
+                )
+                workflow.continue_as_new(config.model_copy(update={"state": progress}))
+            round_ = progress.rounds_done + 1
+            progress.current_round = round_
+            summary = await self._round(config, round_)
+            self._record(summary)
+            rounds_here += 1
+        self._finishing = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        progress.status = "completed"
+        progress.current_round = None
+        workflow.logger.info("run %s completed after %d rounds", config.run_id, progress.rounds_done)
+        return progress
+
+    @workflow.query(name="progress")
+    def progress(self) -> TrainingProgress:
+        return self._progress
+
+    @workflow.update(name="stop")
+    async def stop(self, request: StopRequest) -> StopResult:
+        self._progress.status = "stopping"
+        self._progress.stop_reason = request.reason or "stopped by request"
+        workflow.logger.info("run %s stopping: %s", self._progress.run_id, self._progress.stop_reason)
+        return StopResult(rounds_done=self._progress.rounds_done)
+
+    @stop.validator
+    def _validate_stop(self, request: StopRequest) -> None:
+        progress = self._progress
+        if self._finishing or progress.status == "completed":
+            raise ValueError(
+                f"training run {progress.run_id} has already finished ({progress.rounds_done} rounds); "
+                "there is nothing to stop"
+            )
+        if progress.status == "stopping":
+            raise ValueError(
+                f"training run {progress.run_id} is already stopping ({progress.stop_reason}); "
+                f"it ends after round {progress.current_round or progress.rounds_done}"
+            )
+
+    def _done(self, config: TrainingRunConfig) -> bool:
+        if self._progress.status == "stopping":
+            return True
+        return config.max_rounds is not None and self._progress.rounds_done >= config.max_rounds
+
+    async def _round(self, config: TrainingRunConfig, round_: int) -> RoundSummary:
+        progress = self._progress
+        seed = round_seed(config.seed, round_)
+        await workflow.execute_activity(
+            generate_scenario,
+            SyntheticSpec(workload=config.workload, seed=seed),
+            task_queue=inference_queue(),
+            **SCENARIO_OPTIONS,
+        )
+        output_dir = f"{(config.checkpoint_dir or config.run_id).rstrip('/')}/round-{round_:04d}"
+        iterations = config.iterations_per_round
+        trained = await workflow.execute_activity(
+            train_policy,
+            TrainRoundInput(
+                run_id=config.run_id,
+                round=round_,
+                config=config.model_copy(update={"state": None}),
+                resume_from=progress.latest_checkpoint or config.resume_from,
+                output_dir=output_dir,
+            ),
+            task_queue=training_queue(),
+            start_to_close_timeout=max(timedelta(hours=1), timedelta(minutes=5) * iterations),
+            heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=10,
+            ),
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        evaluation = await workflow.execute_activity(
+            evaluate_policy,
+            EvaluateInput(
+                checkpoint=trained.checkpoint,
+                workload=eval_workload(config.workload),
+                episodes=config.eval_episodes,
+                seed=(config.seed + EVAL_SEED_OFFSET) % (2**31 - 1),
+            ),
+            task_queue=training_queue(),
+            **EVALUATE_OPTIONS,
+        )
+        summary = RoundSummary(
+            round=round_,
+            checkpoint=trained.checkpoint,
+            iteration=trained.iteration,
+            env_steps=trained.env_steps,
+            episode_return_mean=trained.last.episode_return_mean if trained.last else None,
+            score=evaluation.ppo.score,
+            best_heuristic=evaluation.best_heuristic,
+            best_heuristic_score=evaluation.best_heuristic_score,
+            gain=evaluation.gain,
+            heuristic_scores={m.policy: m.score for m in evaluation.heuristics},
+            evaluation=evaluation,
+            finished_at=workflow.now(),
+        )
+        stored = await workflow.execute_activity(
+            store_checkpoint,
+            StoreCheckpointInput(
+                run_id=config.run_id,
+                round=round_,
+                checkpoint=trained.checkpoint,
+                output_dir=output_dir,
+                summary=summary,
+            ),
+            task_queue=training_queue(),
+            **STORE_OPTIONS,
+        )
+        summary.checkpoint = stored.checkpoint
+        return summary
+
+    def _record(self, summary: RoundSummary) -> None:
+        progress = self._progress
+        progress.rounds.append(summary)
+        progress.rounds_done = summary.round
+        progress.current_round = None
+        progress.latest_checkpoint = summary.checkpoint
+        if progress.best_score is None or summary.score > progress.best_score:
+            progress.best_score = summary.score
+            progress.best_checkpoint = summary.checkpoint
+        for old in progress.rounds[:-EVALUATIONS_KEPT]:
+            old.evaluation = None
+        del progress.rounds[:-ROUNDS_KEPT]
+        workflow.logger.info(
+            "run %s round %d: score %.3f (best heuristic %s %.3f)",
+            progress.run_id,
+            summary.round,
+            summary.score,
+            summary.best_heuristic,
+            summary.best_heuristic_score,
+        )
