@@ -96,6 +96,10 @@ def _stop(process: subprocess.Popen, name: str, timeout_s: float = 20.0) -> None
             process.wait()
 
 
+def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -115,6 +119,10 @@ def dev_command(
     from app.db import migrate
     from worker.devserver import start_dev_server, wait_for_port
 
+    # Ctrl-C and SIGTERM (systemd, a CI runner) take the same clean path below, even when
+    # the shell that started us had SIGINT ignored (background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"

@@ -104,9 +104,6 @@ def _document_problems(app: FastAPI) -> None:
                     responses.setdefault(
                         "401", {"description": "API key required (when configured)", "content": problem}
                     )
-                for code, response in responses.items():
-                    if code[0] in "45" and "content" in response:
-                        response["content"] = problem
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         app.openapi_schema = schema

@@ -127,6 +127,16 @@ def wait_ready(url: str, children: list[subprocess.Popen], data: Path, timeout_s
     raise SystemExit(f"stack not ready after {timeout_s:.0f}s")
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """`resolve;dur=0.4, start;dur=3.1, ...` -> {"resolve": 0.4, "start": 3.1, ...}"""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if name and duration:
+            out[name] = float(duration)
+    return out
+
+
 async def measure(
     call: Callable[[], Awaitable[None]], concurrency: int, total: int, warmup: int
 ) -> dict[str, float]:
@@ -177,13 +187,23 @@ async def run_cases(
         plan = first.json()
         out["policy"] = {"requested": policy, "used": plan["policy"], "notes": plan["notes"]}
 
+        stages: list[dict[str, float]] = []
+
         async def schedule() -> None:
             response = await http.post("/schedule", json=body)
             if response.status_code != 200:
                 raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+            stages.append(server_timing(response.headers.get("server-timing", "")))
 
         for concurrency in concurrencies:
-            out["cases"].append({"case": "api", **await measure(schedule, concurrency, total, warmup)})
+            result = await measure(schedule, concurrency, total, warmup)
+            measured = stages[-result["requests"] :]
+            keys = sorted({k for s in measured for k in s})
+            result["server_timing_median_ms"] = {
+                k: round(statistics.median(s.get(k, 0.0) for s in measured), 2) for k in keys
+            }
+            stages.clear()
+            out["cases"].append({"case": "api", **result})
 
         if breakdown:
 

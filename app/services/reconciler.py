@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.core.config import Settings
+from app.metrics import LIVE_RUNS, RECONCILE_SECONDS
 from app.models import Run, ScheduleRequest, utcnow
 from app.services.runs import refresh_run
 from app.services.schedule import refresh_schedule
@@ -27,8 +28,9 @@ SCHEDULE_LOOKBACK = timedelta(days=1)
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
     """Refresh every live run and pending schedule request; returns how many were refreshed."""
     refreshed = 0
-    with Session(engine, expire_on_commit=False) as session:
+    with RECONCILE_SECONDS.time(), Session(engine, expire_on_commit=False) as session:
         runs = session.exec(select(Run).where(col(Run.status).in_(("running", "stopping")))).all()
+        LIVE_RUNS.set(len(runs))
         for run in runs:
             refreshed += await refresh_run(session, temporal, settings, run)
         pending = session.exec(

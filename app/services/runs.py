@@ -176,15 +176,17 @@ def run_detail(session: Session, run: Run, stale: bool = False) -> TrainingRunDe
     )
 
 
-async def refresh_run(session: Session, temporal: TemporalGateway, settings: Settings, run: Run) -> bool:
+async def refresh_run(
+    session: Session, temporal: TemporalGateway, settings: Settings, run: Run, budget_s: float | None = None
+) -> bool:
     """Bring one run's row up to date from Temporal. Returns False when Temporal (or the
-    worker, for a query) could not answer in time; the row is then left as it was."""
+    worker, for a query) could not answer within `budget_s`; the row is then left as it was."""
     if run.status in TERMINAL_STATUSES:
         return True
     try:
         client = await temporal.client()
         await asyncio.wait_for(
-            _sync_from_workflow(session, client, settings, run), settings.temporal_rpc_timeout_s
+            _sync_from_workflow(session, client, settings, run), budget_s or settings.temporal_rpc_timeout_s
         )
     except (ProblemError, RPCError, TimeoutError) as error:
         session.rollback()

@@ -81,9 +81,16 @@ def _public(row: ScheduleRequest) -> SchedulePublic:
 
 
 async def create_schedule(
-    session: Session, temporal: TemporalGateway, settings: Settings, body: ScheduleCreate
+    session: Session,
+    temporal: TemporalGateway,
+    settings: Settings,
+    body: ScheduleCreate,
+    timings: dict[str, float] | None = None,
 ) -> tuple[SchedulePublic, int]:
-    """Returns the answer and its status code (200 done, 202 accepted async)."""
+    """Returns the answer and its status code (200 done, 202 accepted async). `timings`
+    collects milliseconds per stage (sent back as a Server-Timing header)."""
+    timings = timings if timings is not None else {}
+    mark = time.perf_counter()
     policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     window = body.window or trained_window or (body.synthetic.workload.window if body.synthetic else 32)
     plan_input = PlanInput(
@@ -107,6 +114,7 @@ async def create_schedule(
         notes=notes,
     )
     started = time.perf_counter()
+    timings["resolve"] = (started - mark) * 1000
     try:
         handle: WorkflowHandle[Any, PlanOutput] = await client.start_workflow(
             SCHEDULER_WORKFLOW,
@@ -122,7 +130,10 @@ async def create_schedule(
         _save(session, row)
         return _public(row), 202
     try:
+        mark = time.perf_counter()
+        timings["start"] = (mark - started) * 1000
         output = await asyncio.wait_for(handle.result(), settings.schedule_timeout_s)
+        timings["wait"] = (time.perf_counter() - mark) * 1000
     except TimeoutError as error:
         row.status = "running"
         _save(session, row)
@@ -142,7 +153,10 @@ async def create_schedule(
             f"lost Temporal while waiting for the plan ({error.message}); GET /schedule/{row.id} later"
         ) from error
     _record_output(row, output, started)
+    mark = time.perf_counter()
     _save(session, row)
+    timings["db"] = (time.perf_counter() - mark) * 1000
+    timings["plan"] = output.elapsed_ms
     return _public(row), 200
 
 

@@ -4,6 +4,7 @@ Docker engine here, so its structure is what we can check)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,19 @@ def test_docker_compose_structure() -> None:
     assert dynamic["history.transferProcessorMaxPollRPS"][0]["value"] >= 1000
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile and "alembic.ini" in dockerfile
+
+
+def test_rlsched_migrate_creates_the_database_under_the_data_dir(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}
+    env["RLSCHED_DATA_DIR"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "database at head" in out.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'rlsched.db'}")
+    assert {"runs", "rounds", "checkpoints", "schedule_requests"} <= set(inspect(engine).get_table_names())

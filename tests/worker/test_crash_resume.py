@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from worker_support import fresh_prefix, queues, tiny_run, training_heartbeat
+from temporalio.client import WorkflowExecutionStatus
+from worker_support import TINY_PPO, fresh_prefix, queues, tiny_run, training_heartbeat
 
 from worker.main import connect
 from worker.workflows.training_loop import TrainingLoopWorkflow
@@ -90,6 +91,8 @@ def test_killed_worker_round_resumes_from_last_heartbeat(temporal_address: str, 
                 iterations_per_round=ITERATIONS,
                 checkpoint_every=1,
                 heartbeat_timeout_s=5,
+                # ~1 s per iteration: slow enough to kill the worker mid-round.
+                ppo=TINY_PPO.model_copy(update={"train_batch_size": 1024, "minibatch_size": 512}),
             )
             handle = await client.start_workflow(
                 TrainingLoopWorkflow.run,
@@ -104,6 +107,8 @@ def test_killed_worker_round_resumes_from_last_heartbeat(temporal_address: str, 
                 if beat is not None and beat.iterations_done >= 2 and beat.checkpoint:
                     break
                 assert first.poll() is None, log.read_text()[-3000:]
+                status = (await handle.describe()).status
+                assert status == WorkflowExecutionStatus.RUNNING, f"round ended before the kill: {status}"
                 await asyncio.sleep(0.2)
             assert beat is not None and beat.iterations_done >= 2, log.read_text()[-3000:]
             assert beat.iterations_done < ITERATIONS

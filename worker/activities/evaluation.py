@@ -18,6 +18,7 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
     from worker import artifacts
     from worker.convert import evaluation_result, workload_spec
     from worker.rl.evaluate import evaluate
+    from worker.rl.inference import CheckpointError
     from worker.settings import get_settings
 
     try:
@@ -31,8 +32,8 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
             )
         except FileNotFoundError as error:
             raise checkpoint_error(error) from error
-        except ValueError as error:  # CheckpointError is a ValueError too
-            if type(error).__name__ == "CheckpointError":
-                raise checkpoint_error(error) from error
+        except CheckpointError as error:
+            raise checkpoint_error(error) from error
+        except ValueError as error:
             raise invalid_input(error) from error
     return evaluation_result(report)

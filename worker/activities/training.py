@@ -56,6 +56,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     from worker import artifacts
     from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
     from worker.rl.config import TrainRoundConfig
+    from worker.rl.inference import CheckpointError
     from worker.rl.runtime import ensure_ray
     from worker.rl.train import train_round
     from worker.settings import get_settings
@@ -122,9 +123,9 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
                 )
             except FileNotFoundError as error:
                 raise checkpoint_error(error) from error
-            except ValueError as error:  # CheckpointError is a ValueError too
-                if type(error).__name__ == "CheckpointError":
-                    raise checkpoint_error(error) from error
+            except CheckpointError as error:
+                raise checkpoint_error(error) from error
+            except ValueError as error:
                 raise invalid_input(error) from error
             heart.beat(
                 TrainingHeartbeat(

@@ -141,9 +141,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
     seed = cfg.seed if seed is None else seed
     return (
         PPOConfig()
-        .api_stack(
-            enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True
-        )
+        .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .environment(SchedulingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
         .framework("torch")
         .env_runners(
@@ -157,9 +155,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
         )
         .learners(num_learners=0, num_gpus_per_learner=0)
         .rl_module(
-            rl_module_spec=RLModuleSpec(
-                module_class=PairScoringModule, model_config=ppo.model_config()
-            )
+            rl_module_spec=RLModuleSpec(module_class=PairScoringModule, model_config=ppo.model_config())
         )
         .training(
             lr=_lr_schedule(ppo),

@@ -46,8 +46,7 @@ def module_dir(checkpoint: str | Path) -> Path:
         if (candidate / _CTOR_FILE).is_file():
             return candidate
     raise CheckpointError(
-        f"not an RLlib policy checkpoint (no {MODULE_SUBDIR / _CTOR_FILE} "
-        f"or {_CTOR_FILE}): {path}"
+        f"not an RLlib policy checkpoint (no {MODULE_SUBDIR / _CTOR_FILE} or {_CTOR_FILE}): {path}"
     )
 
 
@@ -59,9 +58,7 @@ def validate_algorithm_checkpoint(checkpoint: str | Path) -> Path:
         raise CheckpointError(f"checkpoint not found: {path}")
     for required in ("rllib_checkpoint.json", "learner_group"):
         if not (path / required).exists():
-            raise CheckpointError(
-                f"not a full training checkpoint (missing {required}): {path.resolve()}"
-            )
+            raise CheckpointError(f"not a full training checkpoint (missing {required}): {path.resolve()}")
     module_dir(path)
     return path.resolve()
 

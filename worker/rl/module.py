@@ -155,9 +155,7 @@ class PairScoringModule(TorchRLModule, ValueFunctionAPI):
             Columns.EMBEDDINGS: context,
         }
 
-    def compute_values(
-        self, batch: dict[str, Any], embeddings: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def compute_values(self, batch: dict[str, Any], embeddings: torch.Tensor | None = None) -> torch.Tensor:
         if embeddings is None:
             embeddings = self._encode(batch[Columns.OBS])[2]
         return self.value_head(embeddings).squeeze(-1)

@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,9 @@ from typing import Any
 from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
+
+warnings.filterwarnings("ignore", message=r".*Overriding environment rllib-single-agent-env")
+"""Every Algorithm build re-registers RLlib's env wrapper with gymnasium; harmless."""
 
 LIFETIME_STEPS = ("env_runners", "num_env_steps_sampled_lifetime")
 METADATA_FILE = "rlsched.json"
@@ -73,9 +77,7 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _progress(
-    result: dict[str, Any], iteration: int, in_round: int, steps_per_s: float
-) -> IterationProgress:
+def _progress(result: dict[str, Any], iteration: int, in_round: int, steps_per_s: float) -> IterationProgress:
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
     return IterationProgress(

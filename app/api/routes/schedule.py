@@ -38,14 +38,16 @@ async def create_schedule(
     settings: SettingsDep,
     response: Response,
 ) -> SchedulePublic:
+    timings: dict[str, float] = {}
     try:
-        plan, code = await service.create_schedule(session, temporal, settings, body)
+        plan, code = await service.create_schedule(session, temporal, settings, body, timings)
     except Exception:
         SCHEDULE_PLANS.labels("unknown", "error").inc()
         raise
     kind = "checkpoint" if plan.checkpoint_id else "heuristic"
     SCHEDULE_PLANS.labels(kind, "accepted" if code == 202 else "completed").inc()
     response.status_code = code
+    response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in timings.items())
     if code == 202:
         response.headers["Location"] = f"/schedule/{plan.id}"
     return plan

@@ -22,6 +22,8 @@ from worker.contracts import RunStatus
 
 router = APIRouter(prefix="/training-runs", tags=["training runs"])
 
+READ_REFRESH_BUDGET_S = 2.0
+
 PROBLEMS = {
     404: {"model": Problem, "description": "Unknown run", "content": {"application/problem+json": {}}},
     422: {"model": Problem, "description": "Invalid request", "content": {"application/problem+json": {}}},
@@ -77,7 +79,9 @@ async def read_training_run(
     run_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingRunDetail:
     run = service.get_run_row(session, run_id)
-    fresh = await service.refresh_run(session, temporal, settings, run)
+    # A read waits at most READ_REFRESH_BUDGET_S for Temporal, then answers from the index
+    # (`stale: true`); the reconciler keeps trying in the background.
+    fresh = await service.refresh_run(session, temporal, settings, run, READ_REFRESH_BUDGET_S)
     return service.run_detail(session, run, stale=not fresh)
 
 
