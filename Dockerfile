@@ -20,7 +20,7 @@ COPY app ./app
 COPY worker ./worker
 COPY alembic ./alembic
 COPY alembic.ini ./
-RUN pip install --no-deps . && useradd --create-home --uid 10001 rlsched \
+RUN pip install --no-deps -e . && useradd --create-home --uid 10001 rlsched \
     && mkdir -p /data/checkpoints && chown -R rlsched /data
 
 USER rlsched

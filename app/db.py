@@ -18,7 +18,17 @@ from sqlmodel import Session, create_engine
 from alembic import command
 from app.core.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def _project_root() -> Path:
+    """Where alembic.ini and alembic/ are: next to the app package in a checkout or an
+    editable install, else the working directory (a plain `pip install .`)."""
+    for candidate in (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (candidate / "alembic.ini").is_file():
+            return candidate
+    raise RuntimeError("alembic.ini not found next to the app package or in the working directory")
+
+
+ROOT = _project_root()
 ALEMBIC_INI = ROOT / "alembic.ini"
 
 

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(RPCError)
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def _temporal(request: Request, exc: Exception) -> JSONResponse:
+        """A safety net: services map the Temporal failures they expect; any other is
+        still Temporal's (or the worker's) unavailability, not the client's fault."""
+        log.warning("Temporal error on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(503, f"Temporal did not answer: {exc}", request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

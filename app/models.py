@@ -18,6 +18,7 @@ from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
 
 from worker.contracts import (
+    HEURISTIC_POLICIES,
     MAX_JOBS,
     MAX_NODES,
     BaselineOut,
@@ -278,8 +279,6 @@ class ScheduleCreate(Input):
 
     @model_validator(mode="after")
     def _consistent(self) -> ScheduleCreate:
-        from worker.contracts import HEURISTIC_POLICIES
-
         if self.synthetic is None and (self.nodes is None or self.jobs is None):
             raise ValueError("give either nodes and jobs, or synthetic")
         if self.synthetic is not None and (self.nodes or self.jobs):

@@ -7,9 +7,11 @@ How to run:
 
 Without `--url` it starts a Temporal dev server (worker/devserver.py: the same dynamic
 config as `rlsched dev`), a worker (`python -m worker.main`) and the API (uvicorn, no
-access log) on free ports under a temp data dir. The policy is `best`: the best
-checkpoint in the index (kept loaded by the worker's policy cache) or, on a fresh stack,
-the heuristic fallback, which the output says. `--breakdown` adds the same plan started
+access log) on free ports under a temp data dir, and (unless `--no-train`) trains a
+tiny policy first (one round of one PPO iteration, 16 nodes, window 32) so that the
+default policy `best` is a real checkpoint, kept loaded by the worker's policy cache
+after the warm-up requests. With `--no-train` on a fresh stack, `best` is the heuristic
+fallback; the output says which policy answered. `--breakdown` adds the same plan started
 straight on Temporal (no API) and `GET /healthz` through the API, so the API's own
 share and Temporal's can be told apart.
 
@@ -166,6 +168,29 @@ async def measure(
     }
 
 
+TINY_RUN = {
+    "name": "benchmark",
+    "workload": {"name": "steady", "nodes": 16, "window": 32, "jobs": 100},
+    "ppo": {"train_batch_size": 256, "minibatch_size": 128, "num_epochs": 1, "num_envs_per_env_runner": 4},
+    "iterations_per_round": 1,
+    "max_rounds": 1,
+    "eval_episodes": 1,
+}
+
+
+async def train_tiny_policy(http: httpx.AsyncClient, timeout_s: float = 600) -> str:
+    run = (await http.post("/training-runs", json=TINY_RUN)).raise_for_status().json()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        detail = (await http.get(f"/training-runs/{run['id']}")).json()
+        if detail["status"] == "completed" and detail["best_checkpoint_id"]:
+            return detail["best_checkpoint_id"]
+        if detail["status"] in ("failed", "cancelled"):
+            raise SystemExit(f"the benchmark's training run {detail['status']}: {detail['error']}")
+        await asyncio.sleep(1)
+    raise SystemExit("the benchmark's training run did not finish in time")
+
+
 async def run_cases(
     url: str,
     policy: str,
@@ -174,19 +199,20 @@ async def run_cases(
     warmup: int,
     breakdown: bool,
     api_key: str | None,
+    train: bool,
 ) -> dict[str, Any]:
     body = {**cluster_request(), "policy": policy}
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    limits = httpx.Limits(
-        max_connections=max(concurrencies) * 2, max_keepalive_connections=max(concurrencies) * 2
-    )
+    most = max(concurrencies) * 2
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     out: dict[str, Any] = {"url": url, "nodes": 16, "jobs": 100, "cases": []}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+        if train:
+            out["trained_checkpoint"] = await train_tiny_policy(http)
         first = await http.post("/schedule", json=body)
         first.raise_for_status()
         plan = first.json()
         out["policy"] = {"requested": policy, "used": plan["policy"], "notes": plan["notes"]}
-
         stages: list[dict[str, float]] = []
 
         async def schedule() -> None:
@@ -215,13 +241,19 @@ async def run_cases(
                 out["cases"].append({"case": "api_healthz_only", **result})
             address = os.environ.get("_BENCH_TEMPORAL_ADDRESS")
             if address:
-                out["cases"] += await temporal_direct(address, plan, body, concurrencies, total, warmup)
+                location = None
+                if plan.get("checkpoint_id"):
+                    location = (await http.get(f"/checkpoints/{plan['checkpoint_id']}")).json()["location"]
+                out["cases"] += await temporal_direct(
+                    address, plan, location, body, concurrencies, total, warmup
+                )
     return out
 
 
 async def temporal_direct(
     address: str,
     plan: dict[str, Any],
+    location: str | None,
     body: dict[str, Any],
     concurrencies: list[int],
     total: int,
@@ -241,14 +273,15 @@ async def temporal_direct(
     )
 
     client = await Client.connect(address, data_converter=pydantic_data_converter)
-    kind = "checkpoint" if plan.get("checkpoint_id") else "heuristic"
-    if kind == "checkpoint":
-        raise_note = "direct case skipped for checkpoints (needs the location)"
-        return [{"case": "temporal_direct", "skipped": raise_note}]
+    if location is not None:
+        policy = PolicyRef(kind="checkpoint", name=plan["policy"], checkpoint=location)
+    else:
+        policy = PolicyRef(kind="heuristic", name=plan["policy"])
     plan_input = PlanInput(
         nodes=[NodeSpec(**n) for n in body["nodes"]],
         jobs=[JobSpec(**j) for j in body["jobs"]],
-        policy=PolicyRef(kind="heuristic", name=plan["policy"]),
+        policy=policy,
+        window=32,
     )
 
     async def direct() -> None:
@@ -270,14 +303,23 @@ def main(
     warmup: Annotated[int, typer.Option(min=0)] = 20,
     api_workers: Annotated[int, typer.Option(min=1, help="uvicorn workers of the started API.")] = 1,
     breakdown: Annotated[bool, typer.Option(help="Also time Temporal alone and the API alone.")] = False,
+    train: Annotated[
+        bool | None, typer.Option(help="Train a tiny policy first; default: only on a stack it starts.")
+    ] = None,
 ) -> None:
     concurrencies = concurrency or [1, 8]
     api_key = os.environ.get("RLSCHED_API_KEY")
     if url is not None:
-        result = asyncio.run(run_cases(url, policy, concurrencies, requests, warmup, breakdown, api_key))
+        result = asyncio.run(
+            run_cases(url, policy, concurrencies, requests, warmup, breakdown, api_key, bool(train))
+        )
     else:
         with own_stack(api_workers) as started:
-            result = asyncio.run(run_cases(started, policy, concurrencies, requests, warmup, breakdown, None))
+            result = asyncio.run(
+                run_cases(
+                    started, policy, concurrencies, requests, warmup, breakdown, None, train is not False
+                )
+            )
         result["api_workers"] = api_workers
     print(json.dumps(result, indent=2))
 

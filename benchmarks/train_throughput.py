@@ -3,10 +3,11 @@
 How to run: `.venv/bin/python benchmarks/train_throughput.py [--iterations 5 --nodes 16
 --window 32 --workload steady]`; any PPOHyperparams field can be overridden as JSON, e.g.
 `--overrides '{"num_envs_per_env_runner": 32}'`. Prints one JSON line:
-`{"env_steps_per_second": ..., "sampling_s_per_iter": ..., "learning_s_per_iter": ...,
-"other_cpu_cores": ..., ...}`. One warm-up iteration (Algorithm build, numba cache load,
-first torch kernels) is excluded. `other_cpu_cores` is the CPU that processes outside
-this benchmark used meanwhile: above ~0.2 the figure is depressed by contention.
+`{"env_steps_per_second": ..., "other_cpu_cores": ..., ...}`, measured through
+`train_round` (the production path) between the end of a warm-up iteration (Algorithm
+build, numba cache load, first torch kernels) and the end of the last one.
+`other_cpu_cores` is the CPU that processes outside this benchmark used meanwhile:
+above ~0.2 the figure is depressed by contention.
 
 Results to expect (2 cores, default hyper-parameters, steady, 16 nodes x 32 window, idle
 machine): ~2,700-3,000 env steps/s; per 4,096-step iteration roughly 0.9 s sampling and
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import typer
@@ -54,11 +56,6 @@ def _cpu_snapshot() -> tuple[float, float]:
     return sum(times.get(pid, 0.0) for pid in tree), busy / HZ
 
 
-def _timer(result: dict, key: str) -> float | None:
-    value = result.get("timers", {}).get(key)
-    return round(float(value), 3) if value is not None else None
-
-
 def main(
     iterations: int = typer.Option(5, min=1, help="Measured iterations after the warm-up one."),
     workload: str = "steady",
@@ -67,43 +64,44 @@ def main(
     seed: int = 0,
     overrides: str = typer.Option("{}", help="JSON object of PPOHyperparams fields."),
 ) -> None:
-    from worker.rl.config import PPOHyperparams, TrainRoundConfig, build_ppo_config
-    from worker.rl.runtime import ensure_ray
+    from worker.rl.config import PPOHyperparams, TrainRoundConfig
+    from worker.rl.train import IterationProgress, train_round
     from worker.settings import WorkerSettings
     from worker.sim.workloads import WorkloadSpec
 
     ppo = replace(PPOHyperparams(seed=seed), **json.loads(overrides))
     data_dir = Path(tempfile.mkdtemp(prefix="rlb-", dir="/tmp"))
-    ensure_ray(WorkerSettings(data_dir=data_dir))
-    config = TrainRoundConfig(workload=WorkloadSpec(workload, nodes), window=window, ppo=ppo, seed=seed)
-    algo = build_ppo_config(config).build_algo()
+    config = TrainRoundConfig(
+        workload=WorkloadSpec(workload, nodes),
+        window=window,
+        iterations=iterations + 1,
+        ppo=ppo,
+        seed=seed,
+        output_dir=str(data_dir / "checkpoints"),
+    )
+    marks: list[tuple[float, int, float, float]] = []
+
+    def on_iteration(progress: IterationProgress) -> None:
+        marks.append((time.perf_counter(), progress.env_steps, *_cpu_snapshot()))
+
     try:
-        algo.train()
-        key = ("env_runners", "num_env_steps_sampled_lifetime")
-        steps_before = algo.metrics.peek(key, default=0)
-        mine_before, busy_before = _cpu_snapshot()
-        started = time.perf_counter()
-        for _ in range(iterations):
-            result = algo.train()
-        elapsed = time.perf_counter() - started
-        mine_after, busy_after = _cpu_snapshot()
-        steps = algo.metrics.peek(key, default=0) - steps_before
+        train_round(config, on_iteration=on_iteration, settings=WorkerSettings(data_dir=data_dir))
     finally:
-        algo.stop()
-    other = ((busy_after - busy_before) - (mine_after - mine_before)) / elapsed
+        shutil.rmtree(data_dir, ignore_errors=True)
+    (t0, s0, mine0, busy0), (t1, s1, mine1, busy1) = marks[0], marks[-1]
+    elapsed = t1 - t0
+    other = ((busy1 - busy0) - (mine1 - mine0)) / elapsed
     print(
         json.dumps(
             {
-                "env_steps_per_second": round(steps / elapsed),
-                "env_steps": int(steps),
+                "env_steps_per_second": round((s1 - s0) / elapsed),
+                "env_steps": s1 - s0,
                 "elapsed_s": round(elapsed, 2),
-                "sampling_s_per_iter": _timer(result, "env_runner_sampling_timer"),
-                "learning_s_per_iter": _timer(result, "learner_update_timer"),
                 "other_cpu_cores": round(max(other, 0.0), 2),
                 "workload": workload,
                 "nodes": nodes,
                 "window": window,
-                "hyperparams": ppo.__dict__,
+                "hyperparams": asdict(ppo),
             }
         )
     )

@@ -170,7 +170,83 @@ def smoke_command(
         return
     table = Table(title="smoke")
     table.add_column("field")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in report.model_dump().items():  # type: ignore[attr-defined]
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+@cli.command("train")
+def train_command(
+    workload: WorkloadOpt = "steady",
+    iterations: Annotated[int, typer.Option(min=1, help="PPO iterations to run.")] = 10,
+    out: Annotated[Path, typer.Option(help="Checkpoints go to iter-NNNNNN folders under here.")] = Path(
+        "checkpoints"
+    ),
+    resume: Annotated[Path | None, typer.Option(help="Continue from this checkpoint.")] = None,
+    seed: int = 0,
+    nodes: NodesOpt = 16,
+    load: LoadOpt = None,
+    window: WindowOpt = 32,
+    jobs: JobsOpt = 400,
+    train_batch_size: Annotated[int, typer.Option(min=64, help="Env steps per iteration.")] = 4096,
+    save_every: Annotated[int | None, typer.Option(min=1, help="Also checkpoint every N iterations.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, no progress bar.")
+    ] = False,
+) -> None:
+    """Train PPO without Temporal (Ray in-process): a progress bar, then the checkpoint."""
+    from dataclasses import asdict
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from worker.rl.config import PPOHyperparams, TrainRoundConfig
+    from worker.rl.inference import CheckpointError
+    from worker.rl.runtime import shutdown_ray
+    from worker.rl.train import train_round
+    from worker.sim.workloads import WorkloadSpec
+
+    ppo = PPOHyperparams(seed=seed, train_batch_size=train_batch_size)
+    ppo.minibatch_size = min(ppo.minibatch_size, train_batch_size)
+    config = TrainRoundConfig(
+        workload=WorkloadSpec(workload, nodes, load, jobs),
+        window=window,
+        iterations=iterations,
+        ppo=ppo,
+        seed=seed,
+        output_dir=str(out.resolve()),
+        save_every=save_every,
+    )
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, disable=as_json) as bar:
+            task = bar.add_task("train", total=iterations, status="building PPO")
+
+            def on_iteration(p: object) -> None:
+                ret = getattr(p, "episode_return_mean", None)
+                score = getattr(p, "episode_score_mean", None)
+                status = f"it {p.iteration}  {p.env_steps_per_second:,.0f} steps/s"  # type: ignore[attr-defined]
+                status += f"  return {ret:.3f}" if ret is not None else ""
+                status += f"  score {score:.3f}" if score is not None else ""
+                bar.update(task, advance=1, status=status)
+
+            result = train_round(
+                config, resume_from=str(resume) if resume else None, on_iteration=on_iteration
+            )
+    except (CheckpointError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    finally:
+        shutdown_ray()
+    summary = {k: v for k, v in asdict(result).items() if k != "history"}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(
+        f"checkpoint [bold]{result.checkpoint}[/] (iteration {result.iteration}, {result.env_steps} steps)"
+    )

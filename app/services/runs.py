@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
@@ -345,7 +346,7 @@ async def stop_run(
             await refresh_run(session, temporal, settings, run)
             raise Conflict(f"training run {run.id} has already ended; nothing to stop") from error
         raise Unavailable(f"Temporal did not accept the stop: {error.message}") from error
-    except TimeoutError as error:
+    except (TimeoutError, RPCTimeoutOrCancelledError) as error:
         raise Unavailable(
             f"no worker answered the stop of run {run.id} in time; is `rlsched worker` running?"
         ) from error

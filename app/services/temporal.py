@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -81,18 +81,12 @@ class TemporalGateway:
                         task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
                         task_queue_type=kind,
                     ),
-                    timeout=_seconds(self.settings.temporal_rpc_timeout_s),
+                    timeout=rpc_timeout(self.settings),
                 )
                 counts[label] = len(response.pollers)
             out[queue] = counts
         return out
 
 
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
-
-
-def rpc_timeout(settings: Settings) -> Any:
-    return _seconds(settings.temporal_rpc_timeout_s)
+def rpc_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.temporal_rpc_timeout_s)

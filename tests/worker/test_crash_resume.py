@@ -139,6 +139,9 @@ def test_killed_worker_round_resumes_from_last_heartbeat(temporal_address: str, 
             assert max(starts) >= 2  # the training activity was retried, not rescheduled
             text = log.read_text()
             assert f"round 1 resumes at iteration {resumed_at}/{ITERATIONS} from {beat.checkpoint}" in text
+
+            second.send_signal(signal.SIGTERM)  # graceful: workers drain, Ray stops, exit 0
+            assert second.wait(timeout=60) == 0, log.read_text()[-3000:]
         finally:
             for process in (first, second):
                 if process is not None:

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from worker_support import fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
+from worker_support import TINY_PPO, fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
 
 from worker.contracts import HEURISTIC_POLICIES, PolicyRef, SmokeInput, StopRequest
 from worker.workflows.scheduler import SchedulerWorkflow
@@ -70,7 +70,9 @@ def test_training_loop_two_rounds_then_stop(temporal_address: str, data_dir: Pat
         prefix = fresh_prefix()
         async with running_workers(temporal_address, prefix) as client:
             workflow_id = f"training-run-{uuid.uuid4().hex[:8]}"
-            config = tiny_run("two-rounds", max_rounds=None, iterations_per_round=2)
+            # ~1 s iterations, so a heartbeat reaches the server while round 1 trains.
+            slower = TINY_PPO.model_copy(update={"train_batch_size": 1024, "minibatch_size": 512})
+            config = tiny_run("two-rounds", max_rounds=None, iterations_per_round=2, ppo=slower)
             handle = await client.start_workflow(
                 TrainingLoopWorkflow.run, config, id=workflow_id, task_queue=queues(prefix)[0]
             )

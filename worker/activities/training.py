@@ -139,7 +139,8 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
             f"the retry resumes from {result.checkpoint}",
             type=WORKER_SHUTDOWN,
         )
-    _prune_siblings(Path(result.checkpoint))
+    if Path(result.checkpoint).parent == local_dir.resolve():
+        _prune_siblings(Path(result.checkpoint))
     return _output(result.checkpoint, last, elapsed_s=time.monotonic() - started, result=result)
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from worker.rl.module import PairScoringModule
 from worker.sim.env import SchedulingEnv
-from worker.sim.workloads import WorkloadSpec
+from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
 @dataclass
@@ -65,6 +66,10 @@ class PPOHyperparams:
     """Hidden width of every small MLP in the module."""
     pair_hidden: int = 0
     """Width of an optional per-pair MLP term (0 = off: ~4x slower learner)."""
+    torch_threads: int = 1
+    """Torch intra-op threads of the learner (this process, during a round). On 2 cores,
+    2 threads learn ~1.4x faster on an idle machine but ~4x slower as soon as another
+    process takes a core (OpenMP spin-waits); 1 degrades gracefully."""
     seed: int = 0
     """Seeds RLlib, torch and the env runners' episode draws."""
 
@@ -118,6 +123,31 @@ class EpisodeScoreCallback(RLlibCallback):
         )
 
 
+TRAINING_SEED_OFFSET = 2**32
+"""Training scenarios come from seeds >= 2**32; evaluation seeds (worker.sim.evaluate's
+`episode_seeds`) are uint32, so no evaluation episode is ever a training episode."""
+
+
+class TrainingEnv(SchedulingEnv):
+    """SchedulingEnv whose scenarios are drawn from the training seed range."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._scenario_seeds = np.random.default_rng(self.base_seed)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        options = dict(options or {})
+        if "scenario" not in options:
+            if seed is not None:
+                self._scenario_seeds = np.random.default_rng(seed)
+            scenario_seed = TRAINING_SEED_OFFSET + int(self._scenario_seeds.integers(2**31 - 1))
+            options["scenario"] = make_scenario(self.spec_workload, scenario_seed)
+            options.setdefault("sim_seed", scenario_seed)
+        return super().reset(seed=seed, options=options)
+
+
 def env_config(workload: WorkloadSpec, window: int, seed: int = 0) -> dict[str, Any]:
     return {
         "workload": workload.name,
@@ -142,7 +172,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-        .environment(SchedulingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
+        .environment(TrainingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
         .framework("torch")
         .env_runners(
             num_env_runners=ppo.num_env_runners,

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
@@ -151,6 +153,8 @@ def train_round(
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
 
     started = time.monotonic()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, config.ppo.torch_threads))
     algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
     history: list[IterationProgress] = []
     checkpoint: str | None = None
@@ -190,6 +194,7 @@ def train_round(
     finally:
         logdir = getattr(algo, "logdir", None)
         algo.stop()
+        torch.set_num_threads(threads)
         if logdir:
             shutil.rmtree(logdir, ignore_errors=True)
     assert checkpoint is not None
