@@ -97,15 +97,14 @@ PrefixOpt = Annotated[
 @cli.command("worker")
 def worker_command(queue: QueueOpt = "all", task_queue_prefix: PrefixOpt = "") -> None:
     """Run the Temporal worker (training and/or inference queues) until SIGTERM or Ctrl-C."""
-    import asyncio
     import logging
 
-    from worker.main import QUEUE_CHOICES, run
+    from worker.main import QUEUE_CHOICES, run_and_exit
 
     if queue not in QUEUE_CHOICES:
         raise typer.BadParameter(f"choose one of {', '.join(QUEUE_CHOICES)}", param_hint="--queue")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(queue, task_queue_prefix))  # type: ignore[arg-type]
+    run_and_exit(queue, task_queue_prefix)  # type: ignore[arg-type]
 
 
 @cli.command("temporal")

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Literal
@@ -137,10 +137,13 @@ async def serve(
 
 
 def _shutdown_ray() -> None:
+    if "ray" not in sys.modules:
+        return
     try:
         from worker.rl.runtime import shutdown_ray
 
         shutdown_ray()
+        log.info("Ray stopped")
     except Exception:
         log.exception("Ray shutdown failed")
 
@@ -156,16 +159,32 @@ async def run(queues: QueueChoice = "all", prefix: str = "", settings: WorkerSet
     log.info("connected to %s (namespace %s)", settings.temporal_address, settings.temporal_namespace)
     try:
         await serve(client, queues, prefix, stop)
+        log.info("workers stopped")
     finally:
-        await asyncio.to_thread(_shutdown_ray)
+        _shutdown_ray()  # on the main thread: Ray's shutdown is not thread-safe
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run_and_exit(queues: QueueChoice = "all", prefix: str = "") -> None:
+    """Run the worker process to a clean stop, then leave without interpreter teardown.
+
+    After a training round was interrupted by the shutdown, native threads left by
+    torch / RLlib abort the interpreter's final teardown (SIGABRT) even though the
+    workers drained and Ray stopped; by then there is nothing left to clean up, so the
+    process exits 0 directly once logs are flushed.
+    """
+    asyncio.run(run(queues, prefix))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     queues = os.environ.get("RLSCHED_WORKER_QUEUE", "all")
     if queues not in QUEUE_CHOICES:
         raise SystemExit(f"RLSCHED_WORKER_QUEUE must be one of {', '.join(QUEUE_CHOICES)}, not {queues!r}")
-    asyncio.run(run(queues, os.environ.get("RLSCHED_TASK_QUEUE_PREFIX", "")))  # type: ignore[arg-type]
+    run_and_exit(queues, os.environ.get("RLSCHED_TASK_QUEUE_PREFIX", ""))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """POST /schedule: resolve the policy, run SchedulerWorkflow on the inference queue, wait a
-bounded time, and record the request in the index.
+bounded time, and record the request in the index. With `schedule_mode=service` a
+synchronous plan is an update to one long-lived workflow instead (see _plan_via_service).
 
 The synchronous path writes its row once, after the plan is back (one SQLite commit per
 request); only an async request or a timed-out one is written before its result exists.
@@ -11,8 +12,10 @@ import asyncio
 import contextlib
 import time
 import uuid
+from datetime import timedelta
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
 from sqlmodel import Session
 from temporalio.client import (
     Client,
@@ -107,14 +110,17 @@ async def create_schedule(
     mark = time.perf_counter()
     policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     window = body.window or trained_window or (body.synthetic.workload.window if body.synthetic else 32)
-    plan_input = PlanInput(
-        nodes=body.nodes,
-        jobs=body.jobs,
-        synthetic=body.synthetic,
-        policy=policy,
-        baseline=body.baseline,
-        window=window,
-    )
+    try:
+        plan_input = PlanInput(
+            nodes=body.nodes,
+            jobs=body.jobs,
+            synthetic=body.synthetic,
+            policy=policy,
+            baseline=body.baseline,
+            window=window,
+        )
+    except ValidationError as error:  # the contract's checks, should they outgrow ScheduleCreate's
+        raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error
     client = await temporal.client()
     request_id = uuid.uuid4().hex[:16]
     use_service = settings.schedule_mode == "service" and not body.run_async
@@ -174,6 +180,17 @@ async def create_schedule(
     return _finish(session, row, output, started, timings)
 
 
+async def _observing(operation: WithStartWorkflowOperation, call: Any, timeout_s: float) -> PlanOutput:
+    """Await the update; on failure also observe the operation's start future, which the
+    SDK fails alongside and which would otherwise be logged as never retrieved."""
+    try:
+        return await asyncio.wait_for(call, timeout_s)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(operation.workflow_handle(), 0.1)
+        raise
+
+
 def _finish(
     session: Session, row: ScheduleRequest, output: PlanOutput, started: float, timings: dict[str, float]
 ) -> tuple[SchedulePublic, int]:
@@ -208,15 +225,19 @@ async def _plan_via_service(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
-            return await asyncio.wait_for(
+            return await _observing(
+                operation,
                 client.execute_update_with_start_workflow(
                     PLAN_UPDATE,
                     plan_input,
                     start_workflow_operation=operation,
                     id=f"schedule-{row.id}",
                     result_type=PlanOutput,
+                    # The RPC's own deadline, not a cancellation: cancelling an
+                    # update-with-start leaves its start future failed and unobserved.
+                    rpc_timeout=timedelta(seconds=settings.schedule_timeout_s),
                 ),
-                settings.schedule_timeout_s,
+                settings.schedule_timeout_s + 2,
             )
         except (TimeoutError, RPCTimeoutOrCancelledError) as error:
             row.status, row.error, row.finished_at = "timed_out", "no plan in time", utcnow()

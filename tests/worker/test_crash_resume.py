@@ -1,4 +1,5 @@
-"""A worker killed mid-round (SIGKILL, Ray and all) loses no round and repeats nothing:
+"""A worker killed mid-round (SIGKILL, Ray and all) or stopped (SIGTERM: it checkpoints at
+the next iteration and hands the round over) loses no round and repeats nothing:
 the retry on a new worker restores the last heartbeated checkpoint and trains only the
 iterations still missing, so the round ends at exactly `iterations_per_round`.
 
@@ -76,7 +77,12 @@ def stop_worker(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def test_killed_worker_round_resumes_from_last_heartbeat(temporal_address: str, short_data_dir: Path) -> None:
+@pytest.mark.parametrize("graceful", [False, True], ids=["sigkill", "sigterm"])
+def test_killed_worker_round_resumes_from_last_heartbeat(
+    temporal_address: str, short_data_dir: Path, graceful: bool
+) -> None:
+    """SIGKILL: the heartbeat timeout expires and a retry resumes. SIGTERM: the worker
+    stops the round at the next iteration, checkpoints, hands it over and exits 0."""
     prefix = fresh_prefix()
     log = short_data_dir / "workers.log"
 
@@ -112,8 +118,13 @@ def test_killed_worker_round_resumes_from_last_heartbeat(temporal_address: str, 
                 await asyncio.sleep(0.2)
             assert beat is not None and beat.iterations_done >= 2, log.read_text()[-3000:]
             assert beat.iterations_done < ITERATIONS
-            kill_group(first)
-            first.wait()
+            if graceful:
+                first.send_signal(signal.SIGTERM)
+                assert first.wait(timeout=60) == 0, log.read_text()[-3000:]
+                kill_group(first)  # anything Ray left behind
+            else:
+                kill_group(first)
+                first.wait()
             # What the server holds after the kill is what the retry resumes from.
             beat = await training_heartbeat(client, handle)
             assert beat is not None and beat.checkpoint
