@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,4 +29,8 @@ def data_dir() -> Iterator[Path]:
     else:
         os.environ["RLSCHED_DATA_DIR"] = previous
     get_settings.cache_clear()
+    if "ray" in sys.modules:  # Ray writes its session logs under the data dir until it stops
+        from worker.rl.runtime import shutdown_ray
+
+        shutdown_ray()
     shutil.rmtree(path, ignore_errors=True)
