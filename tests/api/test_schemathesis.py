@@ -25,40 +25,6 @@ from app.main import create_app
 schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI emits OpenAPI 3.1
 
 
-def _hypothesis_jsonschema_compat() -> None:
-    """hypothesis-jsonschema 0.23 drives `hypothesis...utils.many` through `.more()`, which
-    the installed hypothesis (6.170) replaced with a context manager + iterator; every
-    object schema then fails with AttributeError. Give that one module a `many` with the
-    old method on top of the new protocol. Remove once the two packages agree again."""
-    import types
-
-    import hypothesis.internal.conjecture.utils as cu
-    import hypothesis_jsonschema._from_schema as from_schema
-
-    if hasattr(cu.many, "more"):
-        return
-
-    class CompatMany(cu.many):  # type: ignore[misc, name-defined]
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            self.__enter__()
-            self._steps = iter(self)
-
-        def more(self) -> bool:
-            if next(self._steps, StopIteration) is StopIteration:
-                self.__exit__(None)
-                return False
-            return True
-
-    proxy = types.ModuleType("cu_compat")
-    proxy.__dict__.update(vars(cu))
-    proxy.many = CompatMany  # type: ignore[attr-defined]
-    from_schema.cu = proxy  # type: ignore[attr-defined]
-
-
-_hypothesis_jsonschema_compat()
-
-
 @pytest.fixture(scope="module")
 def api_schema(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     app = create_app(
