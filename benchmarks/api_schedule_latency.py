@@ -70,7 +70,7 @@ def cluster_request(nodes: int = 16, jobs: int = 100, seed: int = 0) -> dict[str
 
 
 @contextmanager
-def own_stack(api_workers: int) -> Iterator[str]:
+def own_stack(api_workers: int, mode: str | None) -> Iterator[str]:
     from worker.devserver import free_port, start_dev_server
 
     with tempfile.TemporaryDirectory(prefix="rlsched-bench-") as tmp:
@@ -84,6 +84,8 @@ def own_stack(api_workers: int) -> Iterator[str]:
             "RLSCHED_API_HOST": "127.0.0.1",
             "RLSCHED_API_PORT": str(port),
         }
+        if mode is not None:
+            env["RLSCHED_SCHEDULE_MODE"] = mode
         children = [
             subprocess.Popen(
                 [sys.executable, "-m", "worker.main"],
@@ -260,16 +262,21 @@ async def temporal_direct(
     warmup: int,
 ) -> list[dict[str, Any]]:
     """The same plan started straight on Temporal: the floor the API adds to."""
-    from temporalio.client import Client
+    from temporalio.client import Client, WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from worker.contracts import (
         INFERENCE_TASK_QUEUE,
+        PLAN_UPDATE,
+        SCHEDULER_SERVICE_WORKFLOW,
         SCHEDULER_WORKFLOW,
         JobSpec,
         NodeSpec,
         PlanInput,
+        PlanOutput,
         PolicyRef,
+        scheduler_service_id,
     )
 
     client = await Client.connect(address, data_converter=pydantic_data_converter)
@@ -289,10 +296,26 @@ async def temporal_direct(
             SCHEDULER_WORKFLOW, plan_input, id=f"bench-{uuid.uuid4().hex}", task_queue=INFERENCE_TASK_QUEUE
         )
 
-    return [
-        {"case": "temporal_direct", **await measure(direct, concurrency, total, warmup)}
-        for concurrency in concurrencies
-    ]
+    async def direct_update() -> None:
+        operation = WithStartWorkflowOperation(
+            SCHEDULER_SERVICE_WORKFLOW,
+            id=scheduler_service_id(INFERENCE_TASK_QUEUE),
+            task_queue=INFERENCE_TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await client.execute_update_with_start_workflow(
+            PLAN_UPDATE,
+            plan_input,
+            start_workflow_operation=operation,
+            id=f"bench-{uuid.uuid4().hex}",
+            result_type=PlanOutput,
+        )
+
+    cases = []
+    for name, call in (("temporal_direct", direct), ("temporal_direct_update", direct_update)):
+        for concurrency in concurrencies:
+            cases.append({"case": name, **await measure(call, concurrency, total, warmup)})
+    return cases
 
 
 def main(
@@ -303,6 +326,12 @@ def main(
     warmup: Annotated[int, typer.Option(min=0)] = 20,
     api_workers: Annotated[int, typer.Option(min=1, help="uvicorn workers of the started API.")] = 1,
     breakdown: Annotated[bool, typer.Option(help="Also time Temporal alone and the API alone.")] = False,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="RLSCHED_SCHEDULE_MODE of the started API (workflow | service); default: the app's."
+        ),
+    ] = None,
     train: Annotated[
         bool | None, typer.Option(help="Train a tiny policy first; default: only on a stack it starts.")
     ] = None,
@@ -314,13 +343,14 @@ def main(
             run_cases(url, policy, concurrencies, requests, warmup, breakdown, api_key, bool(train))
         )
     else:
-        with own_stack(api_workers) as started:
+        with own_stack(api_workers, mode) as started:
             result = asyncio.run(
                 run_cases(
                     started, policy, concurrencies, requests, warmup, breakdown, None, train is not False
                 )
             )
         result["api_workers"] = api_workers
+        result["schedule_mode"] = mode or "default"
     print(json.dumps(result, indent=2))
 
 

@@ -23,6 +23,27 @@ TRAINING_LOOP_WORKFLOW = "TrainingLoopWorkflow"
 SCHEDULER_WORKFLOW = "SchedulerWorkflow"
 SMOKE_WORKFLOW = "SmokeWorkflow"
 
+SCHEDULER_SERVICE_WORKFLOW = "SchedulerServiceWorkflow"
+"""A long-lived workflow on the inference queue answering synchronous plans as updates
+(worker/workflows/scheduler_service.py): one workflow task per plan instead of a
+workflow start, a task and a result."""
+PLAN_UPDATE = "plan"
+"""SchedulerServiceWorkflow's update: PlanInput -> PlanOutput."""
+SCHEDULER_SERVICE_ID = "scheduler-service"
+"""Prefix of the service workflow's well-known id; see scheduler_service_id()."""
+SCHEDULER_RESTARTING = "SchedulerRestarting"
+"""Error type with which the service workflow's validator rejects a plan while it drains
+before continue-as-new: nothing ran and nothing was written, so the caller sends it again."""
+
+
+def scheduler_service_id(task_queue: str, instance: int = 0) -> str:
+    """Service workflows are per inference queue (prefixed queues, as in tests and
+    side-by-side deployments, get their own); instance 0 is `scheduler-service-<queue>`,
+    further instances (the app may spread plans over several) add `-<n>`."""
+    base = f"{SCHEDULER_SERVICE_ID}-{task_queue}"
+    return base if instance == 0 else f"{base}-{instance}"
+
+
 WORKLOAD_PRESETS = ("seed-demo", "steady", "bursty", "deadline-tight", "node-failures")
 """Synthetic presets of worker/sim/workloads.py (a test keeps the two lists equal)."""
 TRACE_WORKLOADS = (
@@ -337,6 +358,31 @@ class PlanInput(Model):
         if self.synthetic is not None and (self.nodes or self.jobs):
             raise ValueError("give either nodes and jobs, or synthetic, not both")
         return self
+
+
+def plan_input_problem(input: PlanInput) -> str | None:
+    """Why a PlanInput that passed its own validation still cannot be planned (unknown
+    baseline or heuristic, a checkpoint policy without a location), or None. Pure and
+    cheap, so the service workflow's update validator can reject such input before
+    anything is written to history; the plan activity raises the same messages."""
+    if input.baseline not in HEURISTIC_POLICIES:
+        return f"unknown baseline {input.baseline!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
+    if input.policy.kind == "heuristic" and input.policy.name not in HEURISTIC_POLICIES:
+        return f"unknown heuristic {input.policy.name!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
+    if input.policy.kind == "checkpoint" and not input.policy.checkpoint:
+        return f"policy {input.policy.name!r} is a checkpoint policy but names no checkpoint"
+    return None
+
+
+class SchedulerServiceInput(Model):
+    """Input of SchedulerServiceWorkflow (optional: the app starts it without one)."""
+
+    continue_as_new_every: int = Field(
+        200,
+        ge=1,
+        le=1_500,
+        description="Plans per run before continue-as-new (the server caps updates per run).",
+    )
 
 
 class PlacementOut(Model):

@@ -36,6 +36,7 @@ from worker.activities.training import store_checkpoint, train_policy
 from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
 from worker.settings import WorkerSettings, get_settings
 from worker.workflows.scheduler import SchedulerWorkflow
+from worker.workflows.scheduler_service import SchedulerServiceWorkflow
 from worker.workflows.smoke import SmokeWorkflow
 from worker.workflows.training_loop import TrainingLoopWorkflow
 
@@ -79,7 +80,7 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
             Worker(
                 client,
                 task_queue=prefix + INFERENCE_TASK_QUEUE,
-                workflows=[SchedulerWorkflow],
+                workflows=[SchedulerWorkflow, SchedulerServiceWorkflow],
                 activities=[plan_schedule, generate_scenario],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=INFERENCE_CONCURRENCY, thread_name_prefix="inference"

@@ -37,10 +37,15 @@ class Settings(BaseSettings):
     """Prefix of both task queues, as the worker's RLSCHED_TASK_QUEUE_PREFIX: empty in
     production; tests and side-by-side deployments use it to keep their queues apart."""
     temporal_connect_timeout_s: float = Field(5.0, gt=0)
-    schedule_mode: Literal["workflow", "service"] = "workflow"
-    """`workflow`: a SchedulerWorkflow per request (what the worker serves today).
-    `service`: updates to one long-lived scheduler workflow per inference queue, measured
-    ~30% faster and ~2x the throughput; needs the worker to register that workflow."""
+    schedule_mode: Literal["workflow", "service"] = "service"
+    """How a synchronous POST /schedule reaches the worker. `service` (default): an update
+    to a long-lived SchedulerServiceWorkflow (started on first use); measured faster at 1
+    client and higher throughput at 8 than `workflow`: a SchedulerWorkflow per request,
+    which stays the path of `"async": true` requests and the fallback for a worker that
+    does not serve the service workflow."""
+    schedule_service_instances: int = Field(1, ge=1, le=64)
+    """`service` mode: how many service workflows the plans are spread over (round robin).
+    One workflow runs one workflow task at a time, so concurrent plans queue behind it."""
     schedule_timeout_s: float = Field(10.0, gt=0, le=600)
     """How long POST /schedule waits for the plan before answering 504 with the ids."""
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)

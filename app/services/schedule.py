@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from datetime import timedelta
@@ -37,16 +38,20 @@ from app.services.checkpoints import best_checkpoint
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
     HEURISTIC_POLICIES,
+    PLAN_UPDATE,
+    SCHEDULER_RESTARTING,
+    SCHEDULER_SERVICE_WORKFLOW,
     SCHEDULER_WORKFLOW,
     PlanInput,
     PlanOutput,
     PolicyRef,
+    scheduler_service_id,
 )
 
-SCHEDULER_SERVICE_WORKFLOW = "SchedulerServiceWorkflow"
-PLAN_UPDATE = "plan"
-"""`schedule_mode=service` only: a long-lived workflow on the inference queue with an
-update `plan(PlanInput) -> PlanOutput`. Move to worker/contracts.py with the worker side."""
+RETRY_PAUSE_S = 0.002
+MAX_RETRY_PAUSE_S = 0.05
+"""Pauses between resending a plan the service workflow refused while continuing as new
+(it is back within a workflow task or two: milliseconds)."""
 
 INPUT_ERROR_TYPES = {"InvalidInput", "CheckpointError", "ValueError"}
 """Application error types the worker raises for input a client can fix: answered 422."""
@@ -202,22 +207,36 @@ def _finish(
     return _public(row), 200
 
 
+_next_instance = itertools.count()
+
+
 def service_workflow_id(settings: Settings) -> str:
-    return f"scheduler-service-{settings.inference_queue}"
+    """The service workflow this request goes to: round robin over
+    `schedule_service_instances` (a workflow runs one workflow task at a time, so plans
+    arriving while one is in flight wait for the next; several instances take them in
+    parallel)."""
+    instances = settings.schedule_service_instances
+    return scheduler_service_id(
+        settings.inference_queue, next(_next_instance) % instances if instances > 1 else 0
+    )
 
 
 async def _plan_via_service(
     session: Session, client: Client, settings: Settings, row: ScheduleRequest, plan_input: PlanInput
 ) -> PlanOutput:
     """`schedule_mode=service`: one long-lived scheduler workflow per inference queue
-    answers each plan as an update (started on first use: update-with-start). Measured on
-    the dev server, 100 jobs x 16 nodes: ~25 ms p50 with 1 client and 54-61 plans/s with
-    8, against ~35 ms and ~30/s for a workflow per request, because an update is one
-    workflow task on a cached workflow instead of start + task + result.
+    (worker/workflows/scheduler_service.py) answers each plan as an update, started on
+    first use (update-with-start). An update is one workflow task on a workflow the
+    worker has cached, instead of a start, a task and a result.
 
-    An update that reaches the workflow while it continues-as-new is aborted with an RPC
-    error ("closing"); it never ran, so it is safely sent again."""
-    for attempt in range(3):
+    Two refusals mean the plan never ran and is safely sent again: the validator's
+    `SchedulerRestarting` while the workflow drains before continue-as-new, and the RPC
+    error "... closing workflow" when an update races the continue-as-new itself. They
+    are retried (with a short pause) until `schedule_timeout_s` runs out."""
+    deadline = time.monotonic() + settings.schedule_timeout_s
+    pause = RETRY_PAUSE_S
+    while True:
+        left = deadline - time.monotonic()
         operation = WithStartWorkflowOperation(
             SCHEDULER_SERVICE_WORKFLOW,
             id=row.workflow_id,
@@ -225,6 +244,8 @@ async def _plan_via_service(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
+            if left <= 0:
+                raise TimeoutError
             return await _observing(
                 operation,
                 client.execute_update_with_start_workflow(
@@ -235,9 +256,9 @@ async def _plan_via_service(
                     result_type=PlanOutput,
                     # The RPC's own deadline, not a cancellation: cancelling an
                     # update-with-start leaves its start future failed and unobserved.
-                    rpc_timeout=timedelta(seconds=settings.schedule_timeout_s),
+                    rpc_timeout=timedelta(seconds=left),
                 ),
-                settings.schedule_timeout_s + 2,
+                left + 2,
             )
         except (TimeoutError, RPCTimeoutOrCancelledError) as error:
             row.status, row.error, row.finished_at = "timed_out", "no plan in time", utcnow()
@@ -250,12 +271,14 @@ async def _plan_via_service(
                 workflow_id=row.workflow_id,
             ) from error
         except WorkflowUpdateFailedError as error:
-            _record_failure(session, row, error)
+            cause = error.__cause__
+            if not (isinstance(cause, ApplicationError) and cause.type == SCHEDULER_RESTARTING):
+                _record_failure(session, row, error)
         except RPCError as error:
-            if "closing" in error.message and attempt < 2:
-                continue
-            raise Unavailable(f"Temporal did not take the plan request: {error.message}") from error
-    raise AssertionError("unreachable")
+            if "closing" not in error.message:
+                raise Unavailable(f"Temporal did not take the plan request: {error.message}") from error
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, MAX_RETRY_PAUSE_S)
 
 
 def _record_output(row: ScheduleRequest, output: PlanOutput, started: float | None) -> None:
@@ -272,7 +295,9 @@ def _record_failure(
     cause: BaseException | None = error.__cause__
     app_error: ApplicationError | None = None
     while cause is not None:
-        if isinstance(cause, ApplicationError):
+        if isinstance(cause, ApplicationError) and app_error is None:
+            # The outermost: the worker's own verdict (its cause may be the original
+            # FileNotFoundError etc., typed by its class name).
             app_error = cause
         cause = cause.__cause__ if isinstance(cause, FailureError) else None
     message = app_error.message if app_error is not None else str(error.__cause__ or error)

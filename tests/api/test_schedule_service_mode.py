@@ -1,10 +1,10 @@
 """`RLSCHED_SCHEDULE_MODE=service`: plans as updates to one long-lived scheduler workflow.
 
-The worker does not serve that workflow yet, so this test runs a reference version of it
-(below: what the worker side needs, in a dozen lines) in an in-process Worker on the
-session's Temporal dev server, and checks the app's side: update-with-start on first
-use, the same workflow answering every later request, input errors as 422, and a 504
-(marked timed out) when nothing answers."""
+The worker's real inference Worker (worker.main.build_workers, so SchedulerServiceWorkflow
+and the plan activity as deployed) runs in a thread on the session's Temporal dev server;
+the tests check the app's side: update-with-start on first use, the same workflow
+answering every later request, input errors as 422 (from the update validator and from
+the activity), and a 504 (marked timed out) when nothing answers."""
 
 from __future__ import annotations
 
@@ -12,21 +12,16 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from temporalio import workflow
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from sqlmodel import Session
 
 from app.core.config import Settings
 from app.main import create_app
-from app.services.schedule import PLAN_UPDATE, SCHEDULER_SERVICE_WORKFLOW
-from worker.contracts import PlanInput, PlanOutput
+from app.models import Checkpoint, Run
+from worker.main import build_workers, connect
 
 CLUSTER = {
     "nodes": [{"id": "a", "cpus": 16, "gpus": {"p5": 8}}, {"id": "b", "cpus": 16, "gpus": {"p4": 4}}],
@@ -38,26 +33,6 @@ CLUSTER = {
 }
 
 
-@workflow.defn(name=SCHEDULER_SERVICE_WORKFLOW)
-class ReferenceSchedulerService:
-    """What the worker needs: answer `plan` updates with the plan activity run locally,
-    and continue as new before history grows (after the handlers in flight finish)."""
-
-    @workflow.run
-    async def run(self) -> None:
-        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested())
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new()
-
-    @workflow.update(name=PLAN_UPDATE)
-    async def plan(self, request: PlanInput) -> PlanOutput:
-        from worker.activities.inference import plan_schedule
-
-        return await workflow.execute_local_activity(
-            plan_schedule, request, start_to_close_timeout=timedelta(seconds=60)
-        )
-
-
 @pytest.fixture(scope="module")
 def prefix() -> str:
     return f"svc-{uuid.uuid4().hex[:6]}-"
@@ -65,20 +40,18 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def service_worker(temporal_address: str, prefix: str) -> Iterator[None]:
-    from worker.activities.inference import plan_schedule
-
     ready, stop = threading.Event(), threading.Event()
 
     async def serve() -> None:
-        client = await Client.connect(temporal_address, data_converter=pydantic_data_converter)
-        async with Worker(
-            client,
-            task_queue=f"{prefix}rl-inference",
-            workflows=[ReferenceSchedulerService],
-            activities=[plan_schedule],
-            activity_executor=ThreadPoolExecutor(4),
-            workflow_runner=UnsandboxedWorkflowRunner(),
-        ):
+        for _ in range(100):  # the session's server may be listening but not yet healthy
+            try:
+                await (await connect(address=temporal_address)).service_client.check_health()
+                break
+            except RuntimeError:
+                await asyncio.sleep(0.2)
+        client = await connect(address=temporal_address)
+        (worker,) = build_workers(client, "inference", prefix)
+        async with worker:
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(0.05)
@@ -125,3 +98,44 @@ def test_service_mode_times_out_as_504_when_nothing_answers(temporal_address: st
         response = client.post("/schedule", json=CLUSTER)
         assert response.status_code == 504, response.text
         assert client.get(f"/schedule/{response.json()['id']}").json()["status"] == "timed_out"
+
+
+def _add_checkpoint(client: TestClient, checkpoint_id: str, location: str) -> None:
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        session.add(Run(id=f"run-{checkpoint_id}", workflow_id=f"training-{checkpoint_id}", config={}))
+        session.flush()  # the run before its checkpoint (foreign key)
+        session.add(Checkpoint(id=checkpoint_id, run_id=f"run-{checkpoint_id}", round=1, location=location))
+        session.commit()
+
+
+def test_unplannable_input_is_422_from_the_validator_and_from_the_activity(
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+) -> None:
+    with make_client(temporal_address, prefix, tmp_path) as client:
+        _add_checkpoint(client, "no-location", "")
+        _add_checkpoint(client, "gone", str(tmp_path / "no-such-checkpoint"))
+        rejected = client.post("/schedule", json={**CLUSTER, "policy": "no-location"})
+        assert rejected.status_code == 422, rejected.text
+        assert "names no checkpoint" in rejected.json()["detail"]
+        failed = client.post("/schedule", json={**CLUSTER, "policy": "gone"})
+        assert failed.status_code == 422, failed.text
+        assert client.get(f"/schedule/{failed.json()['id']}").json()["status"] == "failed"
+        assert client.post("/schedule", json=CLUSTER).status_code == 200
+
+
+def test_plans_spread_over_several_service_workflows(
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        temporal_address=temporal_address,
+        task_queue_prefix=prefix,
+        schedule_service_instances=3,
+        reconcile_interval_s=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        answers = [client.post("/schedule", json=CLUSTER) for _ in range(6)]
+        assert [a.status_code for a in answers] == [200] * 6, answers[0].text
+        base = f"scheduler-service-{prefix}rl-inference"
+        assert {a.json()["workflow_id"] for a in answers} == {base, f"{base}-1", f"{base}-2"}
+        assert len({str(a.json()["placements"]) for a in answers}) == 1

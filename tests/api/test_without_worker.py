@@ -28,6 +28,7 @@ def client(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> I
         data_dir=Path(tmp_path_factory.mktemp("noworker")),
         temporal_address=temporal_address,
         task_queue_prefix=f"noworker-{uuid.uuid4().hex[:6]}-",
+        schedule_mode="workflow",  # a workflow per request: its 504 leaves the request running
         schedule_timeout_s=0.5,
         temporal_rpc_timeout_s=0.5,
         reconcile_interval_s=0,

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,17 +27,21 @@ TINY = PPOHyperparams(
     minibatch_size=128,
     num_epochs=1,
     num_envs_per_env_runner=4,
+    num_env_runners=0,
     embed_dim=8,
     hidden=16,
 )
+"""Sampling in the driver: no runner actors to start for each of the small rounds."""
 
 
-def tiny_config(output_dir: Path, iterations: int = 2, **kwargs: object) -> TrainRoundConfig:
+def tiny_config(
+    output_dir: Path, iterations: int = 2, ppo: PPOHyperparams = TINY, **kwargs: object
+) -> TrainRoundConfig:
     return TrainRoundConfig(
         workload=WorkloadSpec("steady", nodes=16, jobs=60),
         window=32,
         iterations=iterations,
-        ppo=TINY,
+        ppo=ppo,
         seed=1,
         output_dir=str(output_dir),
         **kwargs,  # type: ignore[arg-type]
@@ -64,8 +69,12 @@ def trained(settings: WorkerSettings) -> tuple[object, list[object]]:
     from worker.rl.train import train_round
 
     progress: list[object] = []
+    # The default sampling layout (remote env runners), so that path is exercised too.
+    ppo = replace(TINY, num_env_runners=2, num_envs_per_env_runner=2)
     result = train_round(
-        tiny_config(settings.data_dir / "trained"), on_iteration=progress.append, settings=settings
+        tiny_config(settings.data_dir / "trained", ppo=ppo),
+        on_iteration=progress.append,
+        settings=settings,
     )
     return result, progress
 

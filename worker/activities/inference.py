@@ -14,7 +14,7 @@ import time
 from temporalio import activity
 
 from worker.activities import checkpoint_error, invalid_input
-from worker.contracts import HEURISTIC_POLICIES, PlanInput, PlanOutput, PolicyRef
+from worker.contracts import PlanInput, PlanOutput, PolicyRef, plan_input_problem
 
 
 def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
@@ -48,10 +48,9 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
     from worker.sim.workloads import make_scenario
 
     started = time.perf_counter()
-    if input.baseline not in HEURISTIC_POLICIES:
-        raise invalid_input(
-            ValueError(f"unknown baseline {input.baseline!r}; choose one of {', '.join(HEURISTIC_POLICIES)}")
-        )
+    problem = plan_input_problem(input)  # the same check as the service workflow's validator
+    if problem is not None:
+        raise invalid_input(ValueError(problem))
     policy = load_policy(input.policy)
     try:
         if input.synthetic is not None:

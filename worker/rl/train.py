@@ -15,12 +15,13 @@ Nothing is cached across rounds: each round builds its own Algorithm and stops i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ import torch
 from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
+
+logger = logging.getLogger(__name__)
 
 warnings.filterwarnings("ignore", message=r".*Overriding environment rllib-single-agent-env")
 """Every Algorithm build re-registers RLlib's env wrapper with gymnasium; harmless."""
@@ -133,6 +136,20 @@ def _round_seed(config: TrainRoundConfig, start_iteration: int) -> int:
     return (config.seed * 1_000_003 + start_iteration * 7_919) % (2**31 - 1)
 
 
+def _fit_runners_to_cluster(config: TrainRoundConfig) -> TrainRoundConfig:
+    """Remote env runners take one CPU each; asking for more than the cluster has would
+    block the build forever, so fall back to fewer (or sampling in the driver)."""
+    import ray
+
+    runners = config.ppo.num_env_runners
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if runners <= cpus:
+        return config
+    fitted = cpus if cpus >= 2 else 0
+    logger.warning("Ray has %d CPUs: using %d env runners instead of %d", cpus, fitted, runners)
+    return replace(config, ppo=replace(config.ppo, num_env_runners=fitted))
+
+
 def train_round(
     config: TrainRoundConfig,
     resume_from: str | None = None,
@@ -152,6 +169,7 @@ def train_round(
         start_iteration = int(read_metadata(resume_from).get("iteration", 0))
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
 
+    config = _fit_runners_to_cluster(config)
     started = time.monotonic()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.ppo.torch_threads))

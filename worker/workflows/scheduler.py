@@ -28,18 +28,24 @@ PLAN_TIMEOUT = timedelta(seconds=60)
 PLAN_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
 
 
+async def plan_locally(input: PlanInput) -> PlanOutput:
+    """The plan as one local activity: the single piece of planning code of both
+    SchedulerWorkflow and SchedulerServiceWorkflow's `plan` update."""
+    try:
+        return await workflow.execute_local_activity(
+            plan_schedule, input, start_to_close_timeout=PLAN_TIMEOUT, retry_policy=PLAN_RETRY
+        )
+    except ActivityError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            # Surface the activity's own error as the workflow's (or update's) failure, so
+            # callers read `type` and `message` one level down instead of two.
+            raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+        raise
+
+
 @workflow.defn(name=SCHEDULER_WORKFLOW)
 class SchedulerWorkflow:
     @workflow.run
     async def run(self, input: PlanInput) -> PlanOutput:
-        try:
-            return await workflow.execute_local_activity(
-                plan_schedule, input, start_to_close_timeout=PLAN_TIMEOUT, retry_policy=PLAN_RETRY
-            )
-        except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.non_retryable:
-                # Surface the activity's own error as the workflow's failure, so callers
-                # read `type` and `message` one level down instead of two.
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
-            raise
+        return await plan_locally(input)

@@ -1,0 +1,79 @@
+"""SchedulerServiceWorkflow: one long-lived workflow answering synchronous plans as updates.
+
+Why: a workflow per request costs a start, a first workflow task and a result fetch;
+an update to a workflow already cached in the worker costs one workflow task (the plan
+runs as the same local activity SchedulerWorkflow uses, `plan_locally`). The API sends
+`plan` with update-with-start, so the first request (or the first after the workflow
+was terminated) starts it under its well-known id (contracts.scheduler_service_id).
+
+Updates run concurrently: each handler awaits its own local activity, and the worker's
+`max_concurrent_local_activities` bounds how many plans compute at once.
+
+History grows by each plan's input and output (~45 KB for 100 jobs), so the workflow
+continues as new after `continue_as_new_every` plans or when the server suggests it.
+While it drains, the validator rejects new plans as `SchedulerRestarting` (nothing is
+written to history, the API sends them again) and the run waits for the plans in flight
+to finish, so no accepted update is ever cut off by continue-as-new.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from worker.activities import INVALID_INPUT
+    from worker.contracts import (
+        PLAN_UPDATE,
+        SCHEDULER_RESTARTING,
+        SCHEDULER_SERVICE_WORKFLOW,
+        PlanInput,
+        PlanOutput,
+        SchedulerServiceInput,
+        plan_input_problem,
+    )
+    from worker.workflows.scheduler import plan_locally
+
+
+@workflow.defn(name=SCHEDULER_SERVICE_WORKFLOW)
+class SchedulerServiceWorkflow:
+    @workflow.init
+    def __init__(self, input: SchedulerServiceInput | None = None) -> None:
+        self._config = input or SchedulerServiceInput()
+        self._accepted = 0
+        self._draining = False
+
+    @workflow.run
+    async def run(self, input: SchedulerServiceInput | None = None) -> None:
+        """Serve plans until this run should hand over, then continue as new with the
+        same configuration. Never returns otherwise."""
+        await workflow.wait_condition(
+            lambda: (
+                self._accepted >= self._config.continue_as_new_every
+                or workflow.info().is_continue_as_new_suggested()
+            )
+        )
+        self._draining = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._config)
+
+    @workflow.update(name=PLAN_UPDATE)
+    async def plan(self, request: PlanInput) -> PlanOutput:
+        """Mutates only the count of plans this run accepted; returns the plan (and its
+        baseline's), or fails the update, not the workflow, with the activity's
+        `InvalidInput` / `CheckpointError`."""
+        self._accepted += 1
+        return await plan_locally(request)
+
+    @plan.validator
+    def validate_plan(self, request: PlanInput) -> None:
+        """Reject, before anything reaches history, input no plan can come from and any
+        plan arriving while the run drains for continue-as-new."""
+        if self._draining:
+            raise ApplicationError(
+                "the scheduler service is continuing as new; send the plan again",
+                type=SCHEDULER_RESTARTING,
+            )
+        problem = plan_input_problem(request)
+        if problem is not None:
+            raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
