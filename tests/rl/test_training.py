@@ -90,6 +90,8 @@ def test_round_reports_progress_and_checkpoints(trained: tuple) -> None:
     assert all(p.policy_loss is not None and p.entropy is not None for p in progress)
     assert result.iteration == 2
     assert Path(result.checkpoint).name == "iter-000002"
+    assert progress[0].checkpoint is None  # no save_every: only the round's last one
+    assert progress[-1].checkpoint == result.checkpoint  # saved before it was reported
     assert read_metadata(result.checkpoint)["iteration"] == 2
 
 

@@ -196,6 +196,10 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
             add_default_connectors_to_env_to_module_pipeline=True,
         )
         .learners(num_learners=0, num_gpus_per_learner=0)
+        # A lost env runner fails the iteration instead of being restarted in place: the
+        # training activity's retry resumes from the last checkpoint, and Ray does not
+        # log an error per build about restartable actors' arguments.
+        .fault_tolerance(restart_failed_env_runners=False)
         .rl_module(
             rl_module_spec=RLModuleSpec(module_class=PairScoringModule, model_config=ppo.model_config())
         )

@@ -173,11 +173,13 @@ def train_round(
     started = time.monotonic()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.ppo.torch_threads))
-    algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
+    algo = None
     history: list[IterationProgress] = []
     checkpoint: str | None = None
+    last: IterationProgress | None = None
     stopped_early = False
     try:
+        algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
         if resume_from is not None:
             try:
                 algo.restore_from_path(str(Path(resume_from).resolve()))
@@ -185,8 +187,6 @@ def train_round(
                 raise CheckpointError(
                     f"cannot resume from {resume_from}: {type(error).__name__}: {error}"
                 ) from error
-        last: IterationProgress | None = None
-        saved_at = -1
         for in_round in range(1, config.iterations + 1):
             if should_stop is not None and should_stop():
                 stopped_early = True
@@ -197,24 +197,26 @@ def train_round(
             elapsed = time.perf_counter() - tick
             last = _progress(result, int(algo.iteration), in_round, 0.0)
             last.env_steps_per_second = (last.env_steps - before) / max(elapsed, 1e-9)
-            is_last = in_round == config.iterations
-            if config.save_every and not is_last and in_round % config.save_every == 0:
+            due = bool(config.save_every) and in_round % config.save_every == 0
+            if due or in_round == config.iterations:
+                # Saved before it is reported, so a heartbeat never names an iteration
+                # whose checkpoint might not exist.
                 checkpoint = last.checkpoint = _save(algo, config, last)
-                saved_at = int(algo.iteration)
             history.append(last)
             if on_iteration is not None:
                 on_iteration(last)
         if last is None and resume_from is not None:
             checkpoint = str(Path(resume_from).resolve())  # nothing new to save
-        elif saved_at != int(algo.iteration):
+        elif last is None or last.checkpoint is None:
             checkpoint = _save(algo, config, last)
         final_iteration = int(algo.iteration)
     finally:
-        logdir = getattr(algo, "logdir", None)
-        algo.stop()
+        if algo is not None:
+            logdir = getattr(algo, "logdir", None)
+            algo.stop()
+            if logdir:
+                shutil.rmtree(logdir, ignore_errors=True)
         torch.set_num_threads(threads)
-        if logdir:
-            shutil.rmtree(logdir, ignore_errors=True)
     assert checkpoint is not None
     return RoundResult(
         checkpoint=checkpoint,

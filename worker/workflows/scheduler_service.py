@@ -14,6 +14,12 @@ continues as new after `continue_as_new_every` plans or when the server suggests
 While it drains, the validator rejects new plans as `SchedulerRestarting` (nothing is
 written to history, the API sends them again) and the run waits for the plans in flight
 to finish, so no accepted update is ever cut off by continue-as-new.
+
+Measured cost of a continue-as-new under load: plans the server admitted but had not yet
+delivered when the run closed are refused with RESOURCE_EXHAUSTED "workflow is closing",
+which the SDK client retries after ~1 s on its own; with 8 clients that is ~8 plans per
+~100 (the server suggests continue-as-new near 4 MB of history, ~41 KB per 100-job plan)
+answered in ~1.2 s instead of tens of ms: the p99 at 8 clients.
 """
 
 from __future__ import annotations
