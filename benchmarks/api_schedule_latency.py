@@ -12,8 +12,10 @@ tiny policy first (one round of one PPO iteration, 16 nodes, window 32) so that 
 default policy `best` is a real checkpoint, kept loaded by the worker's policy cache
 after the warm-up requests. With `--no-train` on a fresh stack, `best` is the heuristic
 fallback; the output says which policy answered. `--breakdown` adds the same plan started
-straight on Temporal (no API) and `GET /healthz` through the API, so the API's own
-share and Temporal's can be told apart.
+straight on Temporal (no API: a SchedulerWorkflow per plan, and an update to the
+scheduler service workflow) and `GET /healthz` through the API, so the API's own share
+and Temporal's can be told apart. `--mode workflow|service` sets the started API's
+RLSCHED_SCHEDULE_MODE (default: the app's default, `service`).
 
 Prints `{"cases": [{"concurrency", "p50_ms", "p99_ms", "requests_per_second", ...}]}`.
 Targets (issue 5): p50 < 30 ms and >= 40 requests/s on 2 cores.
