@@ -173,7 +173,6 @@ class ClusterSim:
         if len(head) < self.window:
             head = head + [self.n_jobs] * (self.window - len(head))
         self._window_cache = np.array(head, dtype=np.int64)
-        self._window_cache.flags.writeable = False
         return self._window_cache
 
     @property

@@ -35,7 +35,8 @@ class DecisionView:
     """What any policy (heuristic or learned) sees at a decision: the observation plus
     the raw engine state for heuristics that reason about seconds and resources."""
 
-    obs: dict[str, np.ndarray]
+    obs: dict[str, np.ndarray] | None
+    """None when the env runs with `observe=False` (policies that don't need features)."""
     sim: ClusterSim
     window: np.ndarray
     fits: np.ndarray
@@ -65,6 +66,9 @@ class SchedulingEnv(gym.Env):
         self.sim: ClusterSim | None = None
         self._pairs: PairState | None = None
         self._obs: dict[str, np.ndarray] | None = None
+        self._wait_ok = True
+        self.observe = bool(config.get("observe", True))
+        """False skips building observations: heuristics read the engine, not features."""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -98,7 +102,7 @@ class SchedulingEnv(gym.Env):
         reward = 0.0
         if action < self.window * n and self._pairs.fits[action // n, action % n]:
             reward += sim.place(action // n, action % n)
-        elif self._obs["action_mask"][-1] or not self._pairs.any_fit:
+        elif self._wait_ok or not self._pairs.any_fit:
             reward += sim.advance(self.scenario.horizon_s)
         else:
             # WAIT is masked only when nothing is left to wait for: take the first valid pair
@@ -123,12 +127,13 @@ class SchedulingEnv(gym.Env):
                 pairs.refresh()
         self._pairs = pairs
         over = sim.done or sim.now >= horizon
-        wait_ok = over or not pairs.any_fit or sim.has_future_events()
-        self._obs = build_observation(sim, self.scales, pairs, horizon, wait_ok)
+        self._wait_ok = over or not pairs.any_fit or sim.has_future_events()
+        if self.observe:
+            self._obs = build_observation(sim, self.scales, pairs, horizon, self._wait_ok)
         return reward
 
     def decision_view(self) -> DecisionView:
-        assert self._pairs is not None and self._obs is not None
+        assert self._pairs is not None
         p = self._pairs
         return DecisionView(self._obs, self.sim, p.window, p.fits, p.speed)
 

@@ -19,6 +19,7 @@ class _OrderingHeuristic:
     """Choose a job by a key (smallest first), then the first node it fits."""
 
     name = ""
+    needs_observation = False
 
     def reset(self, seed: int) -> None:
         pass
@@ -70,6 +71,7 @@ class TetrisPacking:
     best matches the node's free vector, both normalised by the node's capacity."""
 
     name = "packing"
+    needs_observation = False
 
     def reset(self, seed: int) -> None:
         pass
@@ -92,6 +94,7 @@ class RandomValid:
     """Uniform over valid pairs: the floor every policy must clear."""
 
     name = "random"
+    needs_observation = False
 
     def __init__(self) -> None:
         self.rng = np.random.default_rng(0)

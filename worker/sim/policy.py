@@ -10,6 +10,8 @@ from worker.sim.env import DecisionView
 @runtime_checkable
 class Policy(Protocol):
     name: str
+    needs_observation: bool
+    """False lets the env skip building features (heuristics read the engine directly)."""
 
     def reset(self, seed: int) -> None:
         """Called at the start of each episode; stochastic policies reseed here."""
