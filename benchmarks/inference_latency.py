@@ -7,9 +7,10 @@ policy is trained. Prints one JSON line `{"cases": [{"jobs", "nodes", "decisions
 "p50_ms", "p99_ms", "per_decision_us", "fifo_p50_ms"}], "checkpoint": ...}`; fifo's
 figure is the same plan with the FIFO heuristic, i.e. the simulator's share of the time.
 
-Results to expect (2 cores, idle): 100 jobs on 16 nodes ~15-20 ms p50 (target < 25 ms),
-about 0.15 ms per decision of which ~0.04 ms is the simulator; 1,000 jobs on 64 nodes
-~0.2-0.3 s.
+Results to expect (2 cores, idle, torch's default 2 threads): 100 jobs on 16 nodes
+~13-14 ms p50 (target < 25 ms), ~0.13 ms per decision of which ~0.03 ms is the simulator
+(fifo's plan: ~3.3 ms); 1,000 jobs on 64 nodes ~150 ms. With `--torch-threads 1`:
+~11 ms and ~142 ms (batch-1 forwards gain nothing from a second thread).
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def main(
     repeats: int = typer.Option(50, min=2, help="Plans per case (1,000-job case: a fifth)."),
     window: int = 32,
     seed: int = 0,
+    torch_threads: int = typer.Option(0, help="torch.set_num_threads first (0: leave torch's default)."),
 ) -> None:
+    import torch
+
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
     from worker.rl.inference import PPOPolicy, load_module
     from worker.sim.heuristics import make_heuristic
     from worker.sim.workloads import WorkloadSpec, make_scenario

@@ -9,9 +9,11 @@ build, numba cache load, first torch kernels) and the end of the last one.
 `other_cpu_cores` is the CPU that processes outside this benchmark used meanwhile:
 above ~0.2 the figure is depressed by contention.
 
-Results to expect (2 cores, default hyper-parameters, steady, 16 nodes x 32 window, idle
-machine): ~2,700-3,000 env steps/s; per 4,096-step iteration roughly 0.9 s sampling and
-0.5 s learning. See worker/rl/config.py for why the defaults are what they are.
+Results to expect (2 cores, idle machine, steady, 16 nodes x 32 window, 5 iterations of
+4,096 steps): defaults (2 remote env runners x 16 envs, 1 learner thread) ~3,700-3,900
+env steps/s; `{"torch_threads": 2}` ~4,500 (but ~4x slower learning whenever another
+process takes a core); `{"num_env_runners": 0}` (sampling in the driver) ~3,350. See
+worker/rl/config.py for why the defaults are what they are.
 """
 
 from __future__ import annotations

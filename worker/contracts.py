@@ -98,7 +98,7 @@ class PPOParams(Model):
     num_epochs: int = Field(2, ge=1, le=50)
     num_envs_per_env_runner: int = Field(16, ge=1, le=128)
     embed_dim: int = Field(32, ge=4, le=512)
-    hidden: int = Field(64, ge=4, le=1024)
+    hidden: int = Field(32, ge=4, le=1024)
 
     @model_validator(mode="after")
     def _minibatch_fits_batch(self) -> PPOParams:

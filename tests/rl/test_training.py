@@ -20,7 +20,7 @@ from worker.rl.config import PPOHyperparams, TrainRoundConfig
 from worker.settings import WorkerSettings
 from worker.sim.workloads import WorkloadSpec
 
-pytestmark = pytest.mark.rl
+pytestmark = [pytest.mark.rl, pytest.mark.filterwarnings("ignore:.*Overriding environment:UserWarning")]
 
 TINY = PPOHyperparams(
     train_batch_size=256,

@@ -2,14 +2,14 @@
 
 Defaults are tuned for the 2-core machine this project targets (figures from
 benchmarks/train_throughput.py on an idle machine, steady, 16 nodes x 32 window):
-- two remote env runners x 16 envs: sampling runs on both cores while the learner waits,
-  ~4,000 env steps/s (0 runners, 16 envs in the driver: ~3,000; 32 envs: ~2,850);
-- RLlib's per-step overhead (connectors, episode bookkeeping) is amortised over the 16
-  envs of a runner; the env itself is ~30,000 steps/s;
+- two remote env runners x 16 envs: sampling runs on both cores while the learner
+  waits, then the learner runs while they wait: ~3,700-3,900 env steps/s, against
+  ~3,350 sampling 16 envs in the driver and ~2,850 with 32 envs there. RLlib's per-step
+  overhead (connectors, episode bookkeeping) dominates: the env alone does ~30,000;
 - 2 epochs of 1,024-sample minibatches over 4,096 steps and a small model (hidden 32)
   keep the learner at ~0.5 s per iteration on one thread;
-- one torch thread in the learner: two are faster only on an idle machine (see
-  `torch_threads`).
+- one torch thread in the learner: two give ~4,500 steps/s on an idle machine but learn
+  ~4x slower as soon as another process takes a core (see `torch_threads`).
 """
 
 from __future__ import annotations
