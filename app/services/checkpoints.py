@@ -17,6 +17,16 @@ def checkpoint_id(run_id: str, round_: int) -> str:
     return f"{run_id}-r{round_}"
 
 
+ROUND_SCORE_FIELDS = ("iteration", "env_steps", "score", "best_heuristic", "best_heuristic_score", "gain")
+
+
+def copy_round_scores(row: object, summary: RoundSummary) -> None:
+    """Rounds and checkpoints both index a round's evaluation: one copy of the mapping."""
+    for name in ROUND_SCORE_FIELDS:
+        setattr(row, name, getattr(summary, name))
+    row.heuristic_scores = dict(summary.heuristic_scores)  # type: ignore[attr-defined]
+
+
 def record_checkpoint(session: Session, run: Run, summary: RoundSummary) -> Checkpoint:
     ckpt = session.get(Checkpoint, checkpoint_id(run.id, summary.round))
     if ckpt is None:
@@ -30,13 +40,7 @@ def record_checkpoint(session: Session, run: Run, summary: RoundSummary) -> Chec
         if summary.finished_at is not None:
             ckpt.created_at = summary.finished_at
     ckpt.location = summary.checkpoint
-    ckpt.iteration = summary.iteration
-    ckpt.env_steps = summary.env_steps
-    ckpt.score = summary.score
-    ckpt.best_heuristic = summary.best_heuristic
-    ckpt.best_heuristic_score = summary.best_heuristic_score
-    ckpt.gain = summary.gain
-    ckpt.heuristic_scores = dict(summary.heuristic_scores)
+    copy_round_scores(ckpt, summary)
     if summary.evaluation is not None:
         ckpt.metrics = summary.evaluation.ppo.model_dump(mode="json")
         ckpt.heuristics = [h.model_dump(mode="json") for h in summary.evaluation.heuristics]

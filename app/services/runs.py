@@ -38,7 +38,7 @@ from app.models import (
     TrainingRunsPublic,
     utcnow,
 )
-from app.services.checkpoints import checkpoint_id, get_checkpoint, record_checkpoint
+from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
     TRAINING_LOOP_WORKFLOW,
@@ -255,14 +255,8 @@ def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> N
         by_location[summary.checkpoint] = ckpt.id
         row = existing.get(summary.round) or Round(run_id=run.id, round=summary.round)
         row.checkpoint_id = ckpt.id
-        row.iteration = summary.iteration
-        row.env_steps = summary.env_steps
+        copy_round_scores(row, summary)
         row.episode_return_mean = summary.episode_return_mean
-        row.score = summary.score
-        row.best_heuristic = summary.best_heuristic
-        row.best_heuristic_score = summary.best_heuristic_score
-        row.gain = summary.gain
-        row.heuristic_scores = dict(summary.heuristic_scores)
         row.finished_at = summary.finished_at
         session.add(row)
     run.rounds_done = max(progress.rounds_done, len(progress.rounds), run.rounds_done)
