@@ -161,6 +161,8 @@ class IterationProgress(Model):
     vf_loss: float | None = None
     entropy: float | None = None
     kl: float | None = None
+    checkpoint: str | None = None
+    """Set when this iteration was checkpointed: the newest resumable state."""
 
 
 class TrainingHeartbeat(Model):

@@ -102,13 +102,9 @@ def ppo_hyperparams(params: PPOParams, seed: int) -> PPOHyperparams:
     return PPOHyperparams(**values, seed=seed)
 
 
-def iteration_progress(progress: Any, iterations_in_round: int) -> IterationProgress:
-    """The RL library's per-iteration record (a dataclass or dict) as the wire model."""
-    if not isinstance(progress, dict):
-        progress = {f.name: getattr(progress, f.name) for f in fields(progress)}
-    values = {k: v for k, v in progress.items() if k in IterationProgress.model_fields}
-    values["iterations_in_round"] = iterations_in_round
-    return IterationProgress(**values)
+def iteration_progress(progress: IterationProgress, iterations_in_round: int) -> IterationProgress:
+    """The RL library's per-iteration record with the count of the activity's round."""
+    return progress.model_copy(update={"iterations_in_round": iterations_in_round})
 
 
 def policy_metrics(policy: str, metrics: Any) -> PolicyMetrics:

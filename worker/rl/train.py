@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from worker.contracts import IterationProgress
 from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
@@ -39,27 +40,6 @@ warnings.filterwarnings("ignore", message=r".*Overriding environment rllib-singl
 LIFETIME_STEPS = ("env_runners", "num_env_steps_sampled_lifetime")
 METADATA_FILE = "rlsched.json"
 """Our own summary written into every checkpoint directory."""
-
-
-@dataclass
-class IterationProgress:
-    """One PPO iteration, reported to `on_iteration` (mirrors worker.contracts)."""
-
-    iteration: int
-    """Global iteration count, continuing across resumed rounds."""
-    iterations_in_round: int
-    env_steps: int
-    """Lifetime env steps sampled."""
-    env_steps_per_second: float
-    """This iteration's sampling + learning throughput."""
-    episode_return_mean: float | None = None
-    episode_score_mean: float | None = None
-    policy_loss: float | None = None
-    vf_loss: float | None = None
-    entropy: float | None = None
-    kl: float | None = None
-    checkpoint: str | None = None
-    """Set when this iteration was checkpointed: the newest resumable state."""
 
 
 @dataclass
