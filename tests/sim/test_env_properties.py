@@ -29,7 +29,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     for i in range(draw(st.integers(1, 25))):
         t += draw(st.floats(0, 500))
         runtime = draw(st.floats(1, 5000))
-        gpus = draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 4.0, 9.0]))
+        gpus = draw(st.sampled_from([0.0, 0.25, 0.5, 0.6, 1.0, 2.0, 4.0, 9.0]))
         types = draw(st.sampled_from([(), ("p5",), ("p4",), ("p5", "p4")]))
         jobs.append(
             Job(
@@ -63,6 +63,7 @@ def play(scenario: Scenario, seed: int, window: int = 4, invalid_every: int = 3)
         assert (sim.free_cpu >= -1e-6).all() and (sim.free_cpu <= sim.cap_cpu + 1e-6).all()
         assert (sim.free_gpu >= -1e-6).all() and (sim.free_gpu <= sim.cap_gpu + 1e-6).all()
         assert (sim.free_mem >= -1e-6).all()
+        assert_devices_consistent(sim)
         invalid = np.flatnonzero(mask[:-1] == 0)
         if step % invalid_every == 0 and len(invalid):
             before = sim.placements
@@ -81,6 +82,27 @@ def play(scenario: Scenario, seed: int, window: int = 4, invalid_every: int = 3)
         if terminated or truncated:
             return env, rewards, trace, terminated
     raise AssertionError("episode did not end")
+
+
+def assert_devices_consistent(sim) -> None:
+    """No device is over-committed: a fractional job holds a share of one device, a
+    whole-GPU job whole devices nobody else uses, and the pooled counts agree."""
+    assert (sim.dev_free >= -1e-6).all() and (sim.dev_free <= sim.dev_cap + 1e-6).all()
+    used = np.zeros_like(sim.dev_free)
+    for job, devices in sim.job_devices.items():
+        node, need = sim.node_of[job], sim.gpu[job]
+        assert (sim.dev_type[node, devices] == sim.type_of[job]).all()
+        if need < 1:
+            assert len(devices) == 1
+            used[node, devices] += need
+        else:
+            assert len(devices) == math.ceil(need)
+            assert (used[node, devices] == 0).all(), "a whole-GPU job shares a device"
+            used[node, devices] += sim.dev_cap[node, devices]
+    np.testing.assert_allclose(sim.dev_free, sim.dev_cap - used, atol=1e-6)
+    for t in range(sim.cap_gpu.shape[1]):
+        of_type = sim.dev_type == t
+        np.testing.assert_allclose(sim.free_gpu[:, t], (sim.dev_free * of_type).sum(axis=1), atol=1e-6)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

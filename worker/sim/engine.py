@@ -4,12 +4,22 @@ The engine owns the state of one episode as numpy arrays (one row per job, one p
 node) so that masks and features are a handful of vectorised operations. Events are
 arrivals (jobs sorted by submit time, consumed by a pointer), completions and node
 failures / repairs (a heap). Python loops run over events, never over job x node pairs.
+
+GPUs are devices. A node's GPUs of one type are `count` devices with a free share each
+(1.0 when idle). A fractional job (gpus < 1, GPU sharing as in the Alibaba trace) takes
+that share of ONE device, the fullest device it fits on (best fit, so shares pack
+together and whole devices stay free); a job with g >= 1 GPUs takes ceil(g) wholly free
+devices. Pooling the shares instead would let two 0.6 jobs share 1.2 of two GPUs, which
+no real cluster allows, and would hide exactly the fragmentation FGD exists for. For the
+masks the engine keeps, per node and type, the number of wholly free devices and the
+largest free share, so a fit test stays O(1) per (job, node, type).
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +30,22 @@ FUTURE, WAITING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
 _COMPLETE, _FAIL, _REPAIR = 0, 1, 2
 EPS = 1e-9
 """Slack for float comparisons of fractional resources (GPU shares add up to 0.999...)."""
+
+
+def devices_needed(gpus: np.ndarray | float) -> np.ndarray | float:
+    """Whole devices a request takes: 0 for CPU jobs and shares below one GPU (they need
+    one partly free device instead), ceil(g) otherwise."""
+    return np.where(np.asarray(gpus) >= 1.0 - EPS, np.ceil(np.asarray(gpus) - EPS), 0.0)
+
+
+def device_fits(need: np.ndarray, whole_free: np.ndarray, max_share: np.ndarray) -> np.ndarray:
+    """Whether a GPU request fits a node's devices of one type (broadcasting).
+
+    `need` is the job's GPUs (> 0), `whole_free` the number of wholly free devices and
+    `max_share` the largest free share of one device of that type."""
+    return np.where(
+        need >= 1.0 - EPS, whole_free >= np.ceil(need - EPS) - EPS, max_share >= need - EPS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +82,7 @@ class ClusterSim:
                 self.cap_gpu[i, type_index[gpu_type]] = count
                 self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
         self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
+        self._init_devices(nodes, type_index)
 
         # Job arrays carry one extra sentinel row that fits nowhere: it pads the window.
         n_jobs = len(jobs)
@@ -92,6 +119,8 @@ class ClusterSim:
         self.free_cpu = self.cap_cpu.copy()
         self.free_mem = self.cap_mem.copy()
         self.free_gpu = self.cap_gpu.copy()
+        self.job_devices: dict[int, np.ndarray] = {}
+        """Device slots (columns of `dev_free`) each running GPU job holds."""
         self.running_on: list[set[int]] = [set() for _ in nodes]
         self.n_running = 0
         self.running_count = np.zeros(len(nodes))
@@ -114,6 +143,49 @@ class ClusterSim:
                 self._push(self._draw(scenario.failures.mean_time_to_failure_s), _FAIL, n)
         self._arrive(0.0)
 
+    def _init_devices(self, nodes: tuple, type_index: dict[str, int]) -> None:
+        """Device slots per node: `dev_type[n, d]` (-1 pads), `dev_free[n, d]` its free share.
+
+        A fractional capacity (2.5 GPUs) becomes floor devices plus one device of the
+        remaining share, so what a node offers never exceeds what it has."""
+        slots: list[list[tuple[int, float]]] = []
+        for node in nodes:
+            row = []
+            for gpu_type, count in node.gpus.items():
+                whole = int(math.floor(count + EPS))
+                row += [(type_index[gpu_type], 1.0)] * whole
+                if count - whole > EPS:
+                    row.append((type_index[gpu_type], float(count - whole)))
+            slots.append(row)
+        width = max((len(r) for r in slots), default=0)
+        self.dev_type = np.full((len(nodes), width), -1, dtype=np.int64)
+        self.dev_cap = np.zeros((len(nodes), width))
+        for n, row in enumerate(slots):
+            for d, (t, share) in enumerate(row):
+                self.dev_type[n, d] = t
+                self.dev_cap[n, d] = share
+        self.dev_free = self.dev_cap.copy()
+        n_types = self.cap_gpu.shape[1]
+        self.whole_free = np.zeros((len(nodes), n_types))
+        self.max_share = np.zeros((len(nodes), n_types))
+        for n in range(len(nodes)):
+            self._refresh_devices(n)
+        self.cap_whole = self.whole_free.copy()
+        self.cap_share = self.max_share.copy()
+
+    def _refresh_devices(self, node: int) -> None:
+        types, free = self.dev_type[node], self.dev_free[node]
+        self.whole_free[node] = 0.0
+        self.max_share[node] = 0.0
+        for d in range(len(types)):
+            t = types[d]
+            if t < 0:
+                continue
+            if free[d] >= 1.0 - EPS:
+                self.whole_free[node, t] += 1.0
+            if free[d] > self.max_share[node, t]:
+                self.max_share[node, t] = free[d]
+
     def _fits_capacity(self, scenario: Scenario) -> np.ndarray:
         """Jobs that some node could ever run; the rest are reported unschedulable.
 
@@ -126,7 +198,7 @@ class ClusterSim:
         if not len(scenario.nodes):
             return np.zeros(self.n_jobs, dtype=bool)
         jobs = np.arange(self.n_jobs)
-        fit = self.fit(jobs, self.cap_cpu, self.cap_mem, self.cap_gpu, ever_usable)
+        fit = self.fit(jobs, self.cap_cpu, self.cap_mem, self.cap_whole, self.cap_share, ever_usable)
         return fit.fits.any(axis=1)
 
     def _draw(self, mean: float) -> float:
@@ -141,16 +213,19 @@ class ClusterSim:
         jobs: np.ndarray,
         free_cpu: np.ndarray | None = None,
         free_mem: np.ndarray | None = None,
-        free_gpu: np.ndarray | None = None,
+        whole_free: np.ndarray | None = None,
+        max_share: np.ndarray | None = None,
         usable: np.ndarray | None = None,
     ) -> Fit:
-        """Vectorised fit of `jobs` (indices, sentinel allowed) against every node."""
+        """Vectorised fit of `jobs` (indices, sentinel allowed) against every node: the
+        reference the compiled kernel in `features` is tested against."""
         free_cpu = self.free_cpu if free_cpu is None else free_cpu
         free_mem = self.free_mem if free_mem is None else free_mem
-        free_gpu = self.free_gpu if free_gpu is None else free_gpu
+        whole_free = self.whole_free if whole_free is None else whole_free
+        max_share = self.max_share if max_share is None else max_share
         usable = self.usable if usable is None else usable
-        need_gpu = self.gpu[jobs]
-        type_ok = self.allowed[jobs][:, None, :] & (free_gpu[None] >= need_gpu[:, None, None] - EPS)
+        need_gpu = np.where(np.isfinite(self.gpu[jobs]), self.gpu[jobs], 1e9)[:, None, None]
+        type_ok = self.allowed[jobs][:, None, :] & device_fits(need_gpu, whole_free[None], max_share[None])
         if type_ok.shape[2]:
             speed = np.where(type_ok, self.speed[None], 0.0).max(axis=2)
         else:
@@ -194,13 +269,8 @@ class ClusterSim:
         gpu_type = -1
         speed = 1.0
         if not self.cpu_only[job]:
-            need = self.gpu[job] - EPS
-            free, allowed, speeds = self.free_gpu[node], self.allowed[job], self.speed[node]
-            speed = 0.0
-            for t in range(len(free)):
-                if allowed[t] and free[t] >= need and speeds[t] > speed:
-                    gpu_type, speed = t, float(speeds[t])
-            self.free_gpu[node, gpu_type] -= self.gpu[job]
+            gpu_type, speed = self.gpu_type_for(job, node)
+            self._take_devices(job, node, gpu_type)
         self.free_cpu[node] -= self.cpu[job]
         self.free_mem[node] -= self.mem[job]
         run = float(self.runtime[job]) / speed
@@ -216,6 +286,35 @@ class ClusterSim:
         earned = self._start_reward(job, self.now + run)
         self.reward += earned
         return earned
+
+    def gpu_type_for(self, job: int, node: int) -> tuple[int, float]:
+        """The fastest allowed type on `node` whose devices fit the job (-1, 0.0 if none)."""
+        need = float(self.gpu[job])
+        whole = need >= 1.0 - EPS
+        count = math.ceil(need - EPS)
+        best, speed = -1, 0.0
+        for t in range(self.cap_gpu.shape[1]):
+            if not self.allowed[job, t] or self.speed[node, t] <= speed:
+                continue
+            ok = self.whole_free[node, t] >= count if whole else self.max_share[node, t] >= need - EPS
+            if ok:
+                best, speed = t, float(self.speed[node, t])
+        return best, speed
+
+    def _take_devices(self, job: int, node: int, gpu_type: int) -> None:
+        need = float(self.gpu[job])
+        types, free = self.dev_type[node], self.dev_free[node]
+        if need >= 1.0 - EPS:
+            idle = np.flatnonzero((types == gpu_type) & (free >= 1.0 - EPS))
+            chosen = idle[: math.ceil(need - EPS)]
+            free[chosen] = 0.0
+        else:
+            room = np.where((types == gpu_type) & (free >= need - EPS), free, np.inf)
+            chosen = np.array([int(np.argmin(room))])  # the fullest device it fits: best fit
+            free[chosen] -= need
+        self.job_devices[job] = chosen
+        self.free_gpu[node, gpu_type] -= need
+        self._refresh_devices(node)
 
     def _start_reward(self, job: int, finish: float) -> float:
         if finish <= self.deadline[job]:
@@ -268,7 +367,14 @@ class ClusterSim:
         self.free_cpu[node] += self.cpu[job]
         self.free_mem[node] += self.mem[job]
         if self.type_of[job] >= 0:
-            self.free_gpu[node, self.type_of[job]] += self.gpu[job]
+            need = float(self.gpu[job])
+            devices = self.job_devices.pop(job)
+            if need >= 1.0 - EPS:
+                self.dev_free[node, devices] = self.dev_cap[node, devices]
+            else:
+                self.dev_free[node, devices] += need
+            self.free_gpu[node, self.type_of[job]] += need
+            self._refresh_devices(node)
         self.running_on[node].discard(job)
         self.n_running -= 1
         self.running_count[node] -= 1

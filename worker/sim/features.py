@@ -93,6 +93,8 @@ def _pair_kernel(
     free_cpu: np.ndarray,
     free_mem: np.ndarray,
     free_gpu: np.ndarray,
+    whole_free: np.ndarray,
+    max_share: np.ndarray,
     free_gpu_total: np.ndarray,
     speed: np.ndarray,
     usable: np.ndarray,
@@ -120,13 +122,19 @@ def _pair_kernel(
     for k in range(window.shape[0]):
         j = window[k]
         need_cpu, need_mem, need_gpu = cpu[j], mem[j], gpu[j]
+        whole = need_gpu >= 1.0 - EPS
+        devices = math.ceil(need_gpu - EPS) if whole and need_gpu < 1e9 else 0.0
         for n in range(free_cpu.shape[0]):
             s = 0.0
             if need_gpu == 0.0:
                 s = 1.0
             else:
                 for t in range(n_types):
-                    if allowed[j, t] and free_gpu[n, t] >= need_gpu - EPS and speed[n, t] > s:
+                    if not allowed[j, t] or speed[n, t] <= s:
+                        continue
+                    if (whole and whole_free[n, t] >= devices) or (
+                        not whole and max_share[n, t] >= need_gpu - EPS
+                    ):
                         s = speed[n, t]
             ok = usable[n] and s > 0.0 and need_cpu <= free_cpu[n] + EPS and need_mem <= free_mem[n] + EPS
             fits[k, n] = ok
@@ -166,7 +174,8 @@ class PairState:
         self.window = sim.window_jobs()
         self.any_fit = _pair_kernel(
             self.window, sim.cpu, sim.mem, sim.gpu, sim.allowed, sim.estimate, sim.deadline,
-            sim.free_cpu, sim.free_mem, sim.free_gpu, self.free_gpu_total, sim.speed,
+            sim.free_cpu, sim.free_mem, sim.free_gpu, sim.whole_free, sim.max_share,
+            self.free_gpu_total, sim.speed,
             sim.usable, scales.inv_cap_cpu, scales.inv_cap_gpu, sim.now, scales.inv_time,
             self.fits, self.speed, self.pairs,
         )  # fmt: skip

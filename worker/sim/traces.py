@@ -23,9 +23,9 @@ Alibaba (openb) mapping — every constant below is a modelling assumption
   The trace does not publish them and G2/G3 are undisclosed in-house models, so the values
   are plausible guesses from public benchmarks, placed between T4 and V100 for G2/G3.
 - Tasks: ``cpus`` and ``memory_gb`` as for nodes; ``gpus = num_gpu``, except that a task with
-  ``num_gpu == 1`` and ``gpu_milli < 1000`` asks for ``gpu_milli / 1000`` of one GPU. The
-  simulator treats a node's GPU capacity per type as a divisible amount, so a shared GPU
-  is approximated by fractional capacity (no per-device packing).
+  ``num_gpu == 1`` and ``gpu_milli < 1000`` asks for ``gpu_milli / 1000`` of one GPU: the
+  simulator gives it that share of ONE device (a node's GPUs are devices, see
+  :mod:`worker.sim.engine`), as in the FGD paper's GPU-sharing model.
 - ``gpu_types`` is ``gpu_spec`` split on ``|`` (duplicates removed); empty means any type.
 - ``runtime_s = deletion_time - scheduled_time``, taken as the runtime on a speed-1.0 GPU
   because the trace does not say which model ran the task. Tasks still ``Running`` at the
