@@ -43,9 +43,7 @@ def device_fits(need: np.ndarray, whole_free: np.ndarray, max_share: np.ndarray)
 
     `need` is the job's GPUs (> 0), `whole_free` the number of wholly free devices and
     `max_share` the largest free share of one device of that type."""
-    return np.where(
-        need >= 1.0 - EPS, whole_free >= np.ceil(need - EPS) - EPS, max_share >= need - EPS
-    )
+    return np.where(need >= 1.0 - EPS, whole_free >= np.ceil(need - EPS) - EPS, max_share >= need - EPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +150,7 @@ class ClusterSim:
         for node in nodes:
             row = []
             for gpu_type, count in node.gpus.items():
-                whole = int(math.floor(count + EPS))
+                whole = math.floor(count + EPS)
                 row += [(type_index[gpu_type], 1.0)] * whole
                 if count - whole > EPS:
                     row.append((type_index[gpu_type], float(count - whole)))
