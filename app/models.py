@@ -18,7 +18,6 @@ from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
 
 from worker.contracts import (
-    HEURISTIC_POLICIES,
     MAX_JOBS,
     MAX_NODES,
     BaselineOut,
@@ -33,6 +32,7 @@ from worker.contracts import (
     SyntheticSpec,
     UnplacedOut,
     WorkloadConfig,
+    heuristic_problem,
 )
 
 TERMINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled")
@@ -291,8 +291,8 @@ class ScheduleCreate(Input):
                 if item.id in seen:
                     raise ValueError(f"duplicate {kind} id {item.id!r}")
                 seen.add(item.id)
-        if self.baseline not in HEURISTIC_POLICIES:
-            raise ValueError(f"baseline must be one of {', '.join(HEURISTIC_POLICIES)}")
+        if (problem := heuristic_problem(self.baseline)) is not None:
+            raise ValueError(f"baseline: {problem}")
         return self
 
 

@@ -35,15 +35,23 @@ WindowOpt = Annotated[int, typer.Option(min=1, help="Job window K the policy see
 JobsOpt = Annotated[int, typer.Option(min=1, help="Jobs per episode.")]
 
 
+CheckpointsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--checkpoint", help="Add a trained policy (repeat); rows ppo, ppo-2, ..."),
+]
+
+
 @cli.command("eval")
 def eval_command(
     workload: WorkloadOpt = "steady",
     policy: Annotated[
-        list[str] | None, typer.Option(help="Heuristic to compare (repeat); default all.")
+        list[str] | None,
+        typer.Option(
+            help="Heuristic to compare (repeat), e.g. edf, edf+fastest, easy:sjf+deadline, tuned; "
+            "default: the league's standard set."
+        ),
     ] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Add the trained policy in this checkpoint as 'ppo'.")
-    ] = None,
+    checkpoint: CheckpointsOpt = None,
     episodes: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 0,
     nodes: NodesOpt = 16,
@@ -52,35 +60,116 @@ def eval_command(
     jobs: JobsOpt = 400,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Compare policies on the same episodes of a workload."""
-    from worker.sim.evaluate import evaluate_policies
-    from worker.sim.heuristics import HEURISTICS, make_heuristic
+    """Compare policies on the same episodes of a workload (the standard league by default)."""
+    _league(
+        workload, policy or "standard", checkpoint, episodes, seed, nodes, load, window, jobs, as_json, True
+    )
+
+
+@cli.command("league")
+def league_command(
+    workload: WorkloadOpt = "steady",
+    checkpoint: CheckpointsOpt = None,
+    heuristics: Annotated[
+        str,
+        typer.Option(help="'all' (every order x placement x mode, packing, random, tuned) or 'standard'."),
+    ] = "all",
+    episodes: Annotated[int, typer.Option(min=1)] = 10,
+    seed: int = 0,
+    nodes: NodesOpt = 16,
+    load: LoadOpt = None,
+    window: WindowOpt = 32,
+    jobs: JobsOpt = 400,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every heuristic, `tuned`, the given checkpoints and the empty-cluster bound on the
+    same held-out episodes, best first."""
+    if heuristics not in ("all", "standard"):
+        raise typer.BadParameter("choose all or standard", param_hint="--heuristics")
+    _league(workload, heuristics, checkpoint, episodes, seed, nodes, load, window, jobs, as_json)
+
+
+def _league(
+    workload: str,
+    heuristics: str | list[str],
+    checkpoints: list[Path] | None,
+    episodes: int,
+    seed: int,
+    nodes: int,
+    load: float | None,
+    window: int,
+    jobs: int,
+    as_json: bool,
+    compatible: bool = False,
+) -> None:
+    from worker.sim.league import run_league
     from worker.sim.workloads import WorkloadSpec
 
     spec = WorkloadSpec(workload, nodes, load, jobs)
     try:
-        policies = [make_heuristic(name) for name in (policy or list(HEURISTICS))]
-        if checkpoint is not None:
+        policies = []
+        if checkpoints:
             from worker.rl.inference import PPOPolicy, load_module
 
-            policies.insert(0, PPOPolicy(load_module(str(checkpoint))))
-        results = evaluate_policies(policies, spec, window, episodes, seed)
-    except ValueError as error:  # unknown names, bad traces, bad checkpoints
+            for i, path in enumerate(checkpoints):
+                policies.append(PPOPolicy(load_module(str(path)), "ppo" if i == 0 else f"ppo-{i + 1}"))
+        with console.status("rolling out the league (tuning `tuned` on training seeds if needed)"):
+            league = run_league(spec, window, episodes, seed, heuristics, policies)  # type: ignore[arg-type]
+    except ValueError as error:  # unknown names, bad traces, bad checkpoints, inapplicable heuristics
         raise typer.BadParameter(str(error)) from error
-    rows = [{"policy": r.policy, **r.metrics} for r in results]
     if as_json:
-        print(json.dumps({"workload": workload, "episodes": episodes, "seed": seed, "results": rows}))
+        document = league.as_dict()
+        if isinstance(heuristics, list):  # eval with named policies: rows in the order given
+            order = {name: i for i, name in enumerate(p.name for p in policies)}
+            order |= {name: len(order) + i for i, name in enumerate(heuristics)}
+            document["rows"].sort(key=lambda r: order.get(r["policy"], len(order)))
+        if compatible:  # `rlsched eval --json` has always called its rows "results"
+            document["results"] = document.pop("rows")
+        print(json.dumps(document))
         return
-    table = Table(title=f"{workload}: {episodes} episodes, {nodes} nodes, seed {seed}")
+    table = Table(
+        title=f"{workload}: {episodes} episodes, {nodes} nodes, seed {seed}; "
+        f"empty-cluster bound {league.bound:.3f}"
+    )
     table.add_column("policy", no_wrap=True, min_width=8)
     for _, header, _ in METRIC_COLUMNS:
         table.add_column(header, justify="right")
-    best = max(r["score"] for r in rows)
-    for row in rows:
-        cells = [fmt.format(row[key]) for key, _, fmt in METRIC_COLUMNS]
-        style = "bold green" if row["score"] == best else None
-        table.add_row(row["policy"], *cells, style=style)
-    console.print(table)
+    table.add_column("gap closed", justify="right")
+    for row in league.rows:
+        cells = [fmt.format(row.metrics[key]) for key, _, fmt in METRIC_COLUMNS]
+        gap = "" if row.gap_closed is None else f"{row.gap_closed:+.0%}"
+        name = row.policy if row.chose is None else f"{row.policy} ({row.chose})"
+        style = "bold green" if row.policy == league.best_heuristic or row.kind == "policy" else None
+        table.add_row(name, *cells, gap, style=style)
+    out = console if console.is_terminal else Console(width=200)  # pipes and logs get whole rows
+    out.print(table)
+    if league.skipped:
+        out.print(f"not applicable to {workload} (no deadlines): {', '.join(league.skipped)}")
+
+
+@cli.command("tune")
+def tune_command(
+    workload: WorkloadOpt = "steady",
+    nodes: NodesOpt = 16,
+    load: LoadOpt = None,
+    window: WindowOpt = 32,
+    jobs: JobsOpt = 400,
+    save: Annotated[bool, typer.Option(help="Pin the choice in worker/sim/heuristics/tuned.json.")] = False,
+) -> None:
+    """Choose the `tuned` heuristic for a workload on training seeds (never held-out data)."""
+    from dataclasses import asdict
+
+    from worker.sim.heuristics.tuned import pin, tune
+    from worker.sim.workloads import WorkloadSpec
+
+    try:
+        with console.status("searching order x placement x mode on training seeds"):
+            choice = tune(WorkloadSpec(workload, nodes, load, jobs), window)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    if save:
+        pin(choice, window)
+    print(json.dumps(asdict(choice)))
 
 
 QueueOpt = Annotated[str, typer.Option("--queue", help="Task queues to serve: training, inference or all.")]

@@ -54,6 +54,49 @@ TRACE_WORKLOADS = (
     "trace:alibaba-multigpu50",
 )
 HEURISTIC_POLICIES = ("fifo", "sjf", "edf", "priority", "packing", "random")
+"""The first release's heuristics; every composed name below is accepted as well."""
+HEURISTIC_ORDERS = ("fifo", "sjf", "edf", "priority", "laxity", "f1", "wfp3", "unicep", "sgt")
+HEURISTIC_PLACEMENTS = ("first", "fastest", "deadline", "bestfit", "least", "most")
+HEURISTIC_MODES = {"greedy": "", "easy": "easy:", "strict": "strict:"}
+STANDALONE_HEURISTICS = ("packing", "random")
+HEURISTIC_GRAMMAR = "[easy:|strict:]ORDER[+PLACEMENT]"
+"""Orders, placements and modes of worker/sim/heuristics (a test keeps them equal)."""
+
+
+def parse_heuristic(name: str) -> tuple[str, str, str]:
+    """(mode, order, placement) of a composed heuristic name such as `easy:sjf+deadline`;
+    raises ValueError saying what exists. `packing` and `random` are not compositions."""
+    text = name.strip()
+    mode = "greedy"
+    for candidate, prefix in HEURISTIC_MODES.items():
+        if prefix and text.startswith(prefix):
+            mode, text = candidate, text[len(prefix) :]
+    order, _, placement = text.partition("+")
+    placement = placement or "first"
+    if not order or "+" in placement or ":" in text:
+        raise ValueError(
+            f"malformed heuristic name {name!r}: expected {HEURISTIC_GRAMMAR}, e.g. easy:sjf+deadline"
+        )
+    if order not in HEURISTIC_ORDERS:
+        raise ValueError(f"unknown order {order!r} in {name!r}; orders: {', '.join(HEURISTIC_ORDERS)}")
+    if placement not in HEURISTIC_PLACEMENTS:
+        raise ValueError(
+            f"unknown placement {placement!r} in {name!r}; placements: {', '.join(HEURISTIC_PLACEMENTS)}"
+        )
+    return mode, order, placement
+
+
+def heuristic_problem(name: str) -> str | None:
+    """Why `name` is not a heuristic a plan can use, or None."""
+    if name in STANDALONE_HEURISTICS:
+        return None
+    try:
+        parse_heuristic(name)
+    except ValueError as error:
+        return f"{error}. A heuristic is {HEURISTIC_GRAMMAR} or one of {', '.join(STANDALONE_HEURISTICS)}"
+    return None
+
+
 KNOWN_GPU_SPEEDS = {"p5": 1.0, "p4": 0.6}
 """GPU types a node may name without giving `gpu_speed` for them."""
 
@@ -246,6 +289,12 @@ class EvaluationResult(Model):
     best_heuristic_score: float
     gain: float
     """PPO score minus the best heuristic's score on the same episodes."""
+    bound: float | None = None
+    """Empty-cluster bound of the same episodes: what no scheduler can beat."""
+    gap_closed: float | None = None
+    """Share of the gap between the best heuristic and the bound that PPO closes."""
+    tuned_choice: str | None = None
+    """What the `tuned` heuristic ran (chosen on training seeds)."""
 
 
 class RoundSummary(Model):
@@ -367,10 +416,10 @@ def plan_input_problem(input: PlanInput) -> str | None:
     baseline or heuristic, a checkpoint policy without a location), or None. Pure and
     cheap, so the service workflow's update validator can reject such input before
     anything is written to history; the plan activity raises the same messages."""
-    if input.baseline not in HEURISTIC_POLICIES:
-        return f"unknown baseline {input.baseline!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
-    if input.policy.kind == "heuristic" and input.policy.name not in HEURISTIC_POLICIES:
-        return f"unknown heuristic {input.policy.name!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
+    if (problem := heuristic_problem(input.baseline)) is not None:
+        return f"baseline: {problem}"
+    if input.policy.kind == "heuristic" and (problem := heuristic_problem(input.policy.name)) is not None:
+        return problem
     if input.policy.kind == "checkpoint" and not input.policy.checkpoint:
         return f"policy {input.policy.name!r} is a checkpoint policy but names no checkpoint"
     return None

@@ -128,4 +128,7 @@ def evaluation_result(report: Any) -> EvaluationResult:
         best_heuristic=report.best_heuristic,
         best_heuristic_score=report.best_heuristic_score,
         gain=report.gain,
+        bound=getattr(report, "bound", None),
+        gap_closed=getattr(report, "gap_closed", None),
+        tuned_choice=getattr(report, "tuned_choice", None),
     )

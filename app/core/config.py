@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.contracts import HEURISTIC_POLICIES, INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
+from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE, heuristic_problem
 
 
 class Settings(BaseSettings):
@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     @field_validator("fallback_heuristic")
     @classmethod
     def _known_heuristic(cls, name: str) -> str:
-        if name not in HEURISTIC_POLICIES:
-            raise ValueError(f"fallback_heuristic must be one of {', '.join(HEURISTIC_POLICIES)}")
+        if (problem := heuristic_problem(name)) is not None:
+            raise ValueError(f"fallback_heuristic: {problem}")
         return name
 
     @property

@@ -37,6 +37,7 @@ from app.models import Checkpoint, ScheduleCreate, SchedulePublic, ScheduleReque
 from app.services.checkpoints import best_checkpoint
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
+    HEURISTIC_GRAMMAR,
     HEURISTIC_POLICIES,
     PLAN_UPDATE,
     SCHEDULER_RESTARTING,
@@ -45,6 +46,7 @@ from worker.contracts import (
     PlanInput,
     PlanOutput,
     PolicyRef,
+    heuristic_problem,
     scheduler_service_id,
 )
 
@@ -61,7 +63,7 @@ def resolve_policy(
     session: Session, settings: Settings, name: str
 ) -> tuple[PolicyRef, int | None, list[str]]:
     """(policy for the worker, the checkpoint's training window if any, notes for the user)."""
-    if name in HEURISTIC_POLICIES:
+    if heuristic_problem(name) is None:
         return PolicyRef(kind="heuristic", name=name), None, []
     if name == "best":
         ckpt = best_checkpoint(session)
@@ -75,7 +77,7 @@ def resolve_policy(
     if ckpt is None:
         raise Unprocessable(
             f"unknown policy {name!r}: give 'best', a checkpoint id (GET /checkpoints) or a heuristic "
-            f"({', '.join(HEURISTIC_POLICIES)})",
+            f"({HEURISTIC_GRAMMAR}: e.g. {', '.join(HEURISTIC_POLICIES)}, edf+fastest, easy:sjf+deadline)",
             ["body", "policy"],
         )
     return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, []

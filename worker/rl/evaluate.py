@@ -1,7 +1,8 @@
 """A checkpoint against the heuristics on the same held-out episodes (no Ray).
 
-The PPO row and every heuristic are rolled out by worker.sim.evaluate on identical
-scenarios and failure draws, so the gain is the policy's, not the dice's. Callers pick
+The PPO row and every heuristic are rolled out by worker.sim.league on identical
+scenarios and failure draws, so the gain is the policy's, not the dice's; "best
+heuristic" is the best of the league's standard set, `tuned` included. Callers pick
 an evaluation `seed` whose episodes training never drew (the training loop uses a
 separate seed stream; traces have a held-out split).
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.rl.inference import PPOPolicy, load_module
-from worker.sim.evaluate import PolicyResult, evaluate_policies
-from worker.sim.heuristics import HEURISTICS, make_heuristic
+from worker.sim.evaluate import PolicyResult
+from worker.sim.league import STANDARD, run_league
 from worker.sim.workloads import WorkloadSpec
 
 PPO_NAME = "ppo"
@@ -31,6 +32,11 @@ class EvaluationReport:
     episodes: int = 0
     seed: int = 0
     workload: str = ""
+    bound: float | None = None
+    """Mean empty-cluster bound of the episodes (worker.sim.bound)."""
+    gap_closed: float | None = None
+    """Share of the gap between the best heuristic and the bound the policy closes."""
+    tuned_choice: str | None = None
 
     @property
     def ppo(self) -> dict[str, float]:
@@ -53,27 +59,30 @@ def evaluate(
     seed: int,
     heuristics: list[str] | None = None,
 ) -> EvaluationReport:
-    """Score the checkpoint's greedy policy and the named heuristics (default all).
+    """Score the checkpoint's greedy policy against the named heuristics (default the
+    league's standard set, `tuned` included) and the empty-cluster bound.
     Raises CheckpointError for a bad checkpoint, ValueError for unknown names."""
-    names = list(HEURISTICS) if heuristics is None else list(heuristics)
+    names = list(STANDARD) if heuristics is None else list(heuristics)
     if not names:
         raise ValueError("evaluate needs at least one heuristic to compare against")
     if PPO_NAME in names:
         raise ValueError(f"{PPO_NAME!r} is the trained policy's row, not a heuristic")
-    policies = [PPOPolicy(load_module(checkpoint), PPO_NAME), *map(make_heuristic, names)]
-    results = evaluate_policies(policies, spec, window, episodes, seed)
-    by_name = {r.policy: r for r in results}
-    ordered = [by_name[PPO_NAME], *(by_name[name] for name in names)]
-    best = max(ordered[1:], key=lambda r: r.metrics["score"])
-    best_score = best.metrics["score"]
+    ppo = PPOPolicy(load_module(checkpoint), PPO_NAME)
+    league = run_league(spec, window, episodes, seed, names, [ppo])
+    by_name = {r.policy: PolicyResult(r.policy, r.metrics) for r in league.rows}
+    ordered = [by_name[PPO_NAME], *(by_name[r.policy] for r in league.rows if r.kind == "heuristic")]
+    best_score = league.best_heuristic_score
     gain = ordered[0].metrics["score"] - best_score
     return EvaluationReport(
         results=ordered,
-        best_heuristic=best.policy,
+        best_heuristic=league.best_heuristic,
         best_heuristic_score=best_score,
         gain=gain,
         relative_gain=gain / best_score if best_score else 0.0,
         episodes=episodes,
         seed=seed,
         workload=spec.name,
+        bound=league.bound,
+        gap_closed=league.row(PPO_NAME).gap_closed,
+        tuned_choice=next((r.chose for r in league.rows if r.chose), None),
     )

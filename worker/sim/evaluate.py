@@ -41,10 +41,16 @@ def run_episode(policy: Policy, scenario: Scenario, window: int, sim_seed: int) 
 
 
 def evaluate_policies(
-    policies: list[Policy], spec: WorkloadSpec, window: int, episodes: int, seed: int
+    policies: list[Policy],
+    spec: WorkloadSpec,
+    window: int,
+    episodes: int,
+    seed: int,
+    seeds: list[int] | None = None,
 ) -> list[PolicyResult]:
+    """Mean metrics per policy; `seeds` overrides the episode seeds derived from `seed`."""
     runs: dict[str, list[EpisodeMetrics]] = {p.name: [] for p in policies}
-    for episode_seed in episode_seeds(seed, episodes):
+    for episode_seed in episode_seeds(seed, episodes) if seeds is None else seeds:
         scenario = make_scenario(spec, episode_seed)
         for policy in policies:
             env = run_episode(policy, scenario, window, episode_seed)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from worker.sim.engine import DONE, RUNNING
 from worker.sim.evaluate import run_episode
+from worker.sim.heuristics.composed import ComposedHeuristic
 from worker.sim.metrics import EpisodeMetrics
 from worker.sim.model import Job, Node, NodeStatus, Scenario
 from worker.sim.policy import Policy
@@ -51,6 +52,8 @@ def plan_schedule(policy: Policy, nodes: list[Node], jobs: list[Job], window: in
     slowest = min([1.0] + [n.speed_of(t) for n in nodes for t in n.gpus]) or 1.0
     horizon = max(j.submit_s for j in ordered) + (len(ordered) + 1) * longest / slowest + 1.0
     scenario = Scenario("plan", tuple(nodes), ordered, horizon if ordered else 1.0)
+    if isinstance(policy, ComposedHeuristic):
+        policy.lenient, policy.note = True, None  # a plan's jobs may simply carry no deadlines
     env = run_episode(policy, scenario, window, sim_seed=0)
     sim = env.sim
     placements: list[Placement] = []
@@ -75,7 +78,8 @@ def plan_schedule(policy: Policy, nodes: list[Node], jobs: list[Job], window: in
         else:
             unplaced.append(Unplaced(job.id, "not started before the plan's horizon"))
     placements.sort(key=lambda p: (p.start_s, p.job_id))
-    return Plan(policy.name, placements, unplaced, env.metrics(), sim.placements)
+    notes = [policy.note] if getattr(policy, "note", None) else []
+    return Plan(policy.name, placements, unplaced, env.metrics(), sim.placements, notes)
 
 
 def why_unschedulable(job: Job, nodes: list[Node]) -> str:

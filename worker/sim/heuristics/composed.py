@@ -1,0 +1,120 @@
+"""A heuristic named `[easy:|strict:]ORDER[+PLACEMENT]`: an order, a placement, a mode.
+
+Modes say what happens when the job the order wants first does not fit anywhere now:
+- greedy (no prefix): start the best-ordered job that fits (work-conserving; today's
+  `fifo`, `sjf`, `edf`, `priority` are greedy with the `first` placement);
+- `easy:`: reserve the earliest time and node for that job and start only jobs that
+  cannot delay it (EASY backfilling, :mod:`.backfill`);
+- `strict:`: wait for it, start nothing else (no backfilling at all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.contracts import HEURISTIC_MODES as MODES
+from worker.contracts import parse_heuristic
+from worker.sim.env import DecisionView
+from worker.sim.heuristics.backfill import may_backfill, reserve
+from worker.sim.heuristics.orders import ORDERS, Order
+from worker.sim.heuristics.placements import PLACEMENTS, Placement
+
+DEFAULT_PLACEMENT = "first"
+
+
+class HeuristicNotApplicable(ValueError):
+    """The heuristic needs something the workload does not have (e.g. deadlines)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    mode: str
+    order: str
+    placement: str
+
+    @property
+    def name(self) -> str:
+        """The canonical name: the `first` placement and greedy mode are implied."""
+        suffix = "" if self.placement == DEFAULT_PLACEMENT else f"+{self.placement}"
+        return f"{MODES[self.mode]}{self.order}{suffix}"
+
+
+def parse(name: str) -> Composition:
+    """Parse a composed name (the grammar lives in the contracts, shared with the API)."""
+    return Composition(*parse_heuristic(name))
+
+
+class ComposedHeuristic:
+    needs_observation = False
+
+    def __init__(self, composition: Composition) -> None:
+        self.composition = composition
+        self.name = composition.name
+        self.order: Order = ORDERS[composition.order]
+        self.placement: Placement = PLACEMENTS[composition.placement]
+        self._checked: object | None = None
+        self.lenient = False
+        """Plans set this: a rule without deadlines to read then runs as if every deadline
+        were infinite (edf keeps submit order, `deadline` places fastest) and `note` says so."""
+        self.note: str | None = None
+
+    def reset(self, seed: int) -> None:
+        pass
+
+    def _check(self, view: DecisionView) -> None:
+        """Refuse, once per episode, to run a deadline rule on jobs without deadlines."""
+        sim = view.sim
+        if self._checked is sim:
+            return
+        self._checked = sim
+        needs = [p.name for p in (self.order, self.placement) if p.needs_deadlines]
+        if needs and sim.n_jobs and not np.isfinite(sim.deadline[: sim.n_jobs]).any():
+            problem = (
+                f"{self.name}: {' and '.join(needs)} need job deadlines, and workload "
+                f"{sim.scenario.name!r} has none; use an order and placement without deadlines"
+            )
+            if not self.lenient:
+                raise HeuristicNotApplicable(problem)
+            self.note = problem
+
+    def _place(self, view: DecisionView, slot: int, candidates: np.ndarray) -> int:
+        node = self.placement.place(view, slot, candidates)
+        return slot * view.fits.shape[1] + node
+
+    def act(self, view: DecisionView) -> int:
+        self._check(view)
+        fits, window = view.fits, view.window
+        real = window < view.sim.n_jobs
+        if not real.any():
+            return view.wait_action
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            keys = np.where(real, np.nan_to_num(self.order.key(view), nan=np.inf), np.inf)
+        if self.composition.mode == "greedy":
+            slot_ok = fits.any(axis=1)
+            if not slot_ok.any():
+                return view.wait_action
+            slot = int(np.argmin(np.where(slot_ok, keys, np.inf)))
+            return self._place(view, slot, fits[slot])
+        ranked = np.argsort(keys, kind="stable")
+        head = int(ranked[0])
+        if fits[head].any():
+            return self._place(view, head, fits[head])
+        if self.composition.mode == "strict" or not fits.any():
+            return view.wait_action
+        reservation = reserve(view.sim, int(window[head]))
+        for slot in ranked[1:]:
+            slot = int(slot)
+            if not real[slot]:
+                break
+            if not fits[slot].any():
+                continue
+            candidates = fits[slot]
+            if reservation is not None:
+                candidates = candidates & may_backfill(
+                    view.sim, reservation, int(window[slot]), view.speed[slot]
+                )
+            if candidates.any():
+                return self._place(view, slot, candidates)
+        return view.wait_action
