@@ -24,6 +24,7 @@ from worker.contracts import (
     IterationProgress,
     JobSpec,
     NodeSpec,
+    Objective,
     PlacementOut,
     PlanMetrics,
     PolicyMetrics,
@@ -54,6 +55,11 @@ class Input(BaseModel):
 class TrainingRunCreate(Input):
     name: str | None = Field(None, max_length=200)
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
+    objective: Objective = Field(
+        "deadline",
+        description="What the run optimises: deadline (the headline score), slowdown (mean bounded "
+        "slowdown), utilization, allocation (GPU allocation ratio). Rounds rank by it, higher is better.",
+    )
     ppo: PPOParams = Field(default_factory=PPOParams)
     iterations_per_round: int = Field(5, ge=1, le=10_000)
     max_rounds: int | None = Field(3, ge=1, le=100_000, description="null = until stopped.")

@@ -33,6 +33,9 @@ NodesOpt = Annotated[int, typer.Option(min=1, help="Cluster size (nodes).")]
 LoadOpt = Annotated[float | None, typer.Option(min=0.01, help="Offered load; default: the preset's.")]
 WindowOpt = Annotated[int, typer.Option(min=1, help="Job window K the policy sees.")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="Jobs per episode.")]
+ObjectiveOpt = Annotated[
+    str, typer.Option(help="deadline (headline score), slowdown, utilization or allocation: what to rank by.")
+]
 
 
 CheckpointsOpt = Annotated[
@@ -58,11 +61,23 @@ def eval_command(
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
+    objective: ObjectiveOpt = "deadline",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Compare policies on the same episodes of a workload (the standard league by default)."""
     _league(
-        workload, policy or "standard", checkpoint, episodes, seed, nodes, load, window, jobs, as_json, True
+        workload,
+        policy or "standard",
+        checkpoint,
+        episodes,
+        seed,
+        nodes,
+        load,
+        window,
+        jobs,
+        as_json,
+        True,
+        objective,
     )
 
 
@@ -80,13 +95,16 @@ def league_command(
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
+    objective: ObjectiveOpt = "deadline",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Every heuristic, `tuned`, the given checkpoints and the empty-cluster bound on the
+    """Every heuristic, `tuned`, the given checkpoints and the objective's bound on the
     same held-out episodes, best first."""
     if heuristics not in ("all", "standard"):
         raise typer.BadParameter("choose all or standard", param_hint="--heuristics")
-    _league(workload, heuristics, checkpoint, episodes, seed, nodes, load, window, jobs, as_json)
+    _league(
+        workload, heuristics, checkpoint, episodes, seed, nodes, load, window, jobs, as_json, False, objective
+    )
 
 
 def _league(
@@ -101,6 +119,7 @@ def _league(
     jobs: int,
     as_json: bool,
     compatible: bool = False,
+    objective: str = "deadline",
 ) -> None:
     from worker.sim.league import run_league
     from worker.sim.workloads import WorkloadSpec
@@ -114,7 +133,7 @@ def _league(
             for i, path in enumerate(checkpoints):
                 policies.append(PPOPolicy(load_module(str(path)), "ppo" if i == 0 else f"ppo-{i + 1}"))
         with console.status("rolling out the league (tuning `tuned` on training seeds if needed)"):
-            league = run_league(spec, window, episodes, seed, heuristics, policies)  # type: ignore[arg-type]
+            league = run_league(spec, window, episodes, seed, heuristics, policies, objective)  # type: ignore[arg-type]
     except ValueError as error:  # unknown names, bad traces, bad checkpoints, inapplicable heuristics
         raise typer.BadParameter(str(error)) from error
     if as_json:
@@ -127,11 +146,13 @@ def _league(
             document["results"] = document.pop("rows")
         print(json.dumps(document))
         return
+    bound = "unknown" if league.bound is None else f"{league.bound:.3f}"
     table = Table(
-        title=f"{workload}: {episodes} episodes, {nodes} nodes, seed {seed}; "
-        f"empty-cluster bound {league.bound:.3f}"
+        title=f"{workload}: {episodes} episodes, {nodes} nodes, seed {seed}; {objective} bound {bound}"
     )
     table.add_column("policy", no_wrap=True, min_width=8)
+    if objective != "deadline":
+        table.add_column(objective, justify="right")
     for _, header, _ in METRIC_COLUMNS:
         table.add_column(header, justify="right")
     table.add_column("gap closed", justify="right")
@@ -140,7 +161,8 @@ def _league(
         gap = "" if row.gap_closed is None else f"{row.gap_closed:+.0%}"
         name = row.policy if row.chose is None else f"{row.policy} ({row.chose})"
         style = "bold green" if row.policy == league.best_heuristic or row.kind == "policy" else None
-        table.add_row(name, *cells, gap, style=style)
+        value = [f"{row.value:.3f}"] if objective != "deadline" else []
+        table.add_row(name, *value, *cells, gap, style=style)
     out = console if console.is_terminal else Console(width=200)  # pipes and logs get whole rows
     out.print(table)
     if league.skipped:
@@ -154,6 +176,7 @@ def tune_command(
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
+    objective: ObjectiveOpt = "deadline",
     save: Annotated[bool, typer.Option(help="Pin the choice in worker/sim/heuristics/tuned.json.")] = False,
 ) -> None:
     """Choose the `tuned` heuristic for a workload on training seeds (never held-out data)."""
@@ -164,7 +187,7 @@ def tune_command(
 
     try:
         with console.status("searching order x placement x mode on training seeds"):
-            choice = tune(WorkloadSpec(workload, nodes, load, jobs), window)
+            choice = tune(WorkloadSpec(workload, nodes, load, jobs), window, objective)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     if save:
@@ -277,6 +300,7 @@ def train_command(
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
+    objective: ObjectiveOpt = "deadline",
     train_batch_size: Annotated[int, typer.Option(min=64, help="Env steps per iteration.")] = 4096,
     save_every: Annotated[int | None, typer.Option(min=1, help="Also checkpoint every N iterations.")] = None,
     as_json: Annotated[
@@ -298,6 +322,7 @@ def train_command(
     ppo.minibatch_size = min(ppo.minibatch_size, train_batch_size)
     config = TrainRoundConfig(
         workload=WorkloadSpec(workload, nodes, load, jobs),
+        objective=objective,
         window=window,
         iterations=iterations,
         ppo=ppo,

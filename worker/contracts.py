@@ -53,6 +53,9 @@ TRACE_WORKLOADS = (
     "trace:alibaba-gpuspec33",
     "trace:alibaba-multigpu50",
 )
+OBJECTIVES = ("deadline", "slowdown", "utilization", "allocation")
+"""What a training run optimises (worker/sim/objectives.py); `deadline` is the headline score."""
+Objective = Literal["deadline", "slowdown", "utilization", "allocation"]
 HEURISTIC_POLICIES = ("fifo", "sjf", "edf", "priority", "packing", "random")
 """The first release's heuristics; every composed name below is accepted as well."""
 HEURISTIC_ORDERS = ("fifo", "sjf", "edf", "priority", "laxity", "f1", "wfp3", "unicep", "sgt")
@@ -156,6 +159,7 @@ class TrainingRunConfig(Model):
     run_id: str
     name: str | None = None
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
+    objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
     ppo: PPOParams = Field(default_factory=PPOParams)
     iterations_per_round: int = Field(5, ge=1, le=10_000)
     max_rounds: int | None = Field(3, ge=1, description="null = until stopped.")
@@ -280,6 +284,7 @@ class EvaluateInput(Model):
     workload: WorkloadConfig
     episodes: int = Field(5, ge=1)
     seed: int = 0
+    objective: Objective = "deadline"
 
 
 class EvaluationResult(Model):
@@ -295,6 +300,11 @@ class EvaluationResult(Model):
     """Share of the gap between the best heuristic and the bound that PPO closes."""
     tuned_choice: str | None = None
     """What the `tuned` heuristic ran (chosen on training seeds)."""
+    objective: Objective = "deadline"
+    ppo_value: float | None = None
+    """PPO's objective value (higher is better); `best_heuristic_score`, `gain` and `bound`
+    are in the same units. For `deadline` it is the score."""
+    heuristic_values: dict[str, float] = Field(default_factory=dict)
 
 
 class RoundSummary(Model):

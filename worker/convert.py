@@ -131,4 +131,7 @@ def evaluation_result(report: Any) -> EvaluationResult:
         bound=getattr(report, "bound", None),
         gap_closed=getattr(report, "gap_closed", None),
         tuned_choice=getattr(report, "tuned_choice", None),
+        objective=getattr(report, "objective", "deadline"),
+        ppo_value=getattr(report, "ppo_value", None),
+        heuristic_values=getattr(report, "heuristic_values", {}),
     )

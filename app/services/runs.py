@@ -108,6 +108,7 @@ async def create_run(
         run_id=run_id,
         name=body.name,
         workload=body.workload,
+        objective=body.objective,
         ppo=body.ppo,
         iterations_per_round=body.iterations_per_round,
         max_rounds=body.max_rounds,

@@ -8,9 +8,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worker.contracts import OBJECTIVES
 from worker.sim.engine import DONE, UNSCHEDULABLE
 from worker.sim.env import SchedulingEnv
 from worker.sim.model import Job, Node, NodeFailures, NodeStatus, Scenario
+from worker.sim.objectives import get_objective
 
 GPU_TYPES = ("p5", "p4")
 
@@ -49,9 +51,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario("hypothesis", tuple(nodes), tuple(jobs), 1e7, failures)
 
 
-def play(scenario: Scenario, seed: int, window: int = 4, invalid_every: int = 3):
+def play(scenario: Scenario, seed: int, window: int = 4, invalid_every: int = 3, objective: str = "deadline"):
     """Random valid actions, with deliberately masked actions mixed in."""
-    env = SchedulingEnv({"nodes": len(scenario.nodes), "window": window})
+    env = SchedulingEnv({"nodes": len(scenario.nodes), "window": window, "objective": objective})
     env.load_scenario(scenario, seed)
     rng = np.random.default_rng(seed)
     obs = env._obs
@@ -145,3 +147,13 @@ def test_masked_pairs_do_not_fit(scenario: Scenario) -> None:
         _, _, terminated, truncated, _ = env.step(int(valid[0]))
         if terminated or truncated:
             break
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), seed=st.integers(0, 2**16), objective=st.sampled_from(OBJECTIVES))
+def test_return_equals_the_objective_metric(scenario: Scenario, seed: int, objective: str) -> None:
+    """Every objective's reward is its metric decomposed exactly, failures included."""
+    env, rewards, _, terminated = play(scenario, seed, objective=objective)
+    assert terminated
+    value = get_objective(objective).value(env.metrics().as_dict())
+    assert math.isclose(sum(rewards), value, rel_tol=1e-9, abs_tol=1e-9)

@@ -28,7 +28,12 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
     with Heartbeater(interval_s=liveness_interval()):
         try:
             report = evaluate(
-                checkpoint, workload_spec(input.workload), input.workload.window, input.episodes, input.seed
+                checkpoint,
+                workload_spec(input.workload),
+                input.workload.window,
+                input.episodes,
+                input.seed,
+                objective=input.objective,
             )
         except FileNotFoundError as error:
             raise checkpoint_error(error) from error

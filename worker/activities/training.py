@@ -90,6 +90,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         raise checkpoint_error(error) from error
     round_config = TrainRoundConfig(
         workload=workload_spec(config.workload),
+        objective=config.objective,
         window=config.workload.window,
         iterations=target - done,
         ppo=ppo_hyperparams(config.ppo, seed=config.seed),

@@ -93,6 +93,8 @@ class TrainRoundConfig:
 
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     """Workload the training episodes are drawn from (preset or trace, nodes, load, jobs)."""
+    objective: str = "deadline"
+    """What the reward pays (worker/sim/objectives.py)."""
     window: int = 32
     """Waiting jobs the policy sees per decision (K)."""
     iterations: int = 10
@@ -160,8 +162,11 @@ class TrainingEnv(SchedulingEnv):
         return super().reset(seed=seed, options=options)
 
 
-def env_config(workload: WorkloadSpec, window: int, seed: int = 0) -> dict[str, Any]:
+def env_config(
+    workload: WorkloadSpec, window: int, seed: int = 0, objective: str = "deadline"
+) -> dict[str, Any]:
     return {
+        "objective": objective,
         "workload": workload.name,
         "nodes": workload.nodes,
         "load": workload.load,
@@ -184,7 +189,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-        .environment(TrainingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
+        .environment(TrainingEnv, env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective))
         .framework("torch")
         .env_runners(
             num_env_runners=ppo.num_env_runners,

@@ -9,7 +9,7 @@ separate seed stream; traces have a held-out split).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worker.rl.inference import PPOPolicy, load_module
 from worker.sim.evaluate import PolicyResult
@@ -37,6 +37,10 @@ class EvaluationReport:
     gap_closed: float | None = None
     """Share of the gap between the best heuristic and the bound the policy closes."""
     tuned_choice: str | None = None
+    objective: str = "deadline"
+    ppo_value: float | None = None
+    """PPO's objective value; best_heuristic_score, gain and bound are in its units."""
+    heuristic_values: dict[str, float] = field(default_factory=dict)
 
     @property
     def ppo(self) -> dict[str, float]:
@@ -58,6 +62,7 @@ def evaluate(
     episodes: int,
     seed: int,
     heuristics: list[str] | None = None,
+    objective: str = "deadline",
 ) -> EvaluationReport:
     """Score the checkpoint's greedy policy against the named heuristics (default the
     league's standard set, `tuned` included) and the empty-cluster bound.
@@ -68,21 +73,25 @@ def evaluate(
     if PPO_NAME in names:
         raise ValueError(f"{PPO_NAME!r} is the trained policy's row, not a heuristic")
     ppo = PPOPolicy(load_module(checkpoint), PPO_NAME)
-    league = run_league(spec, window, episodes, seed, names, [ppo])
+    league = run_league(spec, window, episodes, seed, names, [ppo], objective)
     by_name = {r.policy: PolicyResult(r.policy, r.metrics) for r in league.rows}
     ordered = [by_name[PPO_NAME], *(by_name[r.policy] for r in league.rows if r.kind == "heuristic")]
     best_score = league.best_heuristic_score
-    gain = ordered[0].metrics["score"] - best_score
+    ppo_value = league.row(PPO_NAME).value
+    gain = ppo_value - best_score
     return EvaluationReport(
         results=ordered,
         best_heuristic=league.best_heuristic,
         best_heuristic_score=best_score,
         gain=gain,
-        relative_gain=gain / best_score if best_score else 0.0,
+        relative_gain=gain / abs(best_score) if best_score else 0.0,
         episodes=episodes,
         seed=seed,
         workload=spec.name,
         bound=league.bound,
         gap_closed=league.row(PPO_NAME).gap_closed,
         tuned_choice=next((r.chose for r in league.rows if r.chose), None),
+        objective=objective,
+        ppo_value=ppo_value,
+        heuristic_values={r.policy: r.value for r in league.rows if r.kind == "heuristic"},
     )

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worker.contracts import OBJECTIVES
 from worker.sim.model import NodeStatus, Scenario
 
 FUTURE, WAITING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
 _COMPLETE, _FAIL, _REPAIR = 0, 1, 2
+MIN_RUNTIME_FOR_SLOWDOWN_S = 10.0
+"""Bounded slowdown's floor on runtime, so seconds-long jobs don't dominate the mean."""
 EPS = 1e-9
 """Slack for float comparisons of fractional resources (GPU shares add up to 0.999...)."""
 
@@ -61,8 +64,11 @@ class ClusterSim:
     the scenario, so two policies run on the same (scenario, seed) see the same world.
     """
 
-    def __init__(self, scenario: Scenario, window: int, seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario, window: int, seed: int = 0, objective: str = "deadline") -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         self.scenario = scenario
+        self.objective = objective
         self.window = window
         self.rng = np.random.default_rng(seed)
         self.gpu_types = scenario.gpu_types
@@ -113,6 +119,10 @@ class ClusterSim:
         self.type_of = np.full(n_jobs, -1)
         self.attempt = np.zeros(n_jobs, dtype=np.int64)
         self.total_priority = float(self.priority[:n_jobs][self.schedulable].sum()) or 1.0
+        self.n_schedulable = max(int(self.schedulable.sum()), 1)
+        self.total_gpu = float(self.cap_gpu.sum()) or 1.0
+        self.paid = np.zeros(n_jobs)
+        """Reward paid when each running job started, taken back exactly if it is killed."""
 
         self.free_cpu = self.cap_cpu.copy()
         self.free_mem = self.cap_mem.copy()
@@ -281,7 +291,8 @@ class ClusterSim:
         self.running_count[node] += 1
         self._push(self.now + run, _COMPLETE, job, int(self.attempt[job]))
         self.placements += 1
-        earned = self._start_reward(job, self.now + run)
+        earned = self._start_reward(job, run)
+        self.paid[job] = earned
         self.reward += earned
         return earned
 
@@ -314,9 +325,25 @@ class ClusterSim:
         self.free_gpu[node, gpu_type] -= need
         self._refresh_devices(node)
 
-    def _start_reward(self, job: int, finish: float) -> float:
-        if finish <= self.deadline[job]:
-            return float(self.priority[job]) / self.total_priority
+    def _start_reward(self, job: int, run: float) -> float:
+        """The objective's share earned by starting `job` now for `run` seconds (its actual
+        runtime on the chosen GPU): the episode return is the objective's metric exactly.
+
+        - deadline: priority share if it will finish by its deadline (the headline score);
+        - slowdown: minus its bounded slowdown / schedulable jobs (mean bounded slowdown);
+        - allocation: its GPUs / cluster GPUs (the GPU allocation ratio when jobs never
+          leave, as in the FGD experiment);
+        - utilization is paid at the end of the episode by the env (not decomposable).
+        """
+        if self.objective == "deadline":
+            if self.now + run <= self.deadline[job]:
+                return float(self.priority[job]) / self.total_priority
+            return 0.0
+        if self.objective == "slowdown":
+            wait = self.now - self.submit[job]
+            return -max(1.0, (wait + run) / max(run, MIN_RUNTIME_FOR_SLOWDOWN_S)) / self.n_schedulable
+        if self.objective == "allocation":
+            return 0.0 if self.cpu_only[job] else float(self.gpu[job]) / self.total_gpu
         return 0.0
 
     def advance(self, horizon: float) -> float:
@@ -392,8 +419,8 @@ class ClusterSim:
         assert failures is not None
         earned = 0.0
         for job in sorted(self.running_on[node]):
-            expected_finish = self.start[job] + self.runtime[job] / self._speed_of_run(job)
-            earned -= self._start_reward(job, expected_finish)
+            earned -= self.paid[job]
+            self.paid[job] = 0.0
             self._release(job)
             self.attempt[job] += 1
             self.state[job] = WAITING
@@ -404,10 +431,6 @@ class ClusterSim:
         self.usable[node] = False
         self._push(self.now + self._draw(failures.mean_time_to_repair_s), _REPAIR, node)
         return earned
-
-    def _speed_of_run(self, job: int) -> float:
-        t = self.type_of[job]
-        return 1.0 if t < 0 else float(self.speed[self.node_of[job], t])
 
     def _repair(self, node: int) -> None:
         failures = self.scenario.failures

@@ -9,10 +9,13 @@ exploration cannot corrupt the simulation.
 Between decisions the env skips time forward until some job fits (or the episode ends),
 so every step the agent sees is a real choice.
 
-Reward: the headline score is sum(priority of jobs finished by their deadline) / sum(all
+Reward (config `objective`, default `deadline`; all in worker/sim/objectives.py): the
+headline score is sum(priority of jobs finished by their deadline) / sum(all
 priorities). When a job starts the env pays its priority share if it will finish by its
 deadline at its actual runtime, and takes that back if a node failure kills it. The
-undiscounted episode return therefore equals the episode's score exactly.
+undiscounted episode return therefore equals the episode's score exactly; likewise
+minus the mean bounded slowdown (`slowdown`), the utilisation (`utilization`, paid at the
+end) and the GPU allocation ratio (`allocation`).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class SchedulingEnv(gym.Env):
         self.window = int(config.get("window", 32))
         self.n_nodes = self.spec_workload.nodes
         self.base_seed = int(config.get("seed", 0))
+        self.objective = str(config.get("objective", "deadline"))
+        """What the reward pays (worker/sim/objectives.py); the return equals its metric."""
         self.observation_space = observation_space(self.window, self.n_nodes)
         self.action_space = gym.spaces.Discrete(self.window * self.n_nodes + 1)
         self.sim: ClusterSim | None = None
@@ -90,7 +95,7 @@ class SchedulingEnv(gym.Env):
 
     def load_scenario(self, scenario: Scenario, sim_seed: int = 0) -> None:
         self.scenario = scenario
-        self.sim = ClusterSim(scenario, self.window, seed=sim_seed)
+        self.sim = ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective)
         self.scales = FeatureScales(self.sim)
         self._settle()
 
@@ -111,7 +116,11 @@ class SchedulingEnv(gym.Env):
         reward += self._settle()
         terminated = sim.done
         truncated = not terminated and sim.now >= self.scenario.horizon_s
-        info = {"metrics": self.metrics()} if terminated or truncated else {}
+        info = {}
+        if terminated or truncated:
+            info["metrics"] = metrics = self.metrics()
+            if self.objective == "utilization":
+                reward += metrics.utilization
         return self._obs, float(reward), terminated, truncated, info
 
     def _settle(self) -> float:

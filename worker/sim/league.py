@@ -20,11 +20,12 @@ from typing import Literal
 
 import numpy as np
 
-from worker.sim.bound import empty_cluster_bound, gap_closed
+from worker.sim.bound import gap_closed
 from worker.sim.evaluate import episode_seeds, evaluate_policies
 from worker.sim.heuristics import CLASSIC, STANDALONE, TUNED, all_compositions, make_heuristic
 from worker.sim.heuristics.composed import ComposedHeuristic
 from worker.sim.heuristics.tuned import TunedHeuristic, make_tuned
+from worker.sim.objectives import get_objective
 from worker.sim.policy import Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
@@ -55,12 +56,20 @@ class LeagueRow:
     policy: str
     metrics: dict[str, float]
     kind: Literal["heuristic", "policy"]
+    value: float
+    """The objective's value (higher is better; the score for `deadline`)."""
     chose: str | None = None
     """For `tuned`: the composition it runs."""
     gap_closed: float | None = None
 
     def as_dict(self) -> dict:
-        row: dict = {"policy": self.policy, "kind": self.kind, **self.metrics, "gap_closed": self.gap_closed}
+        row: dict = {
+            "policy": self.policy,
+            "kind": self.kind,
+            "objective_value": self.value,
+            **self.metrics,
+            "gap_closed": self.gap_closed,
+        }
         if self.chose is not None:
             row["chose"] = self.chose
         return row
@@ -71,13 +80,15 @@ class League:
     workload: str
     seed: int
     episodes: int
-    bound: float
+    bound: float | None
+    """Mean bound of the objective over the episodes (None where none is known)."""
     rows: list[LeagueRow]
-    """Best first (by score)."""
+    """Best first (by the objective's value)."""
     best_heuristic: str
     best_heuristic_score: float
     skipped: list[str] = field(default_factory=list)
     """Heuristics that do not apply to this workload (e.g. deadline rules without deadlines)."""
+    objective: str = "deadline"
 
     def row(self, policy: str) -> LeagueRow:
         return next(r for r in self.rows if r.policy == policy)
@@ -85,6 +96,7 @@ class League:
     def as_dict(self) -> dict:
         return {
             "workload": self.workload,
+            "objective": self.objective,
             "seed": self.seed,
             "episodes": self.episodes,
             "bound": self.bound,
@@ -95,13 +107,15 @@ class League:
         }
 
 
-def build_heuristics(names: list[str], spec: WorkloadSpec, window: int) -> tuple[list[Policy], list[str]]:
+def build_heuristics(
+    names: list[str], spec: WorkloadSpec, window: int, objective: str = "deadline"
+) -> tuple[list[Policy], list[str]]:
     """The named heuristics (with `tuned` resolved for `spec`), and those that do not apply."""
     has_deadlines = bool(np.isfinite([j.deadline_s for j in make_scenario(spec, 0).jobs]).any())
     policies: list[Policy] = []
     skipped: list[str] = []
     for name in dict.fromkeys(names):
-        policy = make_tuned(spec, window) if name == TUNED else make_heuristic(name)
+        policy = make_tuned(spec, window, objective) if name == TUNED else make_heuristic(name)
         needs_deadlines = isinstance(policy, ComposedHeuristic) and (
             policy.order.needs_deadlines or policy.placement.needs_deadlines
         )
@@ -119,30 +133,34 @@ def run_league(
     seed: int = 0,
     heuristics: HeuristicSet | list[str] = "all",
     policies: list[Policy] | None = None,
+    objective: str = "deadline",
 ) -> League:
-    """Every heuristic of the set and the given policies on the same episodes, best first."""
+    """Every heuristic of the set and the given policies on the same episodes, best first
+    by the objective's value."""
+    goal = get_objective(objective)
     names = heuristic_set(heuristics) if isinstance(heuristics, str) else list(heuristics)
-    built, skipped = build_heuristics(names, spec, window)
+    built, skipped = build_heuristics(names, spec, window, objective)
     others = list(policies or [])
     if not built:
         raise ValueError("a league needs at least one heuristic that applies to the workload")
     results = evaluate_policies([*others, *built], spec, window, episodes, seed)
-    seeds = episode_seeds(seed, episodes)
-    bound = float(np.mean([empty_cluster_bound(make_scenario(spec, s)) for s in seeds]))
+    bounds = [goal.bound(make_scenario(spec, s)) for s in episode_seeds(seed, episodes)]
+    bound = None if any(b is None for b in bounds) else float(np.mean(bounds))
     other_names = {p.name for p in others}
     chose = {p.name: p.choice.choice for p in built if isinstance(p, TunedHeuristic)}
     heuristic_rows = [r for r in results if r.policy not in other_names]
-    best = max(heuristic_rows, key=lambda r: r.metrics["score"])
-    best_score = best.metrics["score"]
+    best = max(heuristic_rows, key=lambda r: goal.value(r.metrics))
+    best_value = goal.value(best.metrics)
     rows = [
         LeagueRow(
             r.policy,
             r.metrics,
             "policy" if r.policy in other_names else "heuristic",
+            goal.value(r.metrics),
             chose.get(r.policy),
-            gap_closed(r.metrics["score"], best_score, bound),
+            None if bound is None else gap_closed(goal.value(r.metrics), best_value, bound),
         )
         for r in results
     ]
-    rows.sort(key=lambda r: -r.metrics["score"])
-    return League(spec.name, seed, episodes, bound, rows, best.policy, best_score, skipped)
+    rows.sort(key=lambda r: -r.value)
+    return League(spec.name, seed, episodes, bound, rows, best.policy, best_value, skipped, objective)

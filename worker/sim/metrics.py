@@ -6,10 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from worker.sim.engine import DONE, UNSCHEDULABLE, ClusterSim
-
-MIN_RUNTIME_FOR_SLOWDOWN_S = 10.0
-"""Bounded slowdown's floor on runtime, so seconds-long jobs don't dominate the mean."""
+from worker.sim.engine import DONE, MIN_RUNTIME_FOR_SLOWDOWN_S, RUNNING, UNSCHEDULABLE, ClusterSim
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +23,12 @@ class EpisodeMetrics:
     deadline_misses: int
     unschedulable: int
     jobs_total: int
+    utilization: float = 0.0
+    """GPU utilisation, or CPU utilisation on a cluster without GPUs (the `utilization`
+    objective)."""
+    gpu_allocated: float = 0.0
+    """GPUs of the jobs started and not killed / cluster GPUs: the GPU allocation ratio
+    when jobs never leave (the `allocation` objective, FGD's experiment)."""
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -57,7 +60,7 @@ def episode_metrics(sim: ClusterSim) -> EpisodeMetrics:
     waits = sim.start[started] - submit[started]
 
     # Jobs still running count towards utilisation up to now.
-    running = state == 2
+    running = state == RUNNING
     busy_cpu = sim.busy_cpu_s + float((sim.cpu[:n][running] * (sim.now - sim.start[running])).sum())
     busy_gpu = sim.busy_gpu_s + float((sim.gpu[:n][running] * (sim.now - sim.start[running])).sum())
     first = float(submit.min()) if n else 0.0
@@ -66,16 +69,22 @@ def episode_metrics(sim: ClusterSim) -> EpisodeMetrics:
     total_cpu = float(sim.cap_cpu.sum())
     total_gpu = float(sim.cap_gpu.sum())
     elapsed = max(sim.now - first, makespan, 1e-9)
+    gpu_utilization = float(busy_gpu / (total_gpu * elapsed)) if total_gpu else 0.0
+    cpu_utilization = float(busy_cpu / (total_cpu * elapsed)) if total_cpu else 0.0
+    placed = (state == RUNNING) | done
+    gpus = np.where(sim.cpu_only[:n], 0.0, sim.gpu[:n])
     return EpisodeMetrics(
         score=score,
         mean_bounded_slowdown=float(slowdown.mean()) if len(slowdown) else 0.0,
         p95_bounded_slowdown=float(np.percentile(slowdown, 95)) if len(slowdown) else 0.0,
         mean_wait=float(waits.mean()) if len(waits) else 0.0,
-        gpu_utilization=float(busy_gpu / (total_gpu * elapsed)) if total_gpu else 0.0,
-        cpu_utilization=float(busy_cpu / (total_cpu * elapsed)) if total_cpu else 0.0,
+        gpu_utilization=gpu_utilization,
+        cpu_utilization=cpu_utilization,
         makespan=makespan,
         jobs_finished=int(done.sum()),
         deadline_misses=int((schedulable & ~on_time).sum()),
         unschedulable=int((state == UNSCHEDULABLE).sum() + ((~schedulable) & (state == 0)).sum()),
         jobs_total=n,
+        utilization=gpu_utilization if total_gpu else cpu_utilization,
+        gpu_allocated=float(gpus[placed].sum() / total_gpu) if total_gpu else 0.0,
     )

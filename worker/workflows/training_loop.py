@@ -182,6 +182,7 @@ class TrainingLoopWorkflow:
                 workload=eval_workload(config.workload),
                 episodes=config.eval_episodes,
                 seed=(config.seed + EVAL_SEED_OFFSET) % (2**31 - 1),
+                objective=config.objective,
             ),
             task_queue=training_queue(),
             **EVALUATE_OPTIONS,
@@ -192,11 +193,12 @@ class TrainingLoopWorkflow:
             iteration=trained.iteration,
             env_steps=trained.env_steps,
             episode_return_mean=trained.last.episode_return_mean if trained.last else None,
-            score=evaluation.ppo.score,
+            score=evaluation.ppo.score if evaluation.ppo_value is None else evaluation.ppo_value,
             best_heuristic=evaluation.best_heuristic,
             best_heuristic_score=evaluation.best_heuristic_score,
             gain=evaluation.gain,
-            heuristic_scores={m.policy: m.score for m in evaluation.heuristics},
+            heuristic_scores=evaluation.heuristic_values
+            or {m.policy: m.score for m in evaluation.heuristics},
             evaluation=evaluation,
             finished_at=workflow.now(),
         )

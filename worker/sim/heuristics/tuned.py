@@ -26,6 +26,7 @@ from worker.sim.env import DecisionView
 from worker.sim.evaluate import evaluate_policies
 from worker.sim.heuristics import TUNED, all_compositions, make_heuristic
 from worker.sim.heuristics.composed import HeuristicNotApplicable
+from worker.sim.objectives import get_objective
 from worker.sim.workloads import WorkloadSpec
 
 TUNING_SEED_OFFSET = 2**32 + 1_000_000
@@ -60,6 +61,8 @@ class TunedChoice:
     """Mean score of the choice on its tuning episodes."""
     seeds: list[int]
     candidates: int
+    objective: str = "deadline"
+    """`score` is this objective's value (higher is better)."""
 
 
 def tuning_spec(spec: WorkloadSpec) -> WorkloadSpec:
@@ -68,9 +71,10 @@ def tuning_spec(spec: WorkloadSpec) -> WorkloadSpec:
     return WorkloadSpec(name, spec.nodes, spec.load, spec.jobs)
 
 
-def _key(spec: WorkloadSpec, window: int) -> str:
+def _key(spec: WorkloadSpec, window: int, objective: str = "deadline") -> str:
     tuned_on = tuning_spec(spec)
-    return f"{tuned_on.name}|nodes={spec.nodes}|load={spec.load}|jobs={spec.jobs}|window={window}"
+    key = f"{tuned_on.name}|nodes={spec.nodes}|load={spec.load}|jobs={spec.jobs}|window={window}"
+    return key if objective == "deadline" else f"{key}|objective={objective}"
 
 
 _cache: dict[str, TunedChoice] = {}
@@ -83,8 +87,9 @@ def _pinned() -> dict[str, dict]:
     return json.loads(PINNED_FILE.read_text())
 
 
-def tune(spec: WorkloadSpec, window: int = 32) -> TunedChoice:
+def tune(spec: WorkloadSpec, window: int = 32, objective: str = "deadline") -> TunedChoice:
     """Search the grid on training episodes of `spec` (see the module docstring)."""
+    goal = get_objective(objective)
     tuned_on = tuning_spec(spec)
     seeds = [TUNING_SEED_OFFSET + i for i in range(SCREEN_EPISODES + CONFIRM_EPISODES)]
     screen, confirm = seeds[:SCREEN_EPISODES], seeds[SCREEN_EPISODES:]
@@ -95,11 +100,11 @@ def tune(spec: WorkloadSpec, window: int = 32) -> TunedChoice:
             result = evaluate_policies([make_heuristic(name)], tuned_on, window, 0, 0, seeds=screen)
         except HeuristicNotApplicable:
             continue
-        scores[name] = result[0].metrics["score"]
+        scores[name] = goal.value(result[0].metrics)
     finalists = sorted(scores, key=lambda n: (-scores[n], names.index(n)))[:FINALISTS]
     results = evaluate_policies([make_heuristic(n) for n in finalists], tuned_on, window, 0, 0, seeds=confirm)
     n1, n2 = len(screen), len(confirm)
-    final = {r.policy: (scores[r.policy] * n1 + r.metrics["score"] * n2) / (n1 + n2) for r in results}
+    final = {r.policy: (scores[r.policy] * n1 + goal.value(r.metrics) * n2) / (n1 + n2) for r in results}
     choice = max(finalists, key=lambda n: (final[n], -finalists.index(n)))
     return TunedChoice(
         spec.name,
@@ -112,17 +117,18 @@ def tune(spec: WorkloadSpec, window: int = 32) -> TunedChoice:
         final[choice],
         seeds,
         len(names),
+        objective,
     )
 
 
-def tuned_choice(spec: WorkloadSpec, window: int = 32) -> TunedChoice:
+def tuned_choice(spec: WorkloadSpec, window: int = 32, objective: str = "deadline") -> TunedChoice:
     """The pinned or cached choice for `spec`, tuning once if there is none."""
-    key = _key(spec, window)
+    key = _key(spec, window, objective)
     with _lock:
         if key in _cache:
             return _cache[key]
         pinned = _pinned().get(key)
-        choice = TunedChoice(**pinned) if pinned else tune(spec, window)
+        choice = TunedChoice(**pinned) if pinned else tune(spec, window, objective)
         _cache[key] = choice
         return choice
 
@@ -131,7 +137,7 @@ def pin(choice: TunedChoice, window: int) -> None:
     """Record a choice in `tuned.json` so later processes use it without re-tuning."""
     spec = WorkloadSpec(choice.workload, choice.nodes, choice.load, choice.jobs)
     table = _pinned()
-    table[_key(spec, window)] = asdict(choice)
+    table[_key(spec, window, choice.objective)] = asdict(choice)
     PINNED_FILE.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
 
 
@@ -152,5 +158,5 @@ class TunedHeuristic:
         return self.inner.act(view)
 
 
-def make_tuned(spec: WorkloadSpec, window: int = 32) -> TunedHeuristic:
-    return TunedHeuristic(tuned_choice(spec, window))
+def make_tuned(spec: WorkloadSpec, window: int = 32, objective: str = "deadline") -> TunedHeuristic:
+    return TunedHeuristic(tuned_choice(spec, window, objective))
