@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from worker.contracts import OBJECTIVES
+from worker.sim import devices
 from worker.sim.model import NodeStatus, Scenario
 
 FUTURE, WAITING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
 _COMPLETE, _FAIL, _REPAIR = 0, 1, 2
 MIN_RUNTIME_FOR_SLOWDOWN_S = 10.0
 """Bounded slowdown's floor on runtime, so seconds-long jobs don't dominate the mean."""
-EPS = 1e-9
+EPS = devices.EPS
 """Slack for float comparisons of fractional resources (GPU shares add up to 0.999...)."""
 
 
@@ -182,17 +183,9 @@ class ClusterSim:
         self.cap_share = self.max_share.copy()
 
     def _refresh_devices(self, node: int) -> None:
-        types, free = self.dev_type[node], self.dev_free[node]
-        self.whole_free[node] = 0.0
-        self.max_share[node] = 0.0
-        for d in range(len(types)):
-            t = types[d]
-            if t < 0:
-                continue
-            if free[d] >= 1.0 - EPS:
-                self.whole_free[node, t] += 1.0
-            if free[d] > self.max_share[node, t]:
-                self.max_share[node, t] = free[d]
+        devices.summarize(
+            self.dev_type[node], self.dev_free[node], self.whole_free[node], self.max_share[node]
+        )
 
     def _fits_capacity(self, scenario: Scenario) -> np.ndarray:
         """Jobs that some node could ever run; the rest are reported unschedulable.
@@ -312,18 +305,15 @@ class ClusterSim:
 
     def _take_devices(self, job: int, node: int, gpu_type: int) -> None:
         need = float(self.gpu[job])
-        types, free = self.dev_type[node], self.dev_free[node]
-        if need >= 1.0 - EPS:
-            idle = np.flatnonzero((types == gpu_type) & (free >= 1.0 - EPS))
-            chosen = idle[: math.ceil(need - EPS)]
-            free[chosen] = 0.0
-        else:
-            room = np.where((types == gpu_type) & (free >= need - EPS), free, np.inf)
-            chosen = np.array([int(np.argmin(room))])  # the fullest device it fits: best fit
-            free[chosen] -= need
-        self.job_devices[job] = chosen
+        self.job_devices[job] = devices.take(
+            self.dev_type[node],
+            self.dev_free[node],
+            gpu_type,
+            need,
+            self.whole_free[node],
+            self.max_share[node],
+        )
         self.free_gpu[node, gpu_type] -= need
-        self._refresh_devices(node)
 
     def _start_reward(self, job: int, run: float) -> float:
         """The objective's share earned by starting `job` now for `run` seconds (its actual
@@ -393,13 +383,16 @@ class ClusterSim:
         self.free_mem[node] += self.mem[job]
         if self.type_of[job] >= 0:
             need = float(self.gpu[job])
-            devices = self.job_devices.pop(job)
-            if need >= 1.0 - EPS:
-                self.dev_free[node, devices] = self.dev_cap[node, devices]
-            else:
-                self.dev_free[node, devices] += need
+            devices.give_back(
+                self.dev_type[node],
+                self.dev_free[node],
+                self.dev_cap[node],
+                self.job_devices.pop(job),
+                need,
+                self.whole_free[node],
+                self.max_share[node],
+            )
             self.free_gpu[node, self.type_of[job]] += need
-            self._refresh_devices(node)
         self.running_on[node].discard(job)
         self.n_running -= 1
         self.running_count[node] -= 1

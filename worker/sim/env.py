@@ -97,6 +97,7 @@ class SchedulingEnv(gym.Env):
         self.scenario = scenario
         self.sim = ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective)
         self.scales = FeatureScales(self.sim)
+        self._pair_state = PairState(self.sim, self.scales)
         self._settle()
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
@@ -128,7 +129,8 @@ class SchedulingEnv(gym.Env):
         sim = self.sim
         horizon = self.scenario.horizon_s
         reward = 0.0
-        pairs = PairState(sim, self.scales)
+        pairs = self._pair_state
+        pairs.new_decision(fresh_pairs=self.observe)
         while not (pairs.any_fit or sim.done or sim.now >= horizon or not sim.has_future_events()):
             sim.changed = False
             reward += sim.advance(horizon)

@@ -157,7 +157,9 @@ def _pair_kernel(
 class PairState:
     """Fit and pair features of the current decision, computed once and shared by the
     mask, the observation and the heuristics. `refresh` recomputes in place, so the env
-    can skip through events without allocating."""
+    can skip through events without allocating; one instance lives as long as its
+    episode, and only `pairs`, which the observation hands out, is renewed per decision
+    (`new_decision`)."""
 
     def __init__(self, sim: ClusterSim, scales: FeatureScales) -> None:
         k, n = sim.window, len(sim.free_cpu)
@@ -168,6 +170,13 @@ class PairState:
         self.pairs = np.empty((k, n, PAIR_FEATURES), dtype=np.float32)
         self.free_gpu_total = np.empty(n)
         self.refresh()
+
+    def new_decision(self, fresh_pairs: bool) -> bool:
+        """Recompute for the next decision; `fresh_pairs` when the last observation's pair
+        array may still be referenced (RLlib keeps observations)."""
+        if fresh_pairs:
+            self.pairs = np.empty_like(self.pairs)
+        return self.refresh()
 
     def refresh(self) -> bool:
         sim, scales = self.sim, self.scales

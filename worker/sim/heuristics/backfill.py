@@ -11,11 +11,11 @@ job is checked against the devices the head job would leave, not a specific devi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from worker.sim import devices
 from worker.sim.engine import EPS, ClusterSim, device_fits
 
 
@@ -33,13 +33,8 @@ class Reservation:
 
 
 def _summary(types: np.ndarray, free: np.ndarray, n_types: int) -> tuple[np.ndarray, np.ndarray]:
-    whole = np.zeros(n_types)
-    share = np.zeros(n_types)
-    for d in range(len(types)):
-        t = types[d]
-        if t >= 0:
-            whole[t] += free[d] >= 1.0 - EPS
-            share[t] = max(share[t], free[d])
+    whole, share = np.zeros(n_types), np.zeros(n_types)
+    devices.summarize(types, free, whole, share)
     return whole, share
 
 
@@ -52,14 +47,10 @@ def _gpu_type(sim: ClusterSim, job: int, node: int, whole: np.ndarray, share: np
 
 
 def _take(sim: ClusterSim, job: int, node: int, free: np.ndarray, gpu_type: int) -> None:
-    need = float(sim.gpu[job])
-    mine = sim.dev_type[node] == gpu_type
-    if need >= 1.0 - EPS:
-        idle = np.flatnonzero(mine & (free >= 1.0 - EPS))[: math.ceil(need - EPS)]
-        free[idle] = 0.0
-    else:
-        room = np.where(mine & (free >= need - EPS), free, np.inf)
-        free[int(np.argmin(room))] -= need
+    n_types = sim.cap_gpu.shape[1]
+    devices.take(
+        sim.dev_type[node], free, gpu_type, float(sim.gpu[job]), np.zeros(n_types), np.zeros(n_types)
+    )
 
 
 def _fits(sim: ClusterSim, job: int, node: int, cpu: float, mem: float, free: np.ndarray) -> int | None:
