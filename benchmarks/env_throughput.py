@@ -2,8 +2,9 @@
 
 How to run: `.venv/bin/python benchmarks/env_throughput.py [--nodes 16 --window 32]`.
 Prints `{"env_steps_per_second": ..., "env_steps_per_cpu_second": ...}`; the second
-divides by the process's CPU time, so it moves less when other work shares the cores. Target (issue 2): >= 30,000 on 2 cores with 16
-nodes and a 32-job window. Episode resets (new scenario each time) are included.
+divides by the process's CPU time, so it moves less when other work shares the cores.
+Target (issue 2): >= 30,000 on 2 cores with 16 nodes and a 32-job window. Episode
+resets (new scenario each time) are included.
 """
 
 from __future__ import annotations

@@ -181,13 +181,16 @@ def test_bad_resume_checkpoint_raises_checkpoint_error(settings: WorkerSettings,
 
 def test_evaluate_puts_ppo_first_and_computes_the_gain(trained: tuple) -> None:
     from worker.rl.evaluate import evaluate
+    from worker.sim.league import STANDARD
 
     result, _ = trained
     report = evaluate(result.checkpoint, WorkloadSpec("steady", 16, jobs=40), 32, 2, seed=77)
     names = [r.policy for r in report.results]
     assert names[0] == "ppo"
-    assert set(names[1:]) == {"fifo", "sjf", "edf", "priority", "packing", "random"}
+    assert set(names[1:]) == set(STANDARD)  # the classic six, composed rules and `tuned`
     assert report.best_heuristic_score == max(r.metrics["score"] for r in report.heuristics)
+    assert report.bound is not None and report.bound >= report.best_heuristic_score
+    assert report.tuned_choice is not None
     assert report.gain == pytest.approx(report.ppo_score - report.best_heuristic_score)
     only = evaluate(result.checkpoint, WorkloadSpec("steady", 16, jobs=40), 32, 1, 1, ["fifo"])
     assert [r.policy for r in only.results] == ["ppo", "fifo"]
