@@ -77,3 +77,19 @@ def give_back(
         else:
             free[d] += need
     summarize(types, free, whole, share)
+
+
+@numba.njit(cache=True, nogil=True)
+def fastest_type(
+    allowed: np.ndarray, speed: np.ndarray, whole: np.ndarray, share: np.ndarray, need: float
+) -> int:
+    """The fastest allowed GPU type whose devices fit `need` GPUs (-1 if none): the type
+    the engine gives a job on a node."""
+    best, best_speed = -1, 0.0
+    count = math.ceil(need - EPS) if need >= 1.0 - EPS else 0
+    for t in range(allowed.shape[0]):
+        if not allowed[t] or speed[t] <= best_speed:
+            continue
+        if (count > 0 and whole[t] >= count) or (count == 0 and share[t] >= need - EPS):
+            best, best_speed = t, speed[t]
+    return best

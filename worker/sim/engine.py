@@ -291,17 +291,14 @@ class ClusterSim:
 
     def gpu_type_for(self, job: int, node: int) -> tuple[int, float]:
         """The fastest allowed type on `node` whose devices fit the job (-1, 0.0 if none)."""
-        need = float(self.gpu[job])
-        whole = need >= 1.0 - EPS
-        count = math.ceil(need - EPS)
-        best, speed = -1, 0.0
-        for t in range(self.cap_gpu.shape[1]):
-            if not self.allowed[job, t] or self.speed[node, t] <= speed:
-                continue
-            ok = self.whole_free[node, t] >= count if whole else self.max_share[node, t] >= need - EPS
-            if ok:
-                best, speed = t, float(self.speed[node, t])
-        return best, speed
+        t = devices.fastest_type(
+            self.allowed[job],
+            self.speed[node],
+            self.whole_free[node],
+            self.max_share[node],
+            float(self.gpu[job]),
+        )
+        return t, float(self.speed[node, t]) if t >= 0 else 0.0
 
     def _take_devices(self, job: int, node: int, gpu_type: int) -> None:
         need = float(self.gpu[job])

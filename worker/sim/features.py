@@ -212,11 +212,18 @@ def _fill_jobs_nodes_mask(
     running_count: np.ndarray,
     fits: np.ndarray,
     wait_ok: bool,
+    n_waiting: int,
+    next_arrival: int,
+    horizon: float,
+    has_future: bool,
+    inv_total_cpu: float,
+    inv_total_gpu: float,
     jobs: np.ndarray,
     nodes: np.ndarray,
     mask: np.ndarray,
-) -> tuple[float, float]:
-    """Everything but the pairs and the global row; returns the free cpu and gpu totals."""
+    glob: np.ndarray,
+) -> None:
+    """Everything but the pairs (computed by `_pair_kernel`)."""
     for k in range(window.shape[0]):
         j = window[k]
         for f in range(static_jobs.shape[1]):
@@ -241,7 +248,14 @@ def _fill_jobs_nodes_mask(
     for i in range(flat.shape[0]):
         mask[i] = 1.0 if flat[i] else 0.0
     mask[flat.shape[0]] = 1.0 if wait_ok else 0.0
-    return cpu_free, gpu_free
+    k = window.shape[0]
+    glob[0] = math.log1p(n_waiting / k)
+    glob[1] = math.log1p(max(0, n_waiting - k) / k)
+    glob[2] = 1.0 - cpu_free * inv_total_cpu
+    glob[3] = 1.0 - gpu_free * inv_total_gpu
+    glob[4] = next_arrival / max(n_jobs, 1)
+    glob[5] = min(now / horizon, 1.0) if horizon > 0 else 0.0
+    glob[6] = 1.0 if has_future else 0.0
 
 
 def build_observation(
@@ -253,24 +267,13 @@ def build_observation(
     jobs = np.empty((k, JOB_FEATURES), dtype=np.float32)
     nodes = np.empty((n, NODE_FEATURES), dtype=np.float32)
     mask = np.empty(k * n + 1, dtype=np.float32)
-    cpu_free, gpu_free = _fill_jobs_nodes_mask(
+    glob = np.empty(GLOBAL_FEATURES, dtype=np.float32)
+    _fill_jobs_nodes_mask(
         window, sim.n_jobs, sim.submit, sim.deadline, sim.estimate, scales.static_jobs,
         sim.now, scales.inv_time, scales.static_nodes, sim.usable, sim.free_cpu,
         sim.free_mem, state.free_gpu_total, scales.inv_cap_cpu, scales.inv_cap_mem,
-        scales.inv_cap_gpu, sim.running_count, state.fits, wait_ok, jobs, nodes, mask,
+        scales.inv_cap_gpu, sim.running_count, state.fits, wait_ok, len(sim.waiting),
+        sim.next_arrival, horizon, sim.has_future_events(), scales.inv_total_cpu,
+        scales.inv_total_gpu, jobs, nodes, mask, glob,
     )  # fmt: skip
-    n_waiting = len(sim.waiting)
-    now = sim.now
-    glob = np.array(
-        [
-            math.log1p(n_waiting / k),
-            math.log1p(max(0, n_waiting - k) / k),
-            1.0 - cpu_free * scales.inv_total_cpu,
-            1.0 - gpu_free * scales.inv_total_gpu,
-            sim.next_arrival / max(sim.n_jobs, 1),
-            min(now / horizon, 1.0) if horizon > 0 else 0.0,
-            sim.has_future_events(),
-        ],
-        dtype=np.float32,
-    )
     return {"jobs": jobs, "nodes": nodes, "pairs": state.pairs, "global": glob, "action_mask": mask}

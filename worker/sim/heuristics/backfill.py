@@ -40,10 +40,7 @@ def _summary(types: np.ndarray, free: np.ndarray, n_types: int) -> tuple[np.ndar
 
 def _gpu_type(sim: ClusterSim, job: int, node: int, whole: np.ndarray, share: np.ndarray) -> int:
     """The engine's rule on a hypothetical device state: the fastest allowed type that fits."""
-    fits = sim.allowed[job] & device_fits(np.float64(sim.gpu[job]), whole, share)
-    if not fits.any():
-        return -1
-    return int(np.argmax(np.where(fits, sim.speed[node], -1.0)))
+    return devices.fastest_type(sim.allowed[job], sim.speed[node], whole, share, float(sim.gpu[job]))
 
 
 def _take(sim: ClusterSim, job: int, node: int, free: np.ndarray, gpu_type: int) -> None:
