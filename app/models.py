@@ -297,8 +297,8 @@ class ScheduleCreate(Input):
                 if item.id in seen:
                     raise ValueError(f"duplicate {kind} id {item.id!r}")
                 seen.add(item.id)
-        if (problem := heuristic_problem(self.baseline)) is not None:
-            raise ValueError(f"baseline: {problem}")
+        if (problem := heuristic_problem(self.baseline, "baseline")) is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -81,22 +81,23 @@ def parse_heuristic(name: str) -> tuple[str, str, str]:
             f"malformed heuristic name {name!r}: expected {HEURISTIC_GRAMMAR}, e.g. easy:sjf+deadline"
         )
     if order not in HEURISTIC_ORDERS:
-        raise ValueError(f"unknown order {order!r} in {name!r}; orders: {', '.join(HEURISTIC_ORDERS)}")
+        raise ValueError(f"unknown order {order!r}; orders: {', '.join(HEURISTIC_ORDERS)}")
     if placement not in HEURISTIC_PLACEMENTS:
-        raise ValueError(
-            f"unknown placement {placement!r} in {name!r}; placements: {', '.join(HEURISTIC_PLACEMENTS)}"
-        )
+        raise ValueError(f"unknown placement {placement!r}; placements: {', '.join(HEURISTIC_PLACEMENTS)}")
     return mode, order, placement
 
 
-def heuristic_problem(name: str) -> str | None:
-    """Why `name` is not a heuristic a plan can use, or None."""
+def heuristic_problem(name: str, role: str = "heuristic") -> str | None:
+    """Why `name` is not a heuristic a plan can use, or None; `role` names it in the message."""
     if name in STANDALONE_HEURISTICS:
         return None
     try:
         parse_heuristic(name)
     except ValueError as error:
-        return f"{error}. A heuristic is {HEURISTIC_GRAMMAR} or one of {', '.join(STANDALONE_HEURISTICS)}"
+        return (
+            f"unknown {role} {name!r}: {error}. A heuristic is {HEURISTIC_GRAMMAR} "
+            f"or one of {', '.join(STANDALONE_HEURISTICS)}"
+        )
     return None
 
 
@@ -426,8 +427,8 @@ def plan_input_problem(input: PlanInput) -> str | None:
     baseline or heuristic, a checkpoint policy without a location), or None. Pure and
     cheap, so the service workflow's update validator can reject such input before
     anything is written to history; the plan activity raises the same messages."""
-    if (problem := heuristic_problem(input.baseline)) is not None:
-        return f"baseline: {problem}"
+    if (problem := heuristic_problem(input.baseline, "baseline")) is not None:
+        return problem
     if input.policy.kind == "heuristic" and (problem := heuristic_problem(input.policy.name)) is not None:
         return problem
     if input.policy.kind == "checkpoint" and not input.policy.checkpoint:

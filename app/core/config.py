@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     @field_validator("fallback_heuristic")
     @classmethod
     def _known_heuristic(cls, name: str) -> str:
-        if (problem := heuristic_problem(name)) is not None:
-            raise ValueError(f"fallback_heuristic: {problem}")
+        if (problem := heuristic_problem(name, "fallback_heuristic")) is not None:
+            raise ValueError(problem)
         return name
 
     @property

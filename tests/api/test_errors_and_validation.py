@@ -55,7 +55,7 @@ JOB = {"id": "j1", "cpus": 4, "gpus": 1, "runtime_estimate_s": 600}
         ({"nodes": [NODE]}, "give either nodes and jobs, or synthetic"),
         ({"nodes": [NODE], "jobs": [JOB], "synthetic": {}}, "not both"),
         ({"nodes": [], "jobs": [JOB]}, "at least one node"),
-        ({"nodes": [NODE], "jobs": [JOB], "baseline": "magic"}, "baseline: unknown order 'magic'"),
+        ({"nodes": [NODE], "jobs": [JOB], "baseline": "magic"}, "unknown baseline 'magic'"),
         ({"nodes": [NODE], "jobs": [{**JOB, "priority": 7}]}, "jobs.0.priority"),
         ({"nodes": [NODE], "jobs": [JOB], "colour": "red"}, "colour"),
         ({"synthetic": {"workload": {"name": "nope"}}}, "unknown workload 'nope'"),
