@@ -74,6 +74,8 @@ def resolve_policy(
         note = f"'best' is checkpoint {ckpt.id} (score {ckpt.score:.3f}, run {ckpt.run_id})"
         return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, [note]
     ckpt = session.get(Checkpoint, name)
+    if ckpt is None and ("+" in name or ":" in name):  # meant as a composed heuristic
+        raise Unprocessable(heuristic_problem(name, "policy") or "", ["body", "policy"])
     if ckpt is None:
         raise Unprocessable(
             f"unknown policy {name!r}: give 'best', a checkpoint id (GET /checkpoints) or a heuristic "

@@ -99,6 +99,7 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
         ({"max_rounds": 0}, "max_rounds"),
         ({"iterations_per_round": "many"}, "iterations_per_round"),
         ({"learning_rate": 0.1}, "learning_rate"),
+        ({"objective": "happiness"}, "objective"),
     ],
 )
 def test_invalid_training_runs_are_422(client: TestClient, body: dict, where: str) -> None:
@@ -160,3 +161,15 @@ def test_openapi_has_examples_and_problem_responses(client: TestClient) -> None:
     assert schema["components"]["schemas"]["ScheduleCreate"]["examples"]
     assert schema["components"]["schemas"]["TrainingRunCreate"]["examples"]
     assert "application/problem+json" in schema["paths"]["/schedule"]["post"]["responses"]["422"]["content"]
+
+
+@pytest.mark.parametrize("policy", ["easy:sjf+deadline", "laxity+fastest", "strict:f1", "packing"])
+def test_composed_heuristics_pass_validation(client: TestClient, policy: str) -> None:
+    """Valid names get as far as Temporal (unreachable here: 503), not a 422."""
+    assert_problem(client.post("/schedule", json={"nodes": [NODE], "jobs": [JOB], "policy": policy}), 503)
+
+
+def test_malformed_heuristic_lists_what_exists(client: TestClient) -> None:
+    body = {"nodes": [NODE], "jobs": [JOB], "policy": "sjf+closest"}
+    detail = assert_problem(client.post("/schedule", json=body), 422)["detail"]
+    assert "unknown placement 'closest'" in detail and "fastest" in detail
