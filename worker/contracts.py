@@ -146,6 +146,22 @@ class PPOParams(Model):
     num_envs_per_env_runner: int = Field(16, ge=1, le=128)
     embed_dim: int = Field(32, ge=4, le=512)
     hidden: int = Field(32, ge=4, le=1024)
+    warm_start: str | None = Field(
+        None,
+        max_length=100,
+        description="Clone this heuristic (e.g. 'tuned', 'easy:sjf+fastest') into the policy "
+        "before PPO starts.",
+    )
+    warm_start_episodes: int = Field(16, ge=1, le=500)
+
+    @field_validator("warm_start")
+    @classmethod
+    def _known_teacher(cls, name: str | None) -> str | None:
+        if name is None or name == "tuned":
+            return name
+        if (problem := heuristic_problem(name, "warm_start teacher")) is not None:
+            raise ValueError(problem)
+        return name
 
     @model_validator(mode="after")
     def _minibatch_fits_batch(self) -> PPOParams:

@@ -76,6 +76,12 @@ class PPOHyperparams:
     and makes the learner ~25% slower)."""
     pair_hidden: int = 0
     """Width of an optional per-pair MLP term (0 = off: ~4x slower learner)."""
+    warm_start: str | None = None
+    """Clone this heuristic (`tuned` or any heuristic name) into the policy and value
+    before the first iteration of a fresh run (worker/rl/warmstart.py); None starts PPO
+    from random weights."""
+    warm_start_episodes: int = 16
+    """Training episodes of the teacher to clone."""
     torch_threads: int = 1
     """Torch intra-op threads of the learner (this process, during a round). On 2 cores,
     2 threads learn ~1.4x faster on an idle machine but ~4x slower as soon as another

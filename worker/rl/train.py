@@ -167,6 +167,19 @@ def train_round(
                 raise CheckpointError(
                     f"cannot resume from {resume_from}: {type(error).__name__}: {error}"
                 ) from error
+        elif config.ppo.warm_start:
+            from worker.rl.warmstart import warm_start_algorithm
+
+            warm_start_algorithm(
+                algo,
+                config.workload,
+                config.window,
+                config.ppo.warm_start,
+                config.ppo.warm_start_episodes,
+                config.seed,
+                config.ppo.gamma,
+                config.objective,
+            )
         for in_round in range(1, config.iterations + 1):
             if should_stop is not None and should_stop():
                 stopped_early = True
