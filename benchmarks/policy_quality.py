@@ -1,33 +1,28 @@
-"""Policy quality: train PPO from scratch for a wall-clock budget, then score it against
-every heuristic on held-out episodes.
+"""Policy quality: train PPO for a wall-clock budget per training seed, then put every
+seed's policy in one league with every standard heuristic (`tuned` included) and the
+empty-cluster bound, on held-out episodes.
 
-How to run: `.venv/bin/python benchmarks/policy_quality.py [--minutes 10 --episodes 20]`;
-`--workload NAME` (repeatable) picks workloads, `--overrides '{"lr": 3e-4}'` changes
-PPOHyperparams fields, `--keep DIR` keeps the checkpoints. Prints one JSON line:
-`{"workloads": [{"workload", "eval_workload", "ppo_score", "best_heuristic",
-"best_heuristic_score", "gain", "relative_gain", "fifo_score", "heuristics", "training"}],
-"checkpoint": ...}` (`checkpoint` is the last workload's).
+How to run: `.venv/bin/python benchmarks/policy_quality.py [--minutes 15 --seeds 3]`;
+`--workload NAME` (repeatable) picks training workloads, `--overrides '{"warm_start":
+"tuned"}'` changes PPOHyperparams fields, `--keep DIR` keeps the checkpoints. Prints one
+JSON line:
+`{"workloads": [{"workload", "trained_on", "nodes", "ppo_scores": [per training seed],
+"ppo_mean", "ppo_std", "best_heuristic", "best_heuristic_score", "bound", "gap_closed",
+"beats_best_heuristic"}], "training": [...], "config": {...}}`.
 
-Held out: training scenarios come from seeds >= 2**32 (worker.rl.config.TrainingEnv) and
+Held out: training scenarios come from seeds >= 2**32 (worker.rl.config.TrainingEnv),
+`tuned` and the warm start's demonstrations from their own training-seed ranges, and
 evaluation uses worker.sim.evaluate's uint32 episode seeds, so no evaluation episode was
-seen in training; `trace:alibaba-default:train` trains on the first 70% of the trace and
-is evaluated on `trace:alibaba-default:heldout`, the later 30%. A trace workload is
-skipped with a message when worker/sim/traces.py or its files are missing.
-
-Results to expect (2 cores, 10 minutes each, 16 nodes, window 32, 200 jobs, 20 held-out
-episodes; ~1.5-1.8 M env steps per workload on a machine shared with other work):
-- steady: PPO 0.952 vs best heuristic sjf 0.939 (+1.4%), fifo 0.936, random 0.918.
-  PPO misses fewer deadlines by keeping jobs off the slow p4 GPUs, at the price of more
-  jobs that miss by waiting; ~1.05x the best heuristic is out of reach (0.986 would be
-  needed; starting every job at submit on its fastest GPU bounds the score at ~0.99).
-- trace:alibaba-default (train -> heldout): PPO 0.840 vs 0.577 for every ordering
-  heuristic (+46%): it learns to put each job on a GPU model fast enough for its deadline.
+seen in training or tuning. `trace:alibaba-default:train` trains on the first 70% of the
+trace and is judged on the later 30% and on the two held-out files. Each policy trained
+on `--nodes` is also judged on a cluster twice that size.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -37,50 +32,33 @@ from typing import Any
 
 import typer
 
-DEFAULT_WORKLOADS = ["steady", "trace:alibaba-default:train"]
-HELD_OUT = {"trace:alibaba-default:train": "trace:alibaba-default:heldout"}
+DEFAULT_WORKLOADS = ["steady", "bursty", "deadline-tight", "node-failures", "trace:alibaba-default:train"]
+TRACE_LOAD = 0.9
+EVALUATED_ON = {
+    "trace:alibaba-default:train": [
+        "trace:alibaba-default:heldout",
+        "trace:alibaba-gpuspec33",
+        "trace:alibaba-multigpu50",
+    ]
+}
 
 
-def _trace_available(name: str) -> str | None:
-    """None if the trace workload can be used, else why not."""
-    try:
-        from worker.sim.traces import trace_stats
-    except ImportError:
-        return "worker/sim/traces.py does not exist yet"
-    try:
-        trace_stats(name)
-    except Exception as error:  # TraceError, missing files
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-def run_workload(
-    name: str,
-    minutes: float,
-    episodes: int,
-    eval_seed: int,
-    nodes: int,
-    window: int,
-    jobs: int,
-    seed: int,
-    overrides: dict[str, Any],
-    output_dir: Path,
-) -> dict[str, Any]:
+def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, seed: int,
+              overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:  # fmt: skip
     from worker.rl.config import PPOHyperparams, TrainRoundConfig
-    from worker.rl.evaluate import evaluate
     from worker.rl.train import IterationProgress, train_round
     from worker.settings import WorkerSettings
     from worker.sim.workloads import WorkloadSpec
 
-    eval_name = HELD_OUT.get(name, name)
+    load = TRACE_LOAD if name.startswith("trace:") else None
     ppo = replace(PPOHyperparams(seed=seed), **overrides)
     config = TrainRoundConfig(
-        workload=WorkloadSpec(name, nodes, jobs=jobs),
+        workload=WorkloadSpec(name, nodes, load, jobs),
         window=window,
         iterations=1_000_000,
         ppo=ppo,
         seed=seed,
-        output_dir=str(output_dir / name.replace(":", "_")),
+        output_dir=str(output_dir / f"{name.replace(':', '_')}-seed{seed}"),
     )
     deadline = time.monotonic() + minutes * 60.0
     curve: list[tuple[int, float | None]] = []
@@ -89,96 +67,96 @@ def run_workload(
         curve.append((progress.env_steps, progress.episode_score_mean))
         if len(curve) % 10 == 0:
             print(
-                f"[{name}] iter {progress.iteration} steps {progress.env_steps} "
-                f"score {progress.episode_score_mean} entropy {progress.entropy} "
-                f"{progress.env_steps_per_second:.0f} steps/s",
+                f"[{name} seed {seed}] iter {progress.iteration} steps {progress.env_steps} "
+                f"score {progress.episode_score_mean} {progress.env_steps_per_second:.0f} steps/s",
                 file=sys.stderr,
                 flush=True,
             )
 
     settings = WorkerSettings(data_dir=output_dir / "data")
     result = train_round(
-        config,
-        on_iteration=on_iteration,
-        should_stop=lambda: time.monotonic() >= deadline,
-        settings=settings,
+        config, on_iteration=on_iteration, should_stop=lambda: time.monotonic() >= deadline, settings=settings
     )
-    eval_spec = WorkloadSpec(eval_name, nodes, jobs=jobs)
-    report = evaluate(result.checkpoint, eval_spec, window, episodes, eval_seed)
-    heuristics = {r.policy: round(r.metrics["score"], 4) for r in report.heuristics}
     return {
         "workload": name,
-        "eval_workload": eval_name,
-        "ppo_score": round(report.ppo_score, 4),
-        "best_heuristic": report.best_heuristic,
-        "best_heuristic_score": round(report.best_heuristic_score, 4),
-        "gain": round(report.gain, 4),
-        "relative_gain": round(report.relative_gain, 4),
-        "fifo_score": heuristics.get("fifo"),
-        "heuristics": heuristics,
-        "ppo_metrics": {k: round(v, 4) for k, v in report.ppo.items()},
-        "training": {
-            "minutes": minutes,
-            "iterations": result.iteration,
-            "env_steps": result.env_steps,
-            "train_score_last": result.episode_score_mean,
-            "curve": curve[:: max(1, len(curve) // 20)],
-        },
+        "seed": seed,
         "checkpoint": result.checkpoint,
+        "iterations": result.iteration,
+        "env_steps": result.env_steps,
+        "train_score_last": result.episode_score_mean,
+        "curve": curve[:: max(1, len(curve) // 20)],
         "hyperparams": asdict(ppo),
     }
 
 
+def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, window: int, jobs: int,
+          episodes: int, eval_seed: int) -> dict[str, Any]:  # fmt: skip
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.sim.league import run_league
+    from worker.sim.workloads import WorkloadSpec
+
+    load = TRACE_LOAD if eval_name.startswith("trace:") else None
+    spec = WorkloadSpec(eval_name, nodes, load, jobs)
+    policies = [PPOPolicy(load_module(c), f"ppo-{i}") for i, c in enumerate(checkpoints)]
+    league = run_league(spec, window, episodes, eval_seed, "standard", policies)
+    scores = [league.row(p.name).value for p in policies]
+    mean = statistics.fmean(scores)
+    best = league.best_heuristic_score
+    gap = None if league.bound is None or league.bound - best <= 1e-12 else (mean - best) / (league.bound - best)
+    return {
+        "workload": eval_name,
+        "trained_on": trained_on,
+        "nodes": nodes,
+        "ppo_scores": [round(s, 4) for s in scores],
+        "ppo_mean": round(mean, 4),
+        "ppo_std": round(statistics.pstdev(scores), 4),
+        "best_heuristic": league.best_heuristic,
+        "best_heuristic_score": round(best, 4),
+        "tuned_choice": next((r.chose for r in league.rows if r.chose), None),
+        "bound": None if league.bound is None else round(league.bound, 4),
+        "gap_closed": None if gap is None else round(gap, 3),
+        "beats_best_heuristic": min(scores) >= best,
+    }
+
+
 def main(
-    minutes: float = typer.Option(10.0, help="Training wall-clock budget per workload."),
+    minutes: float = typer.Option(15.0, help="Training wall-clock budget per workload and seed."),
     workload: list[str] = typer.Option(DEFAULT_WORKLOADS, help="Training workloads (repeat)."),
+    seeds: int = typer.Option(3, min=1, help="Training seeds per workload (0, 1, ...)."),
     episodes: int = typer.Option(20, min=1, help="Held-out evaluation episodes."),
     eval_seed: int = typer.Option(20_240_601, help="Seed of the held-out episodes."),
     nodes: int = 16,
     window: int = 32,
     jobs: int = 200,
-    seed: int = 0,
     overrides: str = typer.Option("{}", help="JSON object of PPOHyperparams fields."),
     keep: Path | None = typer.Option(None, help="Keep checkpoints here (default: temp dir)."),
+    double_size: bool = typer.Option(True, help="Also judge each policy on 2x the nodes."),
 ) -> None:
     output_dir = keep or Path(tempfile.mkdtemp(prefix="rlq-", dir="/tmp"))
     output_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
+    training: list[dict[str, Any]] = []
     try:
         for name in workload:
-            if name.startswith("trace:"):
-                missing = _trace_available(name) or _trace_available(HELD_OUT.get(name, name))
-                if missing:
-                    print(f"skipping {name}: {missing}", file=sys.stderr)
-                    skipped.append({"workload": name, "reason": missing})
-                    continue
-            rows.append(
-                run_workload(
-                    name,
-                    minutes,
-                    episodes,
-                    eval_seed,
-                    nodes,
-                    window,
-                    jobs,
-                    seed,
-                    json.loads(overrides),
-                    output_dir,
-                )
-            )
+            runs = [
+                train_one(name, minutes, nodes, window, jobs, s, json.loads(overrides), output_dir)
+                for s in range(seeds)
+            ]
+            training.extend({k: v for k, v in r.items() if k != "hyperparams"} for r in runs)
+            checkpoints = [r["checkpoint"] for r in runs]
+            for eval_name in EVALUATED_ON.get(name, [name]):
+                rows.append(judge(eval_name, name, checkpoints, nodes, window, jobs, episodes, eval_seed))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            if double_size:
+                eval_name = EVALUATED_ON.get(name, [name])[0]
+                rows.append(judge(eval_name, name, checkpoints, 2 * nodes, window, jobs, episodes, eval_seed))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         if keep is None:
             shutil.rmtree(output_dir, ignore_errors=True)
-    print(
-        json.dumps(
-            {
-                "workloads": rows,
-                "skipped": skipped,
-                "checkpoint": rows[-1]["checkpoint"] if rows and keep is not None else None,
-            }
-        )
-    )
+    config = {"minutes": minutes, "seeds": seeds, "episodes": episodes, "nodes": nodes, "window": window,
+              "jobs": jobs, "overrides": json.loads(overrides)}  # fmt: skip
+    print(json.dumps({"workloads": rows, "training": training, "config": config}))
 
 
 if __name__ == "__main__":
