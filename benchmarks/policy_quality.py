@@ -92,6 +92,7 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
 def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, window: int, jobs: int,
           episodes: int, eval_seed: int) -> dict[str, Any]:  # fmt: skip
     from worker.rl.inference import PPOPolicy, load_module
+    from worker.sim.bound import gap_closed
     from worker.sim.league import run_league
     from worker.sim.workloads import WorkloadSpec
 
@@ -102,7 +103,7 @@ def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, w
     scores = [league.row(p.name).value for p in policies]
     mean = statistics.fmean(scores)
     best = league.best_heuristic_score
-    gap = None if league.bound is None or league.bound - best <= 1e-12 else (mean - best) / (league.bound - best)
+    gap = None if league.bound is None else gap_closed(mean, best, league.bound)
     return {
         "workload": eval_name,
         "trained_on": trained_on,
