@@ -350,7 +350,8 @@ class PlanInput(Model):
     jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
     synthetic: SyntheticSpec | None = None
     policy: PolicyRef
-    baseline: str = "edf"
+    baseline: str | None = "edf"
+    """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
     window: int = Field(32, ge=1, le=256)
 
     @model_validator(mode="after")
@@ -367,7 +368,7 @@ def plan_input_problem(input: PlanInput) -> str | None:
     baseline or heuristic, a checkpoint policy without a location), or None. Pure and
     cheap, so the service workflow's update validator can reject such input before
     anything is written to history; the plan activity raises the same messages."""
-    if input.baseline not in HEURISTIC_POLICIES:
+    if input.baseline is not None and input.baseline not in HEURISTIC_POLICIES:
         return f"unknown baseline {input.baseline!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
     if input.policy.kind == "heuristic" and input.policy.name not in HEURISTIC_POLICIES:
         return f"unknown heuristic {input.policy.name!r}; choose one of {', '.join(HEURISTIC_POLICIES)}"
