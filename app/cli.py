@@ -80,6 +80,12 @@ def _spawn(args: list[str], log_file: Path, env: dict[str, str]) -> subprocess.P
     )
 
 
+def _spawn_worker(queue: str, log_file: Path, env: dict[str, str]) -> subprocess.Popen:
+    if any(c.name == "worker" for c in app.registered_commands):
+        return _spawn(["worker", "--queue", queue], log_file, env)
+    return _spawn(["--worker-module"], log_file, {**env, "RLSCHED_WORKER_QUEUE": queue})
+
+
 def _stop(process: subprocess.Popen, name: str, timeout_s: float = 20.0) -> None:
     if process.poll() is not None:
         return
@@ -110,9 +116,19 @@ def _tail(path: Path, lines: int = 20) -> str:
 @app.command("dev")
 def dev_command(
     ready_timeout_s: Annotated[float, typer.Option(help="How long to wait for /readyz.")] = 180.0,
+    inference_workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Inference worker processes; default one per core (at most 8)."),
+    ] = None,
 ) -> None:
     """The whole stack on this machine: migrate, Temporal dev server (persisted under the data
-    dir, UI on 8233), a worker and the API; waits until ready; Ctrl-C stops everything."""
+    dir, UI on 8233), a training worker, inference workers and the API; waits until ready;
+    Ctrl-C stops everything.
+
+    Plans are CPU-bound Python: one worker process runs one at a time (the GIL), so
+    several inference processes use several cores. Unless RLSCHED_SCHEDULE_SERVICE_INSTANCES
+    is set, the API spreads plans over two scheduler service workflows per inference worker
+    (each workflow's plans run in the worker that holds it)."""
     import httpx
 
     from app.core.config import get_settings
@@ -152,12 +168,15 @@ def dev_command(
         "RLSCHED_TEMPORAL_ADDRESS": settings.temporal_address,
         "RLSCHED_TEMPORAL_NAMESPACE": settings.temporal_namespace,
     }
-    has_worker_command = any(c.name == "worker" for c in app.registered_commands)
-    worker_args = ["worker"] if has_worker_command else ["--worker-module"]
-    children = {
-        "worker": (_spawn(worker_args, logs / "worker.log", env), logs / "worker.log"),
-        "api": (_spawn(["api", "--no-access-log"], logs / "api.log", env), logs / "api.log"),
-    }
+    from worker.settings import default_inference_workers
+
+    inference_workers = inference_workers or default_inference_workers()
+    env.setdefault("RLSCHED_SCHEDULE_SERVICE_INSTANCES", str(2 * inference_workers))
+    children = {"worker": (_spawn_worker("training", logs / "worker.log", env), logs / "worker.log")}
+    for i in range(inference_workers):
+        log_file = logs / f"worker-inference-{i}.log"
+        children[f"inference worker {i}"] = (_spawn_worker("inference", log_file, env), log_file)
+    children["api"] = (_spawn(["api", "--no-access-log"], logs / "api.log", env), logs / "api.log")
     base = f"http://{settings.api_host}:{settings.api_port}"
     headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
     try:
@@ -207,8 +226,9 @@ Ctrl-C stops everything."""
     except KeyboardInterrupt:
         typer.echo("")
     finally:
-        _stop(children["api"][0], "API")
-        _stop(children["worker"][0], "worker", timeout_s=30)
+        _stop(children.pop("api")[0], "API")
+        for name, (process, _) in children.items():
+            _stop(process, name, timeout_s=30)
         if server is not None:
             typer.echo("stopping Temporal ...")
             server.stop()

@@ -17,13 +17,20 @@ scheduler service workflow) and `GET /healthz` through the API, so the API's own
 and Temporal's can be told apart. `--mode workflow|service` sets the started API's
 RLSCHED_SCHEDULE_MODE (default: the app's default, `service`).
 
-Prints `{"cases": [{"concurrency", "p50_ms", "p99_ms", "requests_per_second", ...}]}`.
-Targets (issue 5): p50 < 30 ms and >= 40 requests/s on 2 cores.
+By default both a trained checkpoint (`checkpoint`: the tiny policy trained first, or
+`best` on a given `--url`) and the `sjf` heuristic are measured in the same run, each at
+1 and 8 concurrent clients, each request with a different cluster state (seeded).
+
+Prints `{"cases": [{"case", "policy", "concurrency", "p50_ms", "p99_ms",
+"requests_per_second", ...}], "targets": {...}}`. Targets (issue 12), as ratios of the
+same run: checkpoint p50 <= 1.3x sjf p50 at 1 client; at 8 clients >= 2.5x the 1-client
+throughput; p99 at 8 clients <= 3x its p50.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -42,6 +49,9 @@ import httpx
 import typer
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from worker.settings import default_inference_workers  # noqa: E402
 
 
 def cluster_request(nodes: int = 16, jobs: int = 100, seed: int = 0) -> dict[str, Any]:
@@ -72,7 +82,11 @@ def cluster_request(nodes: int = 16, jobs: int = 100, seed: int = 0) -> dict[str
 
 
 @contextmanager
-def own_stack(api_workers: int, mode: str | None) -> Iterator[str]:
+def own_stack(
+    api_workers: int, mode: str | None, inference_workers: int, service_instances: int | None
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """The stack `rlsched dev` runs (one training worker, `inference_workers` inference
+    workers, the API) on free ports; yields the URL and the pid of every process."""
     from worker.devserver import free_port, start_dev_server
 
     with tempfile.TemporaryDirectory(prefix="rlsched-bench-") as tmp:
@@ -88,35 +102,52 @@ def own_stack(api_workers: int, mode: str | None) -> Iterator[str]:
         }
         if mode is not None:
             env["RLSCHED_SCHEDULE_MODE"] = mode
-        children = [
-            subprocess.Popen(
+        env["RLSCHED_SCHEDULE_SERVICE_INSTANCES"] = str(service_instances or 2 * inference_workers)
+        commands = {
+            "worker-training": ([sys.executable, "-m", "worker.main"], {"RLSCHED_WORKER_QUEUE": "training"})
+        }
+        for i in range(inference_workers):
+            commands[f"worker-inference-{i}"] = (
                 [sys.executable, "-m", "worker.main"],
-                env=env,
+                {"RLSCHED_WORKER_QUEUE": "inference"},
+            )
+        commands["api"] = (
+            [sys.executable, "-m", "app.cli", "api", "--no-access-log", "--workers", str(api_workers)],
+            {},
+        )
+        children = {
+            name: subprocess.Popen(
+                command,
+                env={**env, **extra},
                 cwd=ROOT,
-                stdout=open(data / "worker.log", "wb"),  # noqa: SIM115
+                stdout=open(data / f"{name}.log", "wb"),  # noqa: SIM115
                 stderr=subprocess.STDOUT,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "api", "--no-access-log", "--workers", str(api_workers)],
-                env=env,
-                cwd=ROOT,
-                stdout=open(data / "api.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            ),
-        ]
+            )
+            for name, (command, extra) in commands.items()
+        }
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_ready(url, children, data)
+            wait_ready(url, list(children.values()), data)
             os.environ["_BENCH_TEMPORAL_ADDRESS"] = server.address
-            yield url
+            pids = {"temporal": server.process.pid, **{n: c.pid for n, c in children.items()}}
+            yield url, pids
         finally:
-            for child in reversed(children):
+            for child in reversed(list(children.values())):
                 child.terminate()
                 try:
                     child.wait(30)
                 except subprocess.TimeoutExpired:
                     child.kill()
             server.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ready(url: str, children: list[subprocess.Popen], data: Path, timeout_s: float = 240) -> None:
@@ -195,45 +226,115 @@ async def train_tiny_policy(http: httpx.AsyncClient, timeout_s: float = 600) -> 
     raise SystemExit("the benchmark's training run did not finish in time")
 
 
+def policy_label(policy: str, plan: dict[str, Any]) -> str:
+    """`checkpoint` for a plan made by a trained policy, else the heuristic's name."""
+    return "checkpoint" if plan.get("checkpoint_id") else plan["policy"]
+
+
+def summarise(cases: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The issue's ratios, from cases of the same run."""
+    by = {(c["policy"], c["concurrency"]): c for c in cases if c["case"] == "api"}
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
+
+    def field(policy: str, concurrency: int, name: str) -> float | None:
+        case = by.get((policy, concurrency))
+        return None if case is None else case[name]
+
+    out: dict[str, float | None] = {
+        "checkpoint_p50_over_sjf_p50_1_client": ratio(
+            field("checkpoint", 1, "p50_ms"), field("sjf", 1, "p50_ms")
+        )
+    }
+    for policy in sorted({p for p, _ in by}):
+        out[f"{policy}_throughput_8_over_1"] = ratio(
+            field(policy, 8, "requests_per_second"), field(policy, 1, "requests_per_second")
+        )
+        out[f"{policy}_p99_over_p50_8_clients"] = ratio(
+            field(policy, 8, "p99_ms"), field(policy, 8, "p50_ms")
+        )
+    return out
+
+
 async def run_cases(
     url: str,
-    policy: str,
+    policies: list[str],
     concurrencies: list[int],
     total: int,
     warmup: int,
     breakdown: bool,
     api_key: str | None,
     train: bool,
+    baseline: bool = True,
+    pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    body = {**cluster_request(), "policy": policy}
+    """`pids` (a stack this script started): CPU milliseconds per request of each
+    process are added to every case, which says where the time goes."""
+    pids = {**(pids or {}), "benchmark-client": os.getpid()}
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     most = max(concurrencies) * 2
     limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
-    out: dict[str, Any] = {"url": url, "nodes": 16, "jobs": 100, "cases": []}
+    out: dict[str, Any] = {"url": url, "nodes": 16, "jobs": 100, "baseline": baseline, "cases": []}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
         if train:
             out["trained_checkpoint"] = await train_tiny_policy(http)
-        first = await http.post("/schedule", json=body)
-        first.raise_for_status()
-        plan = first.json()
-        out["policy"] = {"requested": policy, "used": plan["policy"], "notes": plan["notes"]}
-        stages: list[dict[str, float]] = []
+        out["policies"] = []
+        for policy in policies:
+            requested = out.get("trained_checkpoint", "best") if policy == "checkpoint" else policy
+            extra: dict[str, Any] = {"policy": requested}
+            if not baseline:
+                extra["baseline"] = None
+            # A different cluster state per request (as a scheduler called every cycle
+            # sees): no cache on any side can answer from a previous identical request.
+            bodies = [{**cluster_request(seed=i), **extra} for i in range(warmup + total + 1)]
+            body = bodies[0]
+            first = await http.post("/schedule", json=body)
+            first.raise_for_status()
+            plan = first.json()
+            label = policy_label(policy, plan)
+            out["policies"].append({"requested": requested, "used": plan["policy"], "label": label})
+            stages: list[dict[str, float]] = []
 
-        async def schedule() -> None:
-            response = await http.post("/schedule", json=body)
-            if response.status_code != 200:
-                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
-            stages.append(server_timing(response.headers.get("server-timing", "")))
+            sent = itertools.count(1)
 
-        for concurrency in concurrencies:
-            result = await measure(schedule, concurrency, total, warmup)
-            measured = stages[-result["requests"] :]
-            keys = sorted({k for s in measured for k in s})
-            result["server_timing_median_ms"] = {
-                k: round(statistics.median(s.get(k, 0.0) for s in measured), 2) for k in keys
-            }
-            stages.clear()
-            out["cases"].append({"case": "api", **result})
+            async def schedule(
+                bodies: list[dict[str, Any]] = bodies,
+                stages: list[dict[str, float]] = stages,
+                sent: Iterator[int] = sent,
+            ) -> None:
+                response = await http.post("/schedule", json=bodies[next(sent) % len(bodies)])
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                stages.append(server_timing(response.headers.get("server-timing", "")))
+
+            for concurrency in concurrencies:
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                result = await measure(schedule, concurrency, total, warmup)
+                result["cpu_ms_per_request"] = {
+                    name: round(1000 * (cpu_seconds(pid) - before[name]) / (result["requests"] + warmup), 2)
+                    for name, pid in pids.items()
+                }
+                measured = stages[-result["requests"] :]
+                keys = sorted({k for s in measured for k in s})
+                result["server_timing_median_ms"] = {
+                    k: round(statistics.median(s.get(k, 0.0) for s in measured), 2) for k in keys
+                }
+                stages.clear()
+                out["cases"].append({"case": "api", "policy": label, **result})
+
+            if breakdown:
+                address = os.environ.get("_BENCH_TEMPORAL_ADDRESS")
+                if address:
+                    location = None
+                    if plan.get("checkpoint_id"):
+                        location = (await http.get(f"/checkpoints/{plan['checkpoint_id']}")).json()[
+                            "location"
+                        ]
+                    for case in await temporal_direct(
+                        address, plan, location, body, concurrencies, total, warmup
+                    ):
+                        out["cases"].append({**case, "policy": label})
 
         if breakdown:
 
@@ -242,15 +343,8 @@ async def run_cases(
 
             for concurrency in concurrencies:
                 result = await measure(healthz, concurrency, total, warmup)
-                out["cases"].append({"case": "api_healthz_only", **result})
-            address = os.environ.get("_BENCH_TEMPORAL_ADDRESS")
-            if address:
-                location = None
-                if plan.get("checkpoint_id"):
-                    location = (await http.get(f"/checkpoints/{plan['checkpoint_id']}")).json()["location"]
-                out["cases"] += await temporal_direct(
-                    address, plan, location, body, concurrencies, total, warmup
-                )
+                out["cases"].append({"case": "api_healthz_only", "policy": None, **result})
+    out["targets"] = summarise(out["cases"])
     return out
 
 
@@ -322,7 +416,12 @@ async def temporal_direct(
 
 def main(
     url: Annotated[str | None, typer.Option(help="A running API; default: start a stack.")] = None,
-    policy: Annotated[str, typer.Option(help="best, a checkpoint id or a heuristic.")] = "best",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="checkpoint (the trained one, or `best`), a checkpoint id or a heuristic (repeat)."
+        ),
+    ] = None,
     concurrency: Annotated[list[int] | None, typer.Option(help="Concurrent clients (repeat).")] = None,
     requests: Annotated[int, typer.Option(min=10, help="Requests per case.")] = 300,
     warmup: Annotated[int, typer.Option(min=0)] = 20,
@@ -337,21 +436,47 @@ def main(
     train: Annotated[
         bool | None, typer.Option(help="Train a tiny policy first; default: only on a stack it starts.")
     ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Ask for the baseline heuristic's plan too (the API's default).")
+    ] = True,
+    inference_workers: Annotated[
+        int | None,
+        typer.Option(help="Inference worker processes of the started stack; default as `rlsched dev`."),
+    ] = None,
+    service_instances: Annotated[
+        int | None,
+        typer.Option(help="RLSCHED_SCHEDULE_SERVICE_INSTANCES of the started API; default as `rlsched dev`."),
+    ] = None,
 ) -> None:
     concurrencies = concurrency or [1, 8]
+    inference_workers = inference_workers or default_inference_workers()
+    policies = policy or ["checkpoint", "sjf"]
     api_key = os.environ.get("RLSCHED_API_KEY")
     if url is not None:
         result = asyncio.run(
-            run_cases(url, policy, concurrencies, requests, warmup, breakdown, api_key, bool(train))
+            run_cases(
+                url, policies, concurrencies, requests, warmup, breakdown, api_key, bool(train), baseline
+            )
         )
     else:
-        with own_stack(api_workers, mode) as started:
+        with own_stack(api_workers, mode, inference_workers, service_instances) as (started, pids):
             result = asyncio.run(
                 run_cases(
-                    started, policy, concurrencies, requests, warmup, breakdown, None, train is not False
+                    started,
+                    policies,
+                    concurrencies,
+                    requests,
+                    warmup,
+                    breakdown,
+                    None,
+                    train is not False,
+                    baseline,
+                    pids,
                 )
             )
         result["api_workers"] = api_workers
+        result["inference_workers"] = inference_workers
+        result["service_instances"] = service_instances or 2 * inference_workers
         result["schedule_mode"] = mode or "default"
     print(json.dumps(result, indent=2))
 

@@ -426,7 +426,8 @@ class PlanInput(Model):
     jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
     synthetic: SyntheticSpec | None = None
     policy: PolicyRef
-    baseline: str = "edf"
+    baseline: str | None = "edf"
+    """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
     window: int = Field(32, ge=1, le=256)
 
     @model_validator(mode="after")
@@ -443,7 +444,7 @@ def plan_input_problem(input: PlanInput) -> str | None:
     baseline or heuristic, a checkpoint policy without a location), or None. Pure and
     cheap, so the service workflow's update validator can reject such input before
     anything is written to history; the plan activity raises the same messages."""
-    if (problem := heuristic_problem(input.baseline, "baseline")) is not None:
+    if input.baseline is not None and (problem := heuristic_problem(input.baseline, "baseline")) is not None:
         return problem
     if input.policy.kind == "heuristic" and (problem := heuristic_problem(input.policy.name)) is not None:
         return problem

@@ -70,7 +70,9 @@ def plan_metrics(metrics: EpisodeMetrics) -> PlanMetrics:
     return PlanMetrics(**{name: getattr(metrics, name) for name in PlanMetrics.model_fields})
 
 
-def plan_output(plan: Plan, baseline: Plan | None, checkpoint: str | None, elapsed_ms: float) -> PlanOutput:
+def plan_output(
+    plan: Plan, baseline: BaselineOut | None, checkpoint: str | None, elapsed_ms: float
+) -> PlanOutput:
     return PlanOutput(
         policy=plan.policy,
         checkpoint=checkpoint,
@@ -87,9 +89,7 @@ def plan_output(plan: Plan, baseline: Plan | None, checkpoint: str | None, elaps
         ],
         unplaced=[UnplacedOut(job_id=u.job_id, reason=u.reason) for u in plan.unplaced],
         metrics=plan_metrics(plan.metrics),
-        baseline=None
-        if baseline is None
-        else BaselineOut(policy=baseline.policy, metrics=plan_metrics(baseline.metrics)),
+        baseline=baseline,
         elapsed_ms=elapsed_ms,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,13 @@ class WorkerSettings(BaseSettings):
     @property
     def ray_temp_dir(self) -> Path:
         return (self.data_dir / "ray").resolve()
+
+
+def default_inference_workers() -> int:
+    """Inference worker processes `rlsched dev` starts by default: one per core (plans
+    are CPU-bound Python, so one process runs one plan at a time; more processes run
+    them on more cores), at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 @lru_cache

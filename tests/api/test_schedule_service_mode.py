@@ -139,3 +139,16 @@ def test_plans_spread_over_several_service_workflows(
         base = f"scheduler-service-{prefix}rl-inference"
         assert {a.json()["workflow_id"] for a in answers} == {base, f"{base}-1", f"{base}-2"}
         assert len({str(a.json()["placements"]) for a in answers}) == 1
+
+
+def test_baseline_is_planned_unless_the_request_declines_it(
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+) -> None:
+    with make_client(temporal_address, prefix, tmp_path) as client:
+        with_baseline = client.post("/schedule", json={**CLUSTER, "policy": "fifo"})
+        without = client.post("/schedule", json={**CLUSTER, "policy": "fifo", "baseline": None})
+        assert with_baseline.status_code == without.status_code == 200, without.text
+        assert with_baseline.json()["baseline"]["policy"] == "edf"
+        assert with_baseline.json()["baseline"]["metrics"]["jobs_finished"] == 6
+        assert without.json()["baseline"] is None
+        assert without.json()["placements"] == with_baseline.json()["placements"]

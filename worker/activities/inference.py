@@ -9,12 +9,15 @@ checkpoint pays for loading it.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from collections import OrderedDict
 
 from temporalio import activity
 
 from worker.activities import checkpoint_error, invalid_input
-from worker.contracts import PlanInput, PlanOutput, PolicyRef, plan_input_problem
+from worker.contracts import BaselineOut, PlanInput, PlanOutput, PolicyRef, plan_input_problem
 
 
 def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
@@ -42,7 +45,7 @@ def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
 
 @activity.defn(name="plan_schedule")
 def plan_schedule(input: PlanInput) -> PlanOutput:
-    from worker.convert import job_from_spec, node_from_spec, plan_output, workload_spec
+    from worker.convert import job_from_spec, node_from_spec, plan_metrics, plan_output, workload_spec
     from worker.sim.heuristics import make_heuristic
     from worker.sim.plan import plan_schedule as plan
     from worker.sim.workloads import make_scenario
@@ -60,12 +63,52 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
             nodes = [node_from_spec(n) for n in input.nodes or []]
             jobs = [job_from_spec(j) for j in input.jobs or []]
         result = plan(policy, nodes, jobs, input.window)
-        baseline = None
-        if not (input.policy.kind == "heuristic" and input.policy.name == input.baseline):
-            baseline = plan(make_heuristic(input.baseline), nodes, jobs, input.window)
+        baseline: BaselineOut | None = None
+        if input.baseline is None:
+            pass
+        elif input.policy.kind == "heuristic" and input.policy.name == input.baseline:
+            baseline = BaselineOut(policy=result.policy, metrics=plan_metrics(result.metrics))
         else:
-            baseline = result
+            key = _baseline_key(input)
+            baseline = _baselines.get(key)
+            if baseline is None:
+                other = plan(make_heuristic(input.baseline), nodes, jobs, input.window)
+                baseline = _baselines.put(
+                    key, BaselineOut(policy=other.policy, metrics=plan_metrics(other.metrics))
+                )
     except (ValueError, FileNotFoundError) as error:
         raise invalid_input(error) from error
     checkpoint = input.policy.checkpoint if input.policy.kind == "checkpoint" else None
     return plan_output(result, baseline, checkpoint, (time.perf_counter() - started) * 1000)
+
+
+class _BaselineCache:
+    """The baseline's metrics per input (LRU): the same cluster state planned with
+    several policies, or sent again, pays for the heuristic's rollout once."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, BaselineOut] = OrderedDict()
+
+    def get(self, key: bytes) -> BaselineOut | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: bytes, value: BaselineOut) -> BaselineOut:
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return value
+
+
+_baselines = _BaselineCache()
+
+
+def _baseline_key(input: PlanInput) -> bytes:
+    data = input.model_dump_json(include={"nodes", "jobs", "synthetic", "window", "baseline"})
+    return hashlib.blake2b(data.encode(), digest_size=16).digest()
