@@ -12,7 +12,7 @@ from worker.rl.inference import PPOPolicy, choose
 from worker.rl.module import MASKED_LOGIT, PairScoringModule
 from worker.sim.env import SchedulingEnv
 from worker.sim.evaluate import run_episode
-from worker.sim.features import observation_space
+from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES, observation_space
 from worker.sim.plan import plan_schedule
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
@@ -75,10 +75,10 @@ def test_logits_equal_on_random_inputs_with_wait_masked_and_empty_rows() -> None
     rng = np.random.default_rng(0)
     for trial in range(20):
         obs = {
-            "jobs": rng.normal(size=(32, 9)).astype(np.float32),
-            "nodes": rng.normal(size=(16, 8)).astype(np.float32),
-            "pairs": rng.normal(size=(32, 16, 6)).astype(np.float32),
-            "global": rng.normal(size=7).astype(np.float32),
+            "jobs": rng.normal(size=(32, JOB_FEATURES)).astype(np.float32),
+            "nodes": rng.normal(size=(16, NODE_FEATURES)).astype(np.float32),
+            "pairs": rng.normal(size=(32, 16, PAIR_FEATURES)).astype(np.float32),
+            "global": rng.normal(size=GLOBAL_FEATURES).astype(np.float32),
             "action_mask": (rng.random(32 * 16 + 1) < 0.2).astype(np.float32),
         }
         obs["jobs"][rng.random(32) < 0.3, 0] = 0.0  # empty window slots

@@ -11,7 +11,7 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorica
 
 from worker.rl.module import PairScoringModule
 from worker.sim.env import SchedulingEnv
-from worker.sim.features import observation_space
+from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES, observation_space
 
 
 def make_module(window: int = 32, nodes: int = 16, seed: int = 0) -> PairScoringModule:
@@ -30,10 +30,10 @@ def random_obs(batch: int, window: int, nodes: int, seed: int = 0) -> dict[str, 
     mask[1] = 0.0
     mask[1, -1] = 1.0  # only WAIT valid
     return {
-        "jobs": torch.randn(batch, window, 9, generator=g),
-        "nodes": torch.randn(batch, nodes, 8, generator=g),
-        "pairs": torch.randn(batch, window, nodes, 6, generator=g),
-        "global": torch.randn(batch, 7, generator=g),
+        "jobs": torch.randn(batch, window, JOB_FEATURES, generator=g),
+        "nodes": torch.randn(batch, nodes, NODE_FEATURES, generator=g),
+        "pairs": torch.randn(batch, window, nodes, PAIR_FEATURES, generator=g),
+        "global": torch.randn(batch, GLOBAL_FEATURES, generator=g),
         "action_mask": mask,
     }
 

@@ -102,3 +102,23 @@ def test_presets_are_seeded_and_hit_their_offered_load(name: str) -> None:
 def test_unknown_workload_names_the_choices() -> None:
     with pytest.raises(ValueError, match="steady"):
         make_scenario(WorkloadSpec("nope"), 0)
+
+
+def test_observation_says_when_nodes_free_up_and_when_the_next_job_arrives() -> None:
+    """By the estimates (what a scheduler knows), never the actual runtimes."""
+    import math
+
+    from worker.sim.model import Job, Node, Scenario
+
+    nodes = (Node("busy", 8, 0, {"p5": 1}), Node("idle", 8, 0, {"p5": 1}))
+    jobs = (Job("a", 1, 1, 1, 0.0, 1000, 5000, 1e6), Job("b", 1, 1, 1, 300.0, 1000, 1000, 1e6))
+    env = SchedulingEnv({"nodes": 2, "window": 2})
+    env.load_scenario(Scenario("t", nodes, jobs, 1e6))
+    inv_time = env.scales.inv_time
+    first = env.decision_view().obs
+    assert math.isclose(first["global"][7], math.log1p(300 * inv_time), rel_tol=1e-5)
+    obs, *_ = env.step(0)  # "a" starts on "busy" at t=0, estimated to end at 1000 (really 5000)
+    assert env.sim.now == 300.0  # nothing else could start before "b" arrived
+    assert math.isclose(obs["nodes"][0, 8], math.log1p(700 * inv_time), rel_tol=1e-5)
+    assert obs["nodes"][1, 8] == 0.0
+    assert obs["global"][7] == 5.0  # no arrival left

@@ -117,6 +117,8 @@ class ClusterSim:
         self.start = np.full(n_jobs, np.nan)
         self.finish = np.full(n_jobs, np.nan)
         self.node_of = np.full(n_jobs, -1)
+        self.expected_end = np.full(n_jobs, np.inf)
+        """When each running job should end by its estimate: what a scheduler can know."""
         self.type_of = np.full(n_jobs, -1)
         self.attempt = np.zeros(n_jobs, dtype=np.int64)
         self.total_priority = float(self.priority[:n_jobs][self.schedulable].sum()) or 1.0
@@ -277,6 +279,7 @@ class ClusterSim:
         run = float(self.runtime[job]) / speed
         self.state[job] = RUNNING
         self.start[job] = self.now
+        self.expected_end[job] = self.now + float(self.estimate[job]) / speed
         self.node_of[job] = node
         self.type_of[job] = gpu_type
         self.running_on[node].add(job)

@@ -15,20 +15,22 @@ import gymnasium as gym
 import numba
 import numpy as np
 
-from worker.sim.engine import EPS, ClusterSim
+from worker.sim.engine import EPS, RUNNING, ClusterSim
 
 JOB_FEATURES = 9
 """valid, cpus, memory, gpus (each / largest node), priority/3, log runtime estimate,
 log wait so far, deadline slack, restricted to some GPU types."""
-NODE_FEATURES = 8
+NODE_FEATURES = 9
 """usable, free cpu / memory / gpu fractions, cpu and gpu capacity / largest node,
-fastest GPU speed, running jobs."""
+fastest GPU speed, running jobs, log time until its next job ends by the estimates
+(0 when nothing runs): when a node frees up is what makes holding a job back worth it."""
 PAIR_FEATURES = 6
 """fits now, GPU speed it would get, cpu and gpu fraction left after placing, would
 meet its deadline if started now, log runtime on this node."""
-GLOBAL_FEATURES = 7
+GLOBAL_FEATURES = 8
 """waiting jobs, jobs beyond the window, cpu and gpu utilisation, share of jobs arrived,
-time / horizon, whether anything is still to happen (WAIT is useful)."""
+time / horizon, whether anything is still to happen (WAIT is useful), log time until
+the next arrival (5 when none is due)."""
 
 
 def observation_space(window: int, nodes: int) -> gym.spaces.Dict:
@@ -210,6 +212,10 @@ def _fill_jobs_nodes_mask(
     inv_cap_mem: np.ndarray,
     inv_cap_gpu: np.ndarray,
     running_count: np.ndarray,
+    state: np.ndarray,
+    node_of: np.ndarray,
+    expected_end: np.ndarray,
+    next_submit: float,
     fits: np.ndarray,
     wait_ok: bool,
     n_waiting: int,
@@ -234,6 +240,10 @@ def _fill_jobs_nodes_mask(
             jobs[k, 7] = min(max(slack, -5.0), 5.0)
     cpu_free = 0.0
     gpu_free = 0.0
+    soonest = np.full(free_cpu.shape[0], np.inf)
+    for j in range(n_jobs):
+        if state[j] == RUNNING and expected_end[j] < soonest[node_of[j]]:
+            soonest[node_of[j]] = expected_end[j]
     for n in range(free_cpu.shape[0]):
         cpu_free += free_cpu[n]
         gpu_free += free_gpu_total[n]
@@ -244,6 +254,7 @@ def _fill_jobs_nodes_mask(
         nodes[n, 2] = free_mem[n] * inv_cap_mem[n]
         nodes[n, 3] = free_gpu_total[n] * inv_cap_gpu[n]
         nodes[n, 7] = running_count[n] * 0.125
+        nodes[n, 8] = np.log1p(max(soonest[n] - now, 0.0) * inv_time) if soonest[n] < np.inf else 0.0
     flat = fits.ravel()
     for i in range(flat.shape[0]):
         mask[i] = 1.0 if flat[i] else 0.0
@@ -256,6 +267,7 @@ def _fill_jobs_nodes_mask(
     glob[4] = next_arrival / max(n_jobs, 1)
     glob[5] = min(now / horizon, 1.0) if horizon > 0 else 0.0
     glob[6] = 1.0 if has_future else 0.0
+    glob[7] = min(np.log1p(max(next_submit - now, 0.0) * inv_time), 5.0) if next_submit < np.inf else 5.0
 
 
 def build_observation(
@@ -272,7 +284,9 @@ def build_observation(
         window, sim.n_jobs, sim.submit, sim.deadline, sim.estimate, scales.static_jobs,
         sim.now, scales.inv_time, scales.static_nodes, sim.usable, sim.free_cpu,
         sim.free_mem, state.free_gpu_total, scales.inv_cap_cpu, scales.inv_cap_mem,
-        scales.inv_cap_gpu, sim.running_count, state.fits, wait_ok, len(sim.waiting),
+        scales.inv_cap_gpu, sim.running_count, sim.state, sim.node_of, sim.expected_end,
+        float(sim.submit[sim.next_arrival]) if sim.next_arrival < sim.n_jobs else np.inf,
+        state.fits, wait_ok, len(sim.waiting),
         sim.next_arrival, horizon, sim.has_future_events(), scales.inv_total_cpu,
         scales.inv_total_gpu, jobs, nodes, mask, glob,
     )  # fmt: skip
