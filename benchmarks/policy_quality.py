@@ -114,6 +114,7 @@ def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, w
         "best_heuristic": league.best_heuristic,
         "best_heuristic_score": round(best, 4),
         "tuned_choice": next((r.chose for r in league.rows if r.chose), None),
+        "tuned_score": next((round(r.value, 4) for r in league.rows if r.chose), None),
         "bound": None if league.bound is None else round(league.bound, 4),
         "gap_closed": None if gap is None else round(gap, 3),
         "beats_best_heuristic": min(scores) >= best,
