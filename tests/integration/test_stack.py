@@ -187,8 +187,12 @@ def test_train_schedule_stop_and_restart(
         assert with_checkpoint.status_code == 200, with_checkpoint.text
         assert with_checkpoint.json()["checkpoint_id"] == ckpt["id"]
         assert with_checkpoint.json()["metrics"]["jobs_finished"] == 10
+        fallback = client.post("/schedule", json=CLUSTER).json()
+        assert fallback["checkpoint_id"] is None and "nothing deployed" in fallback["notes"][0]
+        deployed = client.put("/policy/default", json={"policy": ckpt["id"], "force": not ckpt["eligible"]})
+        assert deployed.status_code == 200, deployed.text
         best = client.post("/schedule", json=CLUSTER).json()
-        assert best["checkpoint_id"] is not None and best["notes"][0].startswith("'best' is checkpoint")
+        assert best["checkpoint_id"] == ckpt["id"] and "'best' for class 'default'" in best["notes"][0]
 
         done = wait_for(
             "the run to end",
