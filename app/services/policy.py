@@ -11,6 +11,7 @@ checks the same rule first, from the index, to answer without a round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -193,13 +194,20 @@ async def _update(
         )
         left = deadline - time.monotonic()
         try:
-            return await client.execute_update_with_start_workflow(
-                DEPLOY_UPDATE,
-                request,
-                start_workflow_operation=operation,
-                result_type=DeployResult,
-                rpc_timeout=timedelta(seconds=max(left, 0.1)),
-            )
+            try:
+                return await client.execute_update_with_start_workflow(
+                    DEPLOY_UPDATE,
+                    request,
+                    start_workflow_operation=operation,
+                    result_type=DeployResult,
+                    rpc_timeout=timedelta(seconds=max(left, 0.1)),
+                )
+            except BaseException:
+                # The SDK fails the start future alongside; observe it so it is not
+                # logged as an exception never retrieved.
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(operation.workflow_handle(), 0.1)
+                raise
         except RPCError as error:
             if "closing" not in error.message or left <= 0:
                 raise Unavailable(

@@ -37,6 +37,7 @@ TINY_RUN = {
     "max_rounds": 3,
     "eval_episodes": 1,
     "seed": 7,
+    "deploy": "auto",
 }
 CLUSTER = {
     "nodes": [
@@ -204,6 +205,18 @@ def test_train_schedule_stop_and_restart(
         assert done["best_checkpoint_id"] and done["latest_checkpoint_id"]
         if stopped.status_code == 202:
             assert done["stop_reason"] == "integration test" and done["rounds_done"] < 3
+        # deploy: auto offered each round as it was indexed: the first eligible round with
+        # the highest margin (all rounds share the run's evaluation seeds) is deployed.
+        expected = None
+        for round_ in done["rounds"]:
+            if round_["eligible"] and (expected is None or round_["margin"] > expected["margin"]):
+                expected = round_
+        policies = {p["policy_class"]: p for p in client.get("/policy").json()["data"]}
+        if expected is None:
+            assert "seed-demo" not in policies
+        else:
+            auto = policies["seed-demo"]
+            assert auto["policy"] == expected["checkpoint_id"] and auto["source"] == "auto"
         late_stop = client.post(f"/training-runs/{run['id']}/stop")
         assert late_stop.status_code == 409 and "already ended" in late_stop.json()["detail"]
         checkpoints = client.get(f"/checkpoints?run_id={run['id']}").json()
