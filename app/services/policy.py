@@ -35,7 +35,6 @@ from worker.contracts import (
     DEPLOY_REJECTED,
     DEPLOY_UPDATE,
     DEPLOYMENTS_QUERY,
-    HEURISTIC_GRAMMAR,
     SCHEDULER_SERVICE_WORKFLOW,
     Deployment,
     Deployments,
@@ -134,7 +133,8 @@ async def deploy(
     session: Session, temporal: TemporalGateway, settings: Settings, policy_class: str, body: PolicyDeploy
 ) -> PolicyDeployed:
     """409 for an unknown or ineligible checkpoint (unless forced), 422 for a bad class."""
-    if heuristic_problem(body.policy) is None:
+    not_heuristic = heuristic_problem(body.policy)
+    if not_heuristic is None:
         deployment = Deployment(policy_class=policy_class, policy=body.policy, kind="heuristic")
     else:
         ckpt = session.get(Checkpoint, body.policy)
@@ -142,7 +142,7 @@ async def deploy(
             raise ProblemError(
                 409,
                 f"cannot deploy {body.policy!r}: no checkpoint has that id (GET /checkpoints lists them) "
-                f"and it is not a heuristic ({HEURISTIC_GRAMMAR}, e.g. edf, sjf+fastest, packing)",
+                f"and it is not a heuristic: {not_heuristic}",
             )
         deployment = checkpoint_deployment(session, ckpt, policy_class, body.force)
     request = DeployRequest(deployment=deployment)

@@ -171,6 +171,8 @@ def test_unknown_and_ineligible_checkpoints_are_409_unless_forced(
         unknown = client.put("/policy/default", json={"policy": "no-such-ckpt"})
         assert unknown.status_code == 409 and unknown.headers["content-type"] == "application/problem+json"
         assert "no checkpoint has that id" in unknown.json()["detail"]
+        typo = client.put("/policy/default", json={"policy": "edf+fastets"})
+        assert typo.status_code == 409 and "unknown placement 'fastets'" in typo.json()["detail"]
         ineligible = client.put("/policy/steady", json={"policy": "worse"})
         assert ineligible.status_code == 409, ineligible.text
         assert "margin -0.0200" in ineligible.json()["detail"] and "force" in ineligible.json()["detail"]
