@@ -137,7 +137,7 @@ def test_train_schedule_stop_and_restart(
         fallback = client.post("/schedule", json=CLUSTER).json()
         assert (
             fallback["policy"] == settings.fallback_heuristic
-            and "no trained checkpoint" in fallback["notes"][0]
+            and "nothing deployed for class 'default'" in fallback["notes"][0]
         )
 
         accepted = client.post("/schedule", json={**CLUSTER, "policy": "fifo", "async": True})
