@@ -12,15 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
 
 from worker.contracts import (
+    DEFAULT_POLICY_CLASS,
     MAX_JOBS,
     MAX_NODES,
     BaselineOut,
+    EvaluationEvidence,
     IterationProgress,
     JobSpec,
     NodeSpec,
@@ -49,6 +51,27 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+POLICY_CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}$"
+"""A workload class: `default` or a workload name such as `steady` or `trace:alibaba-default:train`."""
+
+
+class Eligibility(BaseModel):
+    """A round's (and its checkpoint's) deployability, derived from its stored `gain`:
+    the PPO objective value minus the best heuristic's on the run's held-out evaluation."""
+
+    gain: float
+
+    @computed_field(description="PPO's objective value minus the best heuristic's on held-out seeds.")
+    @property
+    def margin(self) -> float:
+        return self.gain
+
+    @computed_field(description="True when the margin is > 0: PUT /policy deploys it without force.")
+    @property
+    def eligible(self) -> bool:
+        return self.gain > 0
+
+
 # --- training runs -----------------------------------------------------------------------
 
 
@@ -67,6 +90,16 @@ class TrainingRunCreate(Input):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     resume_from_checkpoint: str | None = Field(
         None, max_length=200, description="Start from this checkpoint id (GET /checkpoints)."
+    )
+    deploy: Literal["manual", "auto"] = Field(
+        "manual",
+        description="auto: each round's checkpoint is deployed for `deploy_class` when it is eligible "
+        "and beats the deployed policy on the same held-out seeds.",
+    )
+    deploy_class: str | None = Field(
+        None,
+        pattern=POLICY_CLASS_PATTERN,
+        description="The workload class auto-deploy targets; default: the workload's name.",
     )
 
     model_config = ConfigDict(
@@ -110,7 +143,7 @@ class Run(SQLModel, table=True):
     synced_at: datetime | None = None
 
 
-class RoundPublic(BaseModel):
+class RoundPublic(Eligibility):
     round: int
     checkpoint_id: str | None
     iteration: int
@@ -219,7 +252,7 @@ class Checkpoint(SQLModel, table=True):
     created_at: datetime = DBField(default_factory=utcnow)
 
 
-class CheckpointPublic(BaseModel):
+class CheckpointPublic(Eligibility):
     id: str
     run_id: str
     round: int
@@ -272,8 +305,15 @@ class ScheduleCreate(Input):
         "best",
         min_length=1,
         max_length=200,
-        description="'best' (best-scoring checkpoint, or a heuristic fallback when none exists), "
-        "a checkpoint id, or a heuristic: fifo, sjf, edf, priority, packing, random.",
+        description="'best' (the policy deployed for `class`, GET /policy; a heuristic fallback when "
+        "none is), a checkpoint id, or a heuristic: fifo, sjf, edf, priority, packing, random, "
+        "edf+fastest, easy:sjf+deadline, ...",
+    )
+    policy_class: str = Field(
+        DEFAULT_POLICY_CLASS,
+        alias="class",
+        pattern=POLICY_CLASS_PATTERN,
+        description="Workload class whose deployed policy 'best' means.",
     )
     baseline: str | None = Field(
         "edf",
@@ -348,6 +388,47 @@ class SchedulePublic(BaseModel):
     elapsed_ms: float | None = None
     created_at: datetime
     finished_at: datetime | None = None
+
+
+# --- deployed policies ---------------------------------------------------------------------
+
+
+class PolicyDeploy(Input):
+    policy: str = Field(
+        min_length=1,
+        max_length=200,
+        description="A checkpoint id (GET /checkpoints) or a heuristic name (edf, sjf+fastest, ...).",
+    )
+    force: bool = Field(False, description="Deploy a checkpoint that is not eligible (margin <= 0).")
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"policy": "edf+fastest", "force": False}]}
+    )
+
+
+class PolicyPublic(BaseModel):
+    policy_class: str
+    policy: str = Field(description="The checkpoint id or heuristic 'best' serves for this class.")
+    kind: Literal["checkpoint", "heuristic"]
+    checkpoint_id: str | None = None
+    eligible: bool
+    margin: float | None = Field(None, description="Objective value minus the best heuristic's, held out.")
+    forced: bool = Field(False, description="Deployed with force: true although not eligible.")
+    source: Literal["operator", "auto"]
+    deployed_at: datetime | None
+    evidence: EvaluationEvidence | None = Field(
+        None, description="The held-out evaluation: workload, objective, seed, episodes, league values."
+    )
+
+
+class PoliciesPublic(BaseModel):
+    data: list[PolicyPublic]
+    count: int
+    fallback: str = Field(description="What 'best' serves for a class with nothing deployed.")
+
+
+class PolicyDeployed(PolicyPublic):
+    previous: PolicyPublic | None = None
 
 
 # --- health ------------------------------------------------------------------------------

@@ -8,14 +8,15 @@ How to run:
 Without `--url` it starts a Temporal dev server (worker/devserver.py: the same dynamic
 config as `rlsched dev`), a worker (`python -m worker.main`) and the API (uvicorn, no
 access log) on free ports under a temp data dir, and (unless `--no-train`) trains a
-tiny policy first (one round of one PPO iteration, 16 nodes, window 32) so that the
-default policy `best` is a real checkpoint, kept loaded by the worker's policy cache
-after the warm-up requests. With `--no-train` on a fresh stack, `best` is the heuristic
-fallback; the output says which policy answered. `--breakdown` adds the same plan started
-straight on Temporal (no API: a SchedulerWorkflow per plan, and an update to the
-scheduler service workflow) and `GET /healthz` through the API, so the API's own share
-and Temporal's can be told apart. `--mode workflow|service` sets the started API's
-RLSCHED_SCHEDULE_MODE (default: the app's default, `service`).
+tiny policy first (one round of one PPO iteration, 16 nodes, window 32) and deploys it
+(`PUT /policy/default`, forced) so that the default policy `best` is a real checkpoint,
+kept loaded by the worker's policy cache after the warm-up requests. With `--no-train`
+on a fresh stack, `best` is the heuristic fallback; the output says which policy
+answered. `--breakdown` adds the same plan started straight on Temporal (no API: a
+SchedulerWorkflow per plan, and an update to the scheduler service workflow) and
+`GET /healthz` through the API, so the API's own share and Temporal's can be told
+apart. `--mode workflow|service` sets the started API's RLSCHED_SCHEDULE_MODE
+(default: the app's default, `service`).
 
 By default both a trained checkpoint (`checkpoint`: the tiny policy trained first, or
 `best` on a given `--url`) and the `sjf` heuristic are measured in the same run, each at
@@ -219,6 +220,9 @@ async def train_tiny_policy(http: httpx.AsyncClient, timeout_s: float = 600) -> 
     while time.monotonic() < deadline:
         detail = (await http.get(f"/training-runs/{run['id']}")).json()
         if detail["status"] == "completed" and detail["best_checkpoint_id"]:
+            # `best` serves the deployed policy; a one-iteration policy is not eligible.
+            deploy = {"policy": detail["best_checkpoint_id"], "force": True}
+            (await http.put("/policy/default", json=deploy)).raise_for_status()
             return detail["best_checkpoint_id"]
         if detail["status"] in ("failed", "cancelled"):
             raise SystemExit(f"the benchmark's training run {detail['status']}: {detail['error']}")

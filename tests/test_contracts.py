@@ -13,11 +13,15 @@ from worker.contracts import (
     HEURISTIC_POLICIES,
     TRACE_WORKLOADS,
     WORKLOAD_PRESETS,
+    Deployment,
+    DeployRequest,
+    EvaluationEvidence,
     NodeSpec,
     PlanInput,
     PolicyRef,
     PPOParams,
     WorkloadConfig,
+    deploy_problem,
 )
 
 
@@ -50,3 +54,51 @@ def test_bad_inputs_are_rejected_with_the_field_named() -> None:
         PPOParams(train_batch_size=128, minibatch_size=256)
     with pytest.raises(ValidationError, match="either nodes and jobs, or synthetic"):
         PlanInput(policy=PolicyRef(kind="heuristic", name="fifo"))
+
+
+def _checkpoint(policy: str, margin: float, seed: int = 1, forced: bool = False) -> Deployment:
+    evidence = EvaluationEvidence(
+        run_id="r",
+        round=1,
+        workload=WorkloadConfig(name="steady"),
+        seed=seed,
+        episodes=5,
+        ppo_value=0.9 + margin,
+        best_heuristic="edf",
+        best_heuristic_score=0.9,
+        margin=margin,
+        league={"edf": 0.9, "fifo": 0.8},
+    )
+    return Deployment(
+        policy_class="steady",
+        policy=policy,
+        kind="checkpoint",
+        checkpoint="/c",
+        evidence=evidence,
+        forced=forced,
+    )
+
+
+def test_deploy_rule_by_hand_needs_a_positive_margin_or_force() -> None:
+    assert deploy_problem(DeployRequest(deployment=_checkpoint("a", 0.01)), None) is None
+    problem = deploy_problem(DeployRequest(deployment=_checkpoint("a", 0.0)), None)
+    assert problem is not None and "margin +0.0000" in problem and "force" in problem
+    assert deploy_problem(DeployRequest(deployment=_checkpoint("a", -0.1, forced=True)), None) is None
+    heuristic = Deployment(policy_class="steady", policy="edf+nope", kind="heuristic")
+    assert "unknown placement" in (deploy_problem(DeployRequest(deployment=heuristic), None) or "")
+
+
+def test_auto_deploy_rule_compares_on_the_same_seeds_only() -> None:
+    def auto(new: Deployment, current: Deployment | None) -> str | None:
+        return deploy_problem(DeployRequest(deployment=new, auto=True), current)
+
+    assert auto(_checkpoint("a", 0.02), None) is None
+    assert auto(_checkpoint("a", -0.1, forced=True), None) is not None  # never forced
+    assert auto(_checkpoint("b", 0.03), _checkpoint("a", 0.02)) is None
+    assert "does not beat" in (auto(_checkpoint("b", 0.01), _checkpoint("a", 0.02)) or "")
+    assert "other seeds" in (auto(_checkpoint("b", 0.5), _checkpoint("a", 0.02, seed=2)) or "")
+    fifo = Deployment(policy_class="steady", policy="fifo", kind="heuristic")
+    assert auto(_checkpoint("b", 0.01), fifo) is None  # fifo is in the league, and beaten
+    tuned = Deployment(policy_class="steady", policy="easy:sjf+fastest", kind="heuristic")
+    assert "not in this evaluation's league" in (auto(_checkpoint("b", 0.01), tuned) or "")
+    assert "already deployed" in (auto(_checkpoint("a", 0.02), _checkpoint("a", 0.02)) or "")

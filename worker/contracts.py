@@ -31,6 +31,14 @@ PLAN_UPDATE = "plan"
 """SchedulerServiceWorkflow's update: PlanInput -> PlanOutput."""
 SCHEDULER_SERVICE_ID = "scheduler-service"
 """Prefix of the service workflow's well-known id; see scheduler_service_id()."""
+DEPLOY_UPDATE = "deploy"
+"""SchedulerServiceWorkflow's update: DeployRequest -> DeployResult (validator: deploy_problem)."""
+DEPLOYMENTS_QUERY = "deployments"
+"""SchedulerServiceWorkflow's query: the deployed policy per workload class (Deployments)."""
+DEFAULT_POLICY_CLASS = "default"
+"""The class of a plan request that names none, and of `PUT /policy/default`."""
+DEPLOY_REJECTED = "DeployRejected"
+"""Error type with which the deploy validator refuses a deployment (the app answers 409)."""
 SCHEDULER_RESTARTING = "SchedulerRestarting"
 """Error type with which the service workflow's validator rejects a plan while it drains
 before continue-as-new: nothing ran and nothing was written, so the caller sends it again."""
@@ -198,6 +206,22 @@ class TrainingRunConfig(Model):
     state: TrainingProgress | None = Field(
         None, description="Set by the workflow itself on continue-as-new; callers leave it empty."
     )
+
+
+EVAL_SEED_OFFSET = 1_000_000_007
+
+
+def evaluation_seed(run_seed: int) -> int:
+    """The held-out evaluation seed of every round of a run (so rounds compare), derived
+    apart from the training seeds; the app needs it for a checkpoint's evidence."""
+    return (run_seed + EVAL_SEED_OFFSET) % (2**31 - 1)
+
+
+def evaluation_workload(workload: WorkloadConfig) -> WorkloadConfig:
+    """A `trace:NAME:train` workload is evaluated on `trace:NAME:heldout`."""
+    if workload.name.startswith("trace:") and workload.name.endswith(":train"):
+        return workload.model_copy(update={"name": workload.name.removesuffix(":train") + ":heldout"})
+    return workload
 
 
 class ScenarioSummary(Model):
@@ -412,11 +436,18 @@ class SyntheticSpec(Model):
 
 
 class PolicyRef(Model):
-    """The policy a plan uses, as the worker needs it: a checkpoint location or a name."""
+    """The policy a plan uses, as the worker needs it: a checkpoint location or a name;
+    or `deployed`: whatever the scheduler service workflow has deployed for class `name`
+    when the plan runs (resolved there, so a deployment and the plans around it are
+    ordered by the workflow itself), `fallback` when nothing is deployed."""
 
-    kind: Literal["checkpoint", "heuristic"]
+    kind: Literal["checkpoint", "heuristic", "deployed"]
     name: str
     checkpoint: str | None = None
+    fallback: str | None = None
+    keep_window: bool = False
+    """deployed only: the request chose its window; otherwise a deployed checkpoint's
+    training window is used."""
 
 
 class PlanInput(Model):
@@ -448,8 +479,148 @@ def plan_input_problem(input: PlanInput) -> str | None:
         return problem
     if input.policy.kind == "heuristic" and (problem := heuristic_problem(input.policy.name)) is not None:
         return problem
+    fallback = input.policy.fallback if input.policy.kind == "deployed" else None
+    if fallback is not None and (problem := heuristic_problem(fallback)) is not None:
+        return f"fallback: {problem}"
     if input.policy.kind == "checkpoint" and not input.policy.checkpoint:
         return f"policy {input.policy.name!r} is a checkpoint policy but names no checkpoint"
+    return None
+
+
+class EvaluationEvidence(Model):
+    """Why a checkpoint may be deployed: its round's held-out evaluation. Margins compare
+    only between evidence with the same `seeds_key` (same episodes, same objective)."""
+
+    run_id: str
+    round: int
+    workload: WorkloadConfig
+    """The evaluation workload (a `:train` trace is evaluated on `:heldout`)."""
+    objective: Objective = "deadline"
+    seed: int
+    episodes: int
+    ppo_value: float
+    best_heuristic: str
+    best_heuristic_score: float
+    margin: float
+    """ppo_value - best_heuristic_score, in the objective's units (higher is better)."""
+    league: dict[str, float] = Field(default_factory=dict)
+    """Every heuristic's value on the same episodes."""
+
+    @property
+    def eligible(self) -> bool:
+        return self.margin > 0
+
+    def seeds_key(self) -> tuple[str, str, int, int]:
+        return (self.workload.model_dump_json(), self.objective, self.seed, self.episodes)
+
+
+class Deployment(Model):
+    """A policy deployed for a workload class in the scheduler service workflow."""
+
+    policy_class: str
+    policy: str
+    """A checkpoint id (the app's) or a heuristic name."""
+    kind: Literal["checkpoint", "heuristic"]
+    checkpoint: str | None = None
+    """The checkpoint's location, for the worker."""
+    window: int | None = None
+    evidence: EvaluationEvidence | None = None
+    forced: bool = False
+    """Deployed although not eligible (an operator's `force: true`)."""
+    source: Literal["operator", "auto"] = "operator"
+    deployed_at: datetime | None = None
+    """Set by the workflow when the deployment lands."""
+
+    @property
+    def eligible(self) -> bool:
+        return self.kind == "heuristic" or (self.evidence is not None and self.evidence.eligible)
+
+    def ref(self) -> PolicyRef:
+        return PolicyRef(kind=self.kind, name=self.policy, checkpoint=self.checkpoint)
+
+
+def deployed_note(policy_class: str, deployment: Deployment | None, fallback: str) -> str:
+    """What a plan's `notes` say about the policy 'best' stood for."""
+    if deployment is None:
+        return f"nothing deployed for class {policy_class!r}: used the {fallback!r} heuristic for 'best'"
+    margin = f", margin {deployment.evidence.margin:+.4f}" if deployment.evidence is not None else ""
+    forced = ", forced: NOT eligible" if deployment.forced else ""
+    what = f"{deployment.kind} {deployment.policy!r}"
+    return f"'best' for class {policy_class!r} is the deployed {what}{margin}{forced}"
+
+
+class DeployRequest(Model):
+    deployment: Deployment
+    auto: bool = False
+    """From a run with `deploy: "auto"`: deployed only under the rule of deploy_problem."""
+
+
+class DeployResult(Model):
+    deployment: Deployment
+    previous: Deployment | None = None
+
+
+class Deployments(Model):
+    classes: dict[str, Deployment] = Field(default_factory=dict)
+
+
+def deploy_problem(request: DeployRequest, current: Deployment | None) -> str | None:
+    """Why `request` may not replace `current`, or None. Pure: the service workflow's
+    update validator runs it against its own state.
+
+    By hand: a heuristic needs a valid name; a checkpoint needs a location and a
+    positive margin over the best heuristic on its held-out evaluation, unless forced.
+    Automatically (`auto`): never forced; the checkpoint must be eligible and beat what
+    is deployed on the same episodes: a deployed checkpoint evaluated on the same seeds
+    (same workload, objective, seed and episode count) with a smaller margin, or a
+    deployed heuristic that is in this evaluation's league with a lower value. Anything
+    evaluated elsewhere is not comparable, so it stays until an operator decides."""
+    wanted = request.deployment
+    if wanted.kind == "heuristic":
+        problem = heuristic_problem(wanted.policy)
+        if problem is None and request.auto:
+            return "automatic deployment is for checkpoints only"
+        return problem
+    if not wanted.checkpoint:
+        return f"checkpoint {wanted.policy!r} has no stored location"
+    evidence = wanted.evidence
+    if evidence is None:
+        if wanted.forced and not request.auto:
+            return None
+        return f"checkpoint {wanted.policy!r} has no held-out evaluation, so it is not eligible"
+    if not evidence.eligible:
+        if wanted.forced and not request.auto:
+            return None
+        return (
+            f"checkpoint {wanted.policy!r} is not eligible: margin {evidence.margin:+.4f} over the best "
+            f"heuristic {evidence.best_heuristic!r} ({evidence.best_heuristic_score:.4f}) on its held-out "
+            f"evaluation ({evidence.objective}); it must be > 0 (force: true deploys it anyway)"
+        )
+    if not request.auto or current is None:
+        return None
+    if current.policy == wanted.policy:
+        return f"checkpoint {wanted.policy!r} is already deployed for {wanted.policy_class!r}"
+    if current.kind == "heuristic":
+        value = evidence.league.get(current.policy)
+        if value is None:
+            return (
+                f"the deployed heuristic {current.policy!r} was not in this evaluation's league; "
+                "not comparable on the same seeds"
+            )
+        if evidence.ppo_value <= value:
+            return f"does not beat the deployed heuristic {current.policy!r} ({value:.4f})"
+        return None
+    held = current.evidence
+    if held is None or held.seeds_key() != evidence.seeds_key():
+        return (
+            f"the deployed checkpoint {current.policy!r} was evaluated on other seeds; "
+            "not comparable, an operator decides"
+        )
+    if evidence.margin <= held.margin:
+        return (
+            f"margin {evidence.margin:+.4f} does not beat the deployed checkpoint {current.policy!r} "
+            f"({held.margin:+.4f}) on the same seeds"
+        )
     return None
 
 
@@ -461,6 +632,9 @@ class SchedulerServiceInput(Model):
         ge=1,
         le=1_500,
         description="Plans per run before continue-as-new (the server caps updates per run).",
+    )
+    deployments: dict[str, Deployment] = Field(
+        default_factory=dict, description="Carried over continue-as-new; callers leave it empty."
     )
 
 
@@ -491,6 +665,9 @@ class PlanOutput(Model):
     metrics: PlanMetrics
     baseline: BaselineOut | None = None
     elapsed_ms: float = 0.0
+    policy_id: str | None = None
+    """For a `deployed` request: the checkpoint id or heuristic the workflow chose."""
+    notes: list[str] = Field(default_factory=list)
 
 
 class SmokeInput(Model):

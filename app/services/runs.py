@@ -28,6 +28,7 @@ from app.core.config import Settings
 from app.errors import Conflict, NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import (
     TERMINAL_STATUSES,
+    Checkpoint,
     LiveProgress,
     Round,
     RoundPublic,
@@ -39,6 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
+from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
     TRAINING_LOOP_WORKFLOW,
@@ -235,8 +237,9 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
         run.finished_at = description.close_time or utcnow()
         run.live_progress = None
         run.current_round = None
+    new_checkpoints: list[Checkpoint] = []
     if progress is not None:
-        _apply_progress(session, run, progress)
+        new_checkpoints = _apply_progress(session, run, progress)
     if run.status not in TERMINAL_STATUSES:
         run.live_progress = (
             LiveProgress(
@@ -246,14 +249,30 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
             else None
         )
     _save(session, run)
+    if run.config.get("deploy") == "auto":
+        for ckpt in new_checkpoints:
+            await _offer(client, settings, session, run, ckpt)
 
 
-def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> None:
+async def _offer(client: Client, settings: Settings, session: Session, run: Run, ckpt: Checkpoint) -> None:
+    """Auto-deploy is offered once, when the round is first indexed; a failure to reach
+    the service workflow is logged and does not fail the index refresh."""
+    try:
+        await offer_round(client, settings, session, run, ckpt)
+    except (ProblemError, RPCError) as error:
+        log.warning("run %s: could not offer %s for deployment: %s", run.id, ckpt.id, error)
+
+
+def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> list[Checkpoint]:
+    """Index the progress; returns the checkpoints of rounds indexed for the first time."""
     by_location: dict[str, str] = {}
+    new: list[Checkpoint] = []
     existing = {r.round: r for r in session.exec(select(Round).where(Round.run_id == run.id)).all()}
     for summary in progress.rounds:
         ckpt = record_checkpoint(session, run, summary)
         by_location[summary.checkpoint] = ckpt.id
+        if summary.round not in existing:
+            new.append(ckpt)
         row = existing.get(summary.round) or Round(run_id=run.id, round=summary.round)
         row.checkpoint_id = ckpt.id
         copy_round_scores(row, summary)
@@ -273,6 +292,7 @@ def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> N
         run.latest_checkpoint_id = by_location.get(progress.latest_checkpoint, run.latest_checkpoint_id)
     elif progress.rounds:
         run.latest_checkpoint_id = checkpoint_id(run.id, progress.rounds[-1].round)
+    return new
 
 
 def failure_message(error: BaseException) -> str:

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.core.config import Settings
 from app.errors import NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import Checkpoint, ScheduleCreate, SchedulePublic, ScheduleRequest, utcnow
-from app.services.checkpoints import best_checkpoint
+from app.services.policy import current_deployments
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
     HEURISTIC_GRAMMAR,
@@ -46,6 +46,7 @@ from worker.contracts import (
     PlanInput,
     PlanOutput,
     PolicyRef,
+    deployed_note,
     heuristic_problem,
     scheduler_service_id,
 )
@@ -62,17 +63,10 @@ INPUT_ERROR_TYPES = {"InvalidInput", "CheckpointError", "ValueError"}
 def resolve_policy(
     session: Session, settings: Settings, name: str
 ) -> tuple[PolicyRef, int | None, list[str]]:
-    """(policy for the worker, the checkpoint's training window if any, notes for the user)."""
+    """(policy for the worker, the checkpoint's training window if any, notes for the user)
+    of a heuristic name or a checkpoint id; `best` is resolve_best's."""
     if heuristic_problem(name) is None:
         return PolicyRef(kind="heuristic", name=name), None, []
-    if name == "best":
-        ckpt = best_checkpoint(session)
-        if ckpt is None:
-            fallback = settings.fallback_heuristic
-            note = f"no trained checkpoint yet: used the {fallback!r} heuristic for 'best'"
-            return PolicyRef(kind="heuristic", name=fallback), None, [note]
-        note = f"'best' is checkpoint {ckpt.id} (score {ckpt.score:.3f}, run {ckpt.run_id})"
-        return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, [note]
     ckpt = session.get(Checkpoint, name)
     if ckpt is None and ("+" in name or ":" in name):  # meant as a composed heuristic
         raise Unprocessable(heuristic_problem(name, "policy") or "", ["body", "policy"])
@@ -83,6 +77,25 @@ def resolve_policy(
             ["body", "policy"],
         )
     return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, []
+
+
+async def resolve_best(
+    temporal: TemporalGateway, settings: Settings, body: ScheduleCreate, in_service: bool
+) -> tuple[PolicyRef, int | None, list[str]]:
+    """`best` = the policy deployed for the request's class. A plan to the service workflow
+    resolves it there, atomically with the plan (a `deployed` PolicyRef); a workflow per
+    request (`async`, schedule_mode=workflow) gets it resolved here from the same state."""
+    fallback = settings.fallback_heuristic
+    if in_service:
+        ref = PolicyRef(
+            kind="deployed", name=body.policy_class, fallback=fallback, keep_window=body.window is not None
+        )
+        return ref, None, []
+    deployed = (await current_deployments(await temporal.client(), settings)).classes.get(body.policy_class)
+    note = deployed_note(body.policy_class, deployed, fallback)
+    if deployed is None:
+        return PolicyRef(kind="heuristic", name=fallback), None, [note]
+    return deployed.ref(), deployed.window, [note]
 
 
 def _public(row: ScheduleRequest) -> SchedulePublic:
@@ -117,7 +130,11 @@ async def create_schedule(
     collects milliseconds per stage (sent back as a Server-Timing header)."""
     timings = timings if timings is not None else {}
     mark = time.perf_counter()
-    policy, trained_window, notes = resolve_policy(session, settings, body.policy)
+    use_service = settings.schedule_mode == "service" and not body.run_async
+    if body.policy == "best":
+        policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
+    else:
+        policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     window = body.window or trained_window or (body.synthetic.workload.window if body.synthetic else 32)
     try:
         plan_input = PlanInput(
@@ -132,12 +149,11 @@ async def create_schedule(
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error
     client = await temporal.client()
     request_id = uuid.uuid4().hex[:16]
-    use_service = settings.schedule_mode == "service" and not body.run_async
     row = ScheduleRequest(
         id=request_id,
         workflow_id=service_workflow_id(settings) if use_service else f"schedule-{request_id}",
         requested_policy=body.policy,
-        policy=policy.name,
+        policy=body.policy if policy.kind == "deployed" else policy.name,
         checkpoint_id=policy.name if policy.kind == "checkpoint" else None,
         nodes=len(body.nodes or []) or (body.synthetic.workload.nodes if body.synthetic else 0),
         jobs=len(body.jobs or []) or (body.synthetic.workload.jobs if body.synthetic else 0),
@@ -297,6 +313,10 @@ async def _plan_via_service(
 
 def _record_output(row: ScheduleRequest, output: PlanOutput, started: float | None) -> None:
     row.status = "completed"
+    if output.policy_id is not None:  # `best` resolved by the service workflow
+        row.policy = output.policy_id
+        row.checkpoint_id = output.policy_id if output.checkpoint else None
+        row.notes = [*(row.notes or []), *output.notes]
     row.result = output.model_dump(mode="json", include={"placements", "unplaced", "metrics", "baseline"})
     row.finished_at = utcnow()
     row.elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else output.elapsed_ms

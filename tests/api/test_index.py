@@ -124,17 +124,27 @@ def test_recording_the_same_progress_twice_is_idempotent(client: TestClient) -> 
     assert len(client.get("/training-runs/x").json()["rounds"]) == 1
 
 
-def test_best_policy_resolves_to_the_top_checkpoint(client: TestClient) -> None:
+def test_rounds_and_checkpoints_say_whether_they_are_eligible(client: TestClient) -> None:
+    """Eligible = beat the best heuristic on held-out seeds (margin = score - best > 0)."""
+    add_run(client, "a", "completed", [0.4, 0.5, 0.9], 0)
+    rounds = client.get("/training-runs/a").json()["rounds"]
+    assert [(r["eligible"], round(r["margin"], 3)) for r in rounds] == [
+        (False, -0.1),
+        (False, 0.0),
+        (True, 0.4),
+    ]
+    checkpoints = {c["id"]: c for c in client.get("/checkpoints?run_id=a").json()["data"]}
+    assert checkpoints["a-r3"]["eligible"] and not checkpoints["a-r1"]["eligible"]
+
+
+def test_checkpoint_ids_and_heuristics_resolve_from_the_index(client: TestClient) -> None:
     from app.services.schedule import resolve_policy
 
     engine = client.app.state.engine  # type: ignore[attr-defined]
     settings = client.app.state.settings  # type: ignore[attr-defined]
-    with Session(engine) as session:
-        policy, window, notes = resolve_policy(session, settings, "best")
-        assert policy.kind == "heuristic" and policy.name == "edf" and "no trained checkpoint" in notes[0]
     add_run(client, "a", "completed", [0.6, 0.9], 0)
     with Session(engine) as session:
-        policy, window, notes = resolve_policy(session, settings, "best")
+        policy, window, _ = resolve_policy(session, settings, "a-r2")
         assert (policy.kind, policy.name, policy.checkpoint, window) == ("checkpoint", "a-r2", "/ckpt/r2", 16)
-        policy, _, _ = resolve_policy(session, settings, "a-r1")
-        assert policy.checkpoint == "/ckpt/r1"
+        policy, window, _ = resolve_policy(session, settings, "edf+fastest")
+        assert (policy.kind, policy.name, window) == ("heuristic", "edf+fastest", None)

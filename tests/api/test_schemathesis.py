@@ -71,4 +71,6 @@ def test_schema_covers_every_route(tmp_path: Path) -> None:
         "/schedule/{request_id}",
         "/checkpoints",
         "/checkpoints/{checkpoint_id}",
+        "/policy",
+        "/policy/{policy_class}",
     }

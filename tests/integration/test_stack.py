@@ -37,6 +37,7 @@ TINY_RUN = {
     "max_rounds": 3,
     "eval_episodes": 1,
     "seed": 7,
+    "deploy": "auto",
 }
 CLUSTER = {
     "nodes": [
@@ -136,7 +137,7 @@ def test_train_schedule_stop_and_restart(
         fallback = client.post("/schedule", json=CLUSTER).json()
         assert (
             fallback["policy"] == settings.fallback_heuristic
-            and "no trained checkpoint" in fallback["notes"][0]
+            and "nothing deployed for class 'default'" in fallback["notes"][0]
         )
 
         accepted = client.post("/schedule", json={**CLUSTER, "policy": "fifo", "async": True})
@@ -187,8 +188,12 @@ def test_train_schedule_stop_and_restart(
         assert with_checkpoint.status_code == 200, with_checkpoint.text
         assert with_checkpoint.json()["checkpoint_id"] == ckpt["id"]
         assert with_checkpoint.json()["metrics"]["jobs_finished"] == 10
+        fallback = client.post("/schedule", json=CLUSTER).json()
+        assert fallback["checkpoint_id"] is None and "nothing deployed" in fallback["notes"][0]
+        deployed = client.put("/policy/default", json={"policy": ckpt["id"], "force": not ckpt["eligible"]})
+        assert deployed.status_code == 200, deployed.text
         best = client.post("/schedule", json=CLUSTER).json()
-        assert best["checkpoint_id"] is not None and best["notes"][0].startswith("'best' is checkpoint")
+        assert best["checkpoint_id"] == ckpt["id"] and "'best' for class 'default'" in best["notes"][0]
 
         done = wait_for(
             "the run to end",
@@ -200,6 +205,27 @@ def test_train_schedule_stop_and_restart(
         assert done["best_checkpoint_id"] and done["latest_checkpoint_id"]
         if stopped.status_code == 202:
             assert done["stop_reason"] == "integration test" and done["rounds_done"] < 3
+        # deploy: auto offered each round as it was indexed: the first eligible round with
+        # the highest margin (all rounds share the run's evaluation seeds) is deployed.
+        expected = None
+        for round_ in done["rounds"]:
+            if round_["eligible"] and (expected is None or round_["margin"] > expected["margin"]):
+                expected = round_
+
+        def auto_deployed() -> dict | None:
+            policies = {p["policy_class"]: p for p in client.get("/policy").json()["data"]}
+            return policies.get("seed-demo")
+
+        if expected is None:
+            assert auto_deployed() is None
+        else:  # the reconciler may still be offering the last round it indexed
+            auto = wait_for(
+                "the auto deployment",
+                lambda: (a := auto_deployed()) and a["policy"] == expected["checkpoint_id"] and a,
+                30,
+                log,
+            )
+            assert auto["source"] == "auto" and auto["eligible"]
         late_stop = client.post(f"/training-runs/{run['id']}/stop")
         assert late_stop.status_code == 409 and "already ended" in late_stop.json()["detail"]
         checkpoints = client.get(f"/checkpoints?run_id={run['id']}").json()

@@ -15,6 +15,13 @@ While it drains, the validator rejects new plans as `SchedulerRestarting` (nothi
 written to history, the API sends them again) and the run waits for the plans in flight
 to finish, so no accepted update is ever cut off by continue-as-new.
 
+Deployed policies: the workflow holds one Deployment per workload class, changed by the
+`deploy` update (its validator, contracts.deploy_problem, refuses ineligible or not
+better checkpoints before anything is written) and carried over continue-as-new. A plan
+whose policy is `deployed` resolves it in its own handler, so each plan uses what was
+deployed when it arrived and a deployment takes effect for the next plan with no
+restart and nothing in flight dropped.
+
 Measured cost of a continue-as-new under load: plans the server admitted but had not yet
 delivered when the run closed are refused with RESOURCE_EXHAUSTED "workflow is closing",
 which the SDK client retries after ~1 s on its own; with 8 clients that is ~8 plans per
@@ -30,12 +37,21 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from worker.activities import INVALID_INPUT
     from worker.contracts import (
+        DEPLOY_REJECTED,
+        DEPLOY_UPDATE,
+        DEPLOYMENTS_QUERY,
         PLAN_UPDATE,
         SCHEDULER_RESTARTING,
         SCHEDULER_SERVICE_WORKFLOW,
+        Deployments,
+        DeployRequest,
+        DeployResult,
         PlanInput,
         PlanOutput,
+        PolicyRef,
         SchedulerServiceInput,
+        deploy_problem,
+        deployed_note,
         plan_input_problem,
     )
     from worker.workflows.scheduler import plan_locally
@@ -48,6 +64,7 @@ class SchedulerServiceWorkflow:
         self._config = input or SchedulerServiceInput()
         self._accepted = 0
         self._draining = False
+        self._deployments = dict(self._config.deployments)
 
     @workflow.run
     async def run(self, input: SchedulerServiceInput | None = None) -> None:
@@ -61,7 +78,7 @@ class SchedulerServiceWorkflow:
         )
         self._draining = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._config)
+        workflow.continue_as_new(self._config.model_copy(update={"deployments": self._deployments}))
 
     @workflow.update(name=PLAN_UPDATE)
     async def plan(self, request: PlanInput) -> PlanOutput:
@@ -69,7 +86,18 @@ class SchedulerServiceWorkflow:
         baseline's), or fails the update, not the workflow, with the activity's
         `InvalidInput` / `CheckpointError`."""
         self._accepted += 1
-        return await plan_locally(request)
+        if request.policy.kind != "deployed":
+            return await plan_locally(request)
+        wanted = request.policy
+        deployed = self._deployments.get(wanted.name)
+        fallback = wanted.fallback or request.baseline
+        ref = deployed.ref() if deployed is not None else PolicyRef(kind="heuristic", name=fallback)
+        window = request.window
+        if deployed is not None and deployed.window and not wanted.keep_window:
+            window = deployed.window
+        output = await plan_locally(request.model_copy(update={"policy": ref, "window": window}))
+        note = deployed_note(wanted.name, deployed, fallback)
+        return output.model_copy(update={"policy_id": ref.name, "notes": [note]})
 
     @plan.validator
     def validate_plan(self, request: PlanInput) -> None:
@@ -83,3 +111,24 @@ class SchedulerServiceWorkflow:
         problem = plan_input_problem(request)
         if problem is not None:
             raise ApplicationError(problem, type=INVALID_INPUT, non_retryable=True)
+
+    @workflow.update(name=DEPLOY_UPDATE)
+    def deploy(self, request: DeployRequest) -> DeployResult:
+        """Mutates the class's deployment; plans already running keep the policy they
+        resolved, the next plan of the class gets this one."""
+        wanted = request.deployment.model_copy(update={"deployed_at": workflow.now()})
+        previous = self._deployments.get(wanted.policy_class)
+        self._deployments[wanted.policy_class] = wanted
+        workflow.logger.info("deployed %s %r for class %r", wanted.kind, wanted.policy, wanted.policy_class)
+        return DeployResult(deployment=wanted, previous=previous)
+
+    @deploy.validator
+    def validate_deploy(self, request: DeployRequest) -> None:
+        """Refuse, before anything reaches history, a deployment the rules forbid."""
+        problem = deploy_problem(request, self._deployments.get(request.deployment.policy_class))
+        if problem is not None:
+            raise ApplicationError(problem, type=DEPLOY_REJECTED, non_retryable=True)
+
+    @workflow.query(name=DEPLOYMENTS_QUERY)
+    def deployments(self) -> Deployments:
+        return Deployments(classes=dict(self._deployments))

@@ -52,14 +52,14 @@ with workflow.unsafe.imports_passed_through():
         TrainingProgress,
         TrainingRunConfig,
         TrainRoundInput,
-        WorkloadConfig,
+        evaluation_seed,
+        evaluation_workload,
     )
 
 ROUNDS_KEPT = 500
 """Round summaries carried over continue-as-new (older ones live in the app's database)."""
 EVALUATIONS_KEPT = 10
 """Rounds whose full evaluation (every heuristic's metrics) is carried over."""
-EVAL_SEED_OFFSET = 1_000_000_007
 
 SCENARIO_OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -74,12 +74,6 @@ STORE_OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=15),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
 }
-
-
-def eval_workload(workload: WorkloadConfig) -> WorkloadConfig:
-    if workload.name.startswith("trace:") and workload.name.endswith(":train"):
-        return workload.model_copy(update={"name": workload.name.removesuffix(":train") + ":heldout"})
-    return workload
 
 
 @workflow.defn(name=TRAINING_LOOP_WORKFLOW)
@@ -179,9 +173,9 @@ class TrainingLoopWorkflow:
             evaluate_policy,
             EvaluateInput(
                 checkpoint=trained.checkpoint,
-                workload=eval_workload(config.workload),
+                workload=evaluation_workload(config.workload),
                 episodes=config.eval_episodes,
-                seed=(config.seed + EVAL_SEED_OFFSET) % (2**31 - 1),
+                seed=evaluation_seed(config.seed),
                 objective=config.objective,
             ),
             task_queue=training_queue(),
