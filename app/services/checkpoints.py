@@ -76,8 +76,3 @@ def get_checkpoint(session: Session, ckpt_id: str) -> Checkpoint:
     if ckpt is None:
         raise NotFound(f"no checkpoint {ckpt_id!r}; GET /checkpoints lists them")
     return ckpt
-
-
-def best_checkpoint(session: Session) -> Checkpoint | None:
-    query = select(Checkpoint).order_by(col(Checkpoint.score).desc(), col(Checkpoint.created_at).desc())
-    return session.exec(query.limit(1)).first()

@@ -259,7 +259,7 @@ async def _offer(client: Client, settings: Settings, session: Session, run: Run,
     the service workflow is logged and does not fail the index refresh."""
     try:
         await offer_round(client, settings, session, run, ckpt)
-    except (ProblemError, RPCError) as error:
+    except (ProblemError, RPCError, RPCTimeoutOrCancelledError) as error:
         log.warning("run %s: could not offer %s for deployment: %s", run.id, ckpt.id, error)
 
 
