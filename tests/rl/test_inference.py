@@ -14,7 +14,7 @@ from worker.rl import inference
 from worker.rl.inference import CheckpointError, PPOPolicy, load_module, module_dir
 from worker.rl.module import PairScoringModule
 from worker.sim.evaluate import run_episode
-from worker.sim.features import observation_space
+from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES, observation_space
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
@@ -80,10 +80,10 @@ def test_greedy_action_falls_back_when_weights_are_broken(module_ckpt: Path) -> 
     mask = np.zeros(32 * 16 + 1, dtype=np.float32)
     mask[[7, 100]] = 1.0
     obs = {
-        "jobs": np.zeros((32, 9), np.float32),
-        "nodes": np.zeros((16, 8), np.float32),
-        "pairs": np.zeros((32, 16, 6), np.float32),
-        "global": np.zeros(7, np.float32),
+        "jobs": np.zeros((32, JOB_FEATURES), np.float32),
+        "nodes": np.zeros((16, NODE_FEATURES), np.float32),
+        "pairs": np.zeros((32, 16, PAIR_FEATURES), np.float32),
+        "global": np.zeros(GLOBAL_FEATURES, np.float32),
         "action_mask": mask,
     }
     assert inference.greedy_action(module, obs) in (7, 100)
