@@ -63,8 +63,10 @@ class PPOHyperparams:
     """SGD minibatch size."""
     num_epochs: int = 2
     """Passes over each batch."""
-    num_envs_per_env_runner: int = 16
-    """Vectorised envs per runner, stepped together: one module forward per 16 decisions."""
+    num_envs_per_env_runner: int = 64
+    """Vectorised envs per runner, stepped together: one module forward and one pass of
+    RLlib's connectors per 64 decisions. Their per-call overhead dominates sampling:
+    64 envs sample ~2x faster than 16 (benchmarks/train_throughput.py)."""
     num_env_runners: int = 2
     """Remote sampling actors (one CPU each; clamped to the Ray cluster's CPUs). 2 on 2
     cores samples in parallel while the driver waits, then learns while they wait:
@@ -184,7 +186,14 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-        .environment(TrainingEnv, env_config=env_config(cfg.workload, cfg.window, seed))
+        # The action space is Discrete: nothing to unsquash or clip, and with either on
+        # RLlib deep-copies every action batch (~5% of sampling time).
+        .environment(
+            TrainingEnv,
+            env_config=env_config(cfg.workload, cfg.window, seed),
+            normalize_actions=False,
+            clip_actions=False,
+        )
         .framework("torch")
         .env_runners(
             num_env_runners=ppo.num_env_runners,
