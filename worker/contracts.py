@@ -151,7 +151,7 @@ class PPOParams(Model):
     train_batch_size: int = Field(4096, ge=64, le=200_000)
     minibatch_size: int = Field(1024, ge=16, le=200_000)
     num_epochs: int = Field(2, ge=1, le=50)
-    num_envs_per_env_runner: int = Field(16, ge=1, le=128)
+    num_envs_per_env_runner: int = Field(128, ge=1, le=256)
     embed_dim: int = Field(32, ge=4, le=512)
     hidden: int = Field(32, ge=4, le=1024)
     warm_start: str | None = Field(

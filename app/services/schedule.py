@@ -57,6 +57,9 @@ MAX_RETRY_PAUSE_S = 0.05
 (it is back within a workflow task or two: milliseconds)."""
 
 INPUT_ERROR_TYPES = {"InvalidInput", "CheckpointError", "ValueError"}
+PLAN_TIMEOUT = "PlanTimeout"
+"""The worker gave up on a plan that outran its time budget: answered 504, like the API's
+own timeout."""
 """Application error types the worker raises for input a client can fix: answered 422."""
 
 
@@ -335,8 +338,11 @@ def _record_failure(
             app_error = cause
         cause = cause.__cause__ if isinstance(cause, FailureError) else None
     message = app_error.message if app_error is not None else str(error.__cause__ or error)
-    row.status, row.error, row.finished_at = "failed", message[:4000], utcnow()
+    timed_out = app_error is not None and app_error.type == PLAN_TIMEOUT
+    row.status, row.error, row.finished_at = "timed_out" if timed_out else "failed", message[:4000], utcnow()
     _save(session, row)
+    if timed_out:
+        raise ProblemError(504, f"no plan in time: {message}", id=row.id, workflow_id=row.workflow_id)
     if app_error is not None and app_error.type in INPUT_ERROR_TYPES:
         raise ProblemError(422, f"the scheduler rejected the request: {message}", id=row.id)
     raise ProblemError(

@@ -13,8 +13,10 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from worker.activities import checkpoint_error, invalid_input
 from worker.contracts import BaselineOut, PlanInput, PlanOutput, PolicyRef, plan_input_problem
@@ -55,6 +57,7 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
     if problem is not None:
         raise invalid_input(ValueError(problem))
     policy = load_policy(input.policy)
+    deadline = time.monotonic() + plan_budget_s()
     try:
         if input.synthetic is not None:
             scenario = make_scenario(workload_spec(input.synthetic.workload), input.synthetic.seed)
@@ -62,7 +65,7 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
         else:
             nodes = [node_from_spec(n) for n in input.nodes or []]
             jobs = [job_from_spec(j) for j in input.jobs or []]
-        result = plan(policy, nodes, jobs, input.window)
+        result = plan(_Deadline(policy, deadline), nodes, jobs, input.window)
         baseline: BaselineOut | None = None
         if input.baseline is None:
             pass
@@ -72,7 +75,7 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
             key = _baseline_key(input)
             baseline = _baselines.get(key)
             if baseline is None:
-                other = plan(make_heuristic(input.baseline), nodes, jobs, input.window)
+                other = plan(_Deadline(make_heuristic(input.baseline), deadline), nodes, jobs, input.window)
                 baseline = _baselines.put(
                     key, BaselineOut(policy=other.policy, metrics=plan_metrics(other.metrics))
                 )
@@ -80,6 +83,50 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
         raise invalid_input(error) from error
     checkpoint = input.policy.checkpoint if input.policy.kind == "checkpoint" else None
     return plan_output(result, baseline, checkpoint, (time.perf_counter() - started) * 1000)
+
+
+PLAN_TIMEOUT_TYPE = "PlanTimeout"
+DEFAULT_PLAN_BUDGET_S = 60.0
+
+
+def plan_budget_s() -> float:
+    """How long this plan may compute: just under the activity's start-to-close timeout.
+
+    A timed-out sync activity is not interrupted (Python cannot stop its thread): it
+    would keep a core busy, and each retry would start another copy beside it. So the
+    rollout checks the clock at every decision and gives up itself, non-retryably (the
+    same input would take as long again)."""
+    try:
+        timeout = activity.info().start_to_close_timeout
+    except RuntimeError:  # called outside an activity (benchmarks, tests)
+        return DEFAULT_PLAN_BUDGET_S
+    return 0.95 * timeout.total_seconds() if timeout else DEFAULT_PLAN_BUDGET_S
+
+
+class _Deadline:
+    """A Policy that fails the plan once `deadline` (time.monotonic) has passed."""
+
+    def __init__(self, policy: Any, deadline: float) -> None:
+        self._policy = policy
+        self._deadline = deadline
+        self._decisions = 0
+        self.name = policy.name
+        self.needs_observation = getattr(policy, "needs_observation", True)
+
+    def reset(self, seed: int) -> None:
+        self._policy.reset(seed)
+
+    def act(self, view: Any) -> int:
+        self._decisions += 1
+        if time.monotonic() > self._deadline:
+            raise ApplicationError(
+                f"the plan did not finish in time (gave up after {self._decisions} decisions of "
+                f"{view.sim.n_jobs} jobs on {len(view.sim.node_ids)} nodes); send fewer jobs or "
+                "nodes per request",
+                type=PLAN_TIMEOUT_TYPE,
+                non_retryable=True,
+            )
+        return self._policy.act(view)
 
 
 class _BaselineCache:

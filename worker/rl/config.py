@@ -1,11 +1,11 @@
 """PPO hyper-parameters as one documented dataclass, and their translation to RLlib.
 
 Defaults are tuned for the 2-core machine this project targets (figures from
-benchmarks/train_throughput.py on an idle machine, steady, 16 nodes x 32 window):
-- two remote env runners x 16 envs: sampling runs on both cores while the learner
-  waits, then the learner runs while they wait: ~3,700-3,900 env steps/s, against
-  ~3,350 sampling 16 envs in the driver and ~2,850 with 32 envs there. RLlib's per-step
-  overhead (connectors, episode bookkeeping) dominates: the env alone does ~30,000;
+benchmarks/train_throughput.py, steady, 16 nodes x 32 window, on a machine shared with
+other work, see the fields' docs):
+- 128 envs sampled in the driver (no remote env runners): RLlib's per-step overhead
+  (connectors, episode bookkeeping) dominates sampling, the env alone does ~30,000
+  steps/s, and that overhead is per call, so a wide vector of envs amortises it;
 - 2 epochs of 1,024-sample minibatches over 4,096 steps and a small model (hidden 32)
   keep the learner at ~0.5 s per iteration on one thread;
 - one torch thread in the learner: two give ~4,500 steps/s on an idle machine but learn
@@ -63,12 +63,17 @@ class PPOHyperparams:
     """SGD minibatch size."""
     num_epochs: int = 2
     """Passes over each batch."""
-    num_envs_per_env_runner: int = 16
-    """Vectorised envs per runner, stepped together: one module forward per 16 decisions."""
-    num_env_runners: int = 2
-    """Remote sampling actors (one CPU each; clamped to the Ray cluster's CPUs). 2 on 2
-    cores samples in parallel while the driver waits, then learns while they wait:
-    ~4,000 steps/s against ~3,000 sampling in the driver (0)."""
+    num_envs_per_env_runner: int = 128
+    """Vectorised envs per runner, stepped together: one module forward and one pass of
+    RLlib's connectors per 128 decisions. Their per-call overhead dominates sampling, so
+    more envs per step is the cheapest speed-up (sampling alone, one process: 16 envs
+    ~1,400-1,800 steps/s, 64 envs ~2,900-3,700)."""
+    num_env_runners: int = 0
+    """Remote sampling actors (one CPU each; clamped to the Ray cluster's CPUs). 0 samples
+    in the learner's process: no episode transfer through Ray's object store and no
+    actors competing for 2 cores. Measured back to back on the shared 2-core machine
+    (benchmarks/train_throughput.py): 0 runners x 128 envs ~1,650-1,730 steps/s, 2 x 64
+    ~1,210, 2 x 16 (the old default) ~940-1,160."""
     embed_dim: int = 32
     """Job and node embedding size."""
     hidden: int = 32
@@ -195,7 +200,14 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-        .environment(TrainingEnv, env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective))
+        # The action space is Discrete: nothing to unsquash or clip, and with either on
+        # RLlib deep-copies every action batch (~5% of sampling time).
+        .environment(
+            TrainingEnv,
+            env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective),
+            normalize_actions=False,
+            clip_actions=False,
+        )
         .framework("torch")
         .env_runners(
             num_env_runners=ppo.num_env_runners,
