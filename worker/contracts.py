@@ -60,6 +60,7 @@ TRACE_WORKLOADS = (
     "trace:alibaba-default:heldout",
     "trace:alibaba-gpuspec33",
     "trace:alibaba-multigpu50",
+    "trace:lublin-1",
 )
 OBJECTIVES = ("deadline", "slowdown", "utilization", "allocation")
 """What a training run optimises (worker/sim/objectives.py); `deadline` is the headline score."""

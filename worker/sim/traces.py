@@ -101,7 +101,10 @@ _ALIBABA: dict[str, tuple[str, str]] = {
     "trace:alibaba-gpuspec33": ("openb_pod_list_gpuspec33.csv", "all"),
     "trace:alibaba-multigpu50": ("openb_pod_list_multigpu50.csv", "all"),
 }
-TRACE_NAMES: tuple[str, ...] = tuple(_ALIBABA)
+LUBLIN_POOL = "trace:lublin-1"
+"""RLScheduler's Lublin-1 setting (Zhang et al., SC20) by name: see :func:`pool_scenario`."""
+LUBLIN_FILE = "swf/lublin_256.swf"
+TRACE_NAMES: tuple[str, ...] = (*_ALIBABA, LUBLIN_POOL)
 """The fixed trace names; ``trace:swf:PATH`` is accepted as well."""
 
 GPU_SPEEDS: dict[str, float] = {
@@ -181,13 +184,25 @@ def traces_dir() -> Path:
 
 
 def is_trace_name(name: str) -> bool:
-    return name in _ALIBABA or (name.startswith(SWF_PREFIX) and len(name) > len(SWF_PREFIX))
+    return (
+        name in _ALIBABA
+        or name == LUBLIN_POOL
+        or (name.startswith(SWF_PREFIX) and len(name) > len(SWF_PREFIX))
+    )
 
 
 def trace_scenario(name: str, *, nodes: int, load: float | None, jobs: int, seed: int) -> Scenario:
     """Sample an episode from a real trace. Deterministic for the same arguments."""
     _check_arguments(nodes, load, jobs)
     rng = np.random.default_rng(seed)
+    if name == LUBLIN_POOL:
+        if nodes != 1 or load is not None:
+            raise ValueError(
+                f"{LUBLIN_POOL} is RLScheduler's setting: one pool of 256 processors and the trace's "
+                "own arrivals; use nodes=1 and no load (for other shapes use trace:swf:swf/lublin_256.swf)"
+            )
+        n_tasks = len(_swf(traces_dir() / LUBLIN_FILE).tasks.submit)
+        return pool_scenario(int(rng.integers(0, max(n_tasks - jobs, 0) + 1)), jobs)
     if name in _ALIBABA:
         pod_list, part = _ALIBABA[name]
         base = traces_dir() / ALIBABA_DIR
@@ -214,6 +229,9 @@ def trace_stats(name: str) -> TraceStats:
         pod_list, part = _ALIBABA[name]
         path = traces_dir() / ALIBABA_DIR / pod_list
         tasks = _split(path, part)
+    elif name == LUBLIN_POOL:
+        path = traces_dir() / LUBLIN_FILE
+        tasks = _swf(path).tasks
     elif is_trace_name(name):
         path = _resolve_swf(name[len(SWF_PREFIX) :])
         tasks = _swf(path).tasks
@@ -222,6 +240,40 @@ def trace_stats(name: str) -> TraceStats:
     submit = tasks.submit
     first, last = (float(submit[0]), float(submit[-1])) if len(submit) else (0.0, 0.0)
     return TraceStats(path, len(submit), tasks.skipped, first, last)
+
+
+def pool_scenario(start: int, jobs: int = 1024) -> Scenario:
+    """Jobs `start` to `start + jobs` of lublin_256.swf on one pool of its MaxProcs (256)
+    processors, as RLScheduler evaluates: a job takes its requested processors of the
+    pool, its estimate is the SWF requested time, arrivals are at the trace's own times
+    (their F1 order reads the absolute submit time), and there are no deadlines or
+    priorities (their metric is the bounded slowdown). Their evaluation runs the sequences
+    starting at 0, 1024, ..., 9216."""
+    trace = _swf(traces_dir() / LUBLIN_FILE)
+    tasks = trace.tasks
+    n_tasks = len(tasks.submit)
+    if not 0 <= start < n_tasks:
+        raise ValueError(f"{LUBLIN_POOL}: start {start} is outside the trace's {n_tasks} jobs")
+    index = np.arange(start, min(start + jobs, n_tasks))
+    submit = tasks.submit[index]  # not shifted: F1 scores the trace's own submit times
+    runtime = tasks.runtime[index]
+    records = tuple(
+        Job(
+            id=tasks.names[i],
+            cpus=float(tasks.cpus[i]),
+            gpus=0.0,
+            priority=1,
+            submit_s=float(t),
+            runtime_estimate_s=float(tasks.estimate[i]),
+            runtime_s=float(run),
+            deadline_s=math.inf,
+        )
+        for i, t, run in zip(index.tolist(), submit.tolist(), runtime.tolist(), strict=True)
+    )
+    pool = (Node(id="pool", cpus=float(trace.max_procs)),)
+    # Even one job at a time, everything ends by the last arrival plus the sum of runtimes.
+    horizon = float(submit[-1] + runtime.sum()) + 1.0
+    return Scenario(LUBLIN_POOL, pool, records, horizon)
 
 
 def _unknown(name: str) -> TraceError:

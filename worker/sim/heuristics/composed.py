@@ -6,6 +6,8 @@ Modes say what happens when the job the order wants first does not fit anywhere 
 - `easy:`: reserve the earliest time and node for that job and start only jobs that
   cannot delay it (EASY backfilling, :mod:`.backfill`);
 - `strict:`: wait for it, start nothing else (no backfilling at all).
+In both, the job chosen when it had to wait stays the head until it starts, even if the
+order (WFP3, UNICEP, laxity change with the clock) would later rank another job first.
 """
 
 from __future__ import annotations
@@ -55,13 +57,24 @@ class ComposedHeuristic:
         self.order: Order = ORDERS[composition.order]
         self.placement: Placement = PLACEMENTS[composition.placement]
         self._checked: object | None = None
+        self._head: tuple[object, int] | None = None
+        """(engine, job) the order committed to while it could not start."""
         self.lenient = False
         """Plans set this: a rule without deadlines to read then runs as if every deadline
         were infinite (edf keeps submit order, `deadline` places fastest) and `note` says so."""
         self.note: str | None = None
 
     def reset(self, seed: int) -> None:
-        pass
+        self._head = None
+
+    def _head_slot(self, view: DecisionView, best: int) -> int:
+        """The job the order chose when it last had to wait keeps its place at the head
+        until it starts (as in RLScheduler's and classic EASY schedulers), even if the
+        order would now rank another job first; `best` otherwise."""
+        if self._head is None or self._head[0] is not view.sim:
+            return best
+        slots = np.flatnonzero(view.window == self._head[1])
+        return int(slots[0]) if len(slots) else best
 
     def _check(self, view: DecisionView) -> None:
         """Refuse, once per episode, to run a deadline rule on jobs without deadlines."""
@@ -98,14 +111,18 @@ class ComposedHeuristic:
             slot = int(np.argmin(np.where(slot_ok, keys, np.inf)))
             return self._place(view, slot, fits[slot])
         ranked = np.argsort(keys, kind="stable")
-        head = int(ranked[0])
+        head = self._head_slot(view, int(ranked[0]))
         if fits[head].any():
+            self._head = None
             return self._place(view, head, fits[head])
+        self._head = (view.sim, int(window[head]))
         if self.composition.mode == "strict" or not fits.any():
             return view.wait_action
         reservation = reserve(view.sim, int(window[head]))
-        for slot in ranked[1:]:
+        for slot in ranked:
             slot = int(slot)
+            if slot == head:
+                continue
             if not real[slot]:
                 break
             if not fits[slot].any():
