@@ -68,7 +68,7 @@ Objective = Literal["deadline", "slowdown", "utilization", "allocation"]
 HEURISTIC_POLICIES = ("fifo", "sjf", "edf", "priority", "packing", "random")
 """The first release's heuristics; every composed name below is accepted as well."""
 HEURISTIC_ORDERS = ("fifo", "sjf", "edf", "priority", "laxity", "f1", "wfp3", "unicep", "sgt")
-HEURISTIC_PLACEMENTS = ("first", "fastest", "deadline", "bestfit", "least", "most")
+HEURISTIC_PLACEMENTS = ("first", "fastest", "deadline", "bestfit", "fgd", "least", "most")
 HEURISTIC_MODES = {"greedy": "", "easy": "easy:", "strict": "strict:"}
 STANDALONE_HEURISTICS = ("packing", "random")
 HEURISTIC_GRAMMAR = "[easy:|strict:]ORDER[+PLACEMENT]"

@@ -292,6 +292,14 @@ class ClusterSim:
         self.reward += earned
         return earned
 
+    def discard(self, slot: int) -> None:
+        """Give up on the job in window `slot`: it is reported unschedulable. For
+        experiments where a job that does not fit on arrival fails (FGD's allocation
+        experiment), never for the env's policies, whose jobs wait."""
+        job = self.waiting.pop(slot)
+        self._window_cache = None
+        self.state[job] = UNSCHEDULABLE
+
     def gpu_type_for(self, job: int, node: int) -> tuple[int, float]:
         """The fastest allowed type on `node` whose devices fit the job (-1, 0.0 if none)."""
         t = devices.fastest_type(

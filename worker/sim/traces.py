@@ -276,6 +276,19 @@ def pool_scenario(start: int, jobs: int = 1024) -> Scenario:
     return Scenario(LUBLIN_POOL, pool, records, horizon)
 
 
+def openb_cluster() -> tuple[Node, ...]:
+    """Every node of the openb node list (1,213 nodes, 6,212 GPUs)."""
+    cluster = _node_list(traces_dir() / ALIBABA_DIR / NODE_LIST)
+    return cluster.nodes(np.arange(cluster.size))
+
+
+def openb_pod_shapes(pod_list: str) -> list[tuple[float, float, float, tuple[str, ...]]]:
+    """(cpus, memory_gb, gpus, gpu_types) of every row of an openb pod list (`default`,
+    `gpuspec33` or `multigpu50`), run or not: FGD's allocation experiment places them all."""
+    path = traces_dir() / ALIBABA_DIR / f"openb_pod_list_{pod_list}.csv"
+    return [(r.cpus, r.memory_gb, r.gpus, r.gpu_types) for r in _pod_list(path).rows]
+
+
 def _unknown(name: str) -> TraceError:
     valid = ", ".join([*TRACE_NAMES, SWF_PREFIX + "PATH"])
     return TraceError(f"unknown trace {name!r}; valid names: {valid}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from worker.sim.engine import ClusterSim
 from worker.sim.env import DecisionView
+from worker.sim.fragmentation import ShapeTable, fragmentation_delta
 
 PlaceFn = Callable[[DecisionView, int, np.ndarray], int]
 """(view, window slot, candidate nodes as a bool mask with at least one True) -> node."""
@@ -90,6 +91,18 @@ def _bestfit(view: DecisionView, slot: int, candidates: np.ndarray) -> int:
     return _best(candidates, left.cpu + left.mem + left.gpu)
 
 
+def _fgd(view: DecisionView, slot: int, candidates: np.ndarray) -> int:
+    """FGD: where the expected GPU fragmentation over the workload's typical job shapes
+    grows least (worker/sim/fragmentation.py)."""
+    sim = view.sim
+    table = getattr(sim, "_shape_table", None)
+    if table is None:
+        table = sim._shape_table = ShapeTable.from_jobs(sim)
+    delta = fragmentation_delta(sim, int(view.window[slot]), candidates, table)
+    left = leftover(sim, int(view.window[slot]))
+    return _best(candidates, delta, left.gpu, left.cpu)
+
+
 def _allocated_shares(left: Leftover) -> tuple[np.ndarray, np.ndarray]:
     """Sum and count of the resources a node has (cpu always; memory and GPUs if any)."""
     total = left.cpu + np.where(left.has_mem, left.mem, 0.0) + np.where(left.has_gpu, left.gpu, 0.0)
@@ -121,6 +134,13 @@ PLACEMENTS: dict[str, Placement] = {
             "the slowest GPU type that still meets the job's deadline, else the fastest",
         ),
         Placement("bestfit", _bestfit, False, "the node left with the least free cpu + memory + GPU share"),
+        Placement(
+            "fgd",
+            _fgd,
+            False,
+            "fragmentation gradient descent: where the expected GPU fragmentation over the workload's "
+            "typical job shapes grows least (FGD, ATC'23)",
+        ),
         Placement("least", _least, False, "Kubernetes LeastAllocated: most free share left on average"),
         Placement("most", _most, False, "Kubernetes MostAllocated: least free share left on average"),
     )

@@ -1,0 +1,165 @@
+"""GPU fragmentation as FGD measures it (Weng et al., ATC'23), on our device model.
+
+A node's fragmentation is the GPU capacity it has free that the workload's typical job
+shapes cannot use, weighted by how common each shape is. For one shape:
+- a CPU-only job, a job the node's GPU types cannot serve, a job for which the node
+  lacks CPUs, or one whose GPUs no set of free devices can hold: every free GPU share
+  on the node counts as fragment (FGD's Q1, Q2, Q4, XL, XR and no-access cases);
+- a job the node can host: only the free shares of devices too small for its per-device
+  need count (Q3's "lack GPU" part).
+The `fgd` placement puts a job where this expected fragmentation grows least. Read from
+FGD's `pkg/utils/frag.go` (`NodeGpuShareFragAmountScore`); typical shapes are the most
+common (cpus, per-device share, devices, allowed types) of the workload's jobs covering
+`COVERAGE` of them (in steps of `STEP` shapes), renormalised, like their
+`GetTypicalPods` with CPU jobs included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from worker.sim.devices import EPS
+from worker.sim.engine import ClusterSim
+
+COVERAGE = 0.6
+"""Share of jobs the typical shapes must cover: FGD's default pod popularity threshold
+(60%), reached by adding the next `STEP` most common shapes at a time."""
+STEP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeTable:
+    cpus: np.ndarray
+    share: np.ndarray
+    """Free share each device must have: the job's GPUs if below one, else 1 (0: CPU job)."""
+    devices: np.ndarray
+    """Devices a job of this shape takes (0: CPU job)."""
+    allowed: np.ndarray
+    """[S, T] GPU types the shape may use."""
+    weight: np.ndarray
+    """Popularity, summing to one."""
+
+    @classmethod
+    def from_jobs(
+        cls, sim: ClusterSim, jobs: Sequence[int] | None = None, coverage: float = COVERAGE
+    ) -> ShapeTable:
+        """Typical shapes of `jobs` (default: every job of the engine's scenario)."""
+        index = range(sim.n_jobs) if jobs is None else jobs
+        counts: Counter[tuple] = Counter()
+        for j in index:
+            gpus = 0.0 if sim.cpu_only[j] else float(sim.gpu[j])
+            counts[(float(sim.cpu[j]), round(gpus, 6), tuple(bool(a) for a in sim.allowed[j]))] += 1
+        total = sum(counts.values()) or 1
+        ranked = counts.most_common()
+        size = 0
+        while size < len(ranked) and sum(c for _, c in ranked[:size]) < coverage * total:
+            size += STEP
+        kept = ranked[:size]
+        n_types = sim.cap_gpu.shape[1]
+        cpus = np.array([s[0] for s, _ in kept], dtype=np.float64)
+        gpus = np.array([s[1] for s, _ in kept], dtype=np.float64)
+        allowed = np.array([s[2] for s, _ in kept], dtype=np.bool_).reshape(len(kept), n_types)
+        weight = np.array([c for _, c in kept], dtype=np.float64)
+        return cls(
+            cpus=cpus,
+            share=np.where(gpus <= 0, 0.0, np.minimum(gpus, 1.0)),
+            devices=np.where(gpus <= 0, 0, np.where(gpus < 1.0 - EPS, 1, np.ceil(gpus - EPS))).astype(
+                np.int64
+            ),
+            allowed=allowed,
+            weight=weight / max(weight.sum(), 1e-12),
+        )
+
+
+@numba.njit(cache=True, nogil=True)
+def _node_fragment(free_cpu: float, types: np.ndarray, free: np.ndarray, table: tuple) -> float:
+    cpus, share, devices, allowed, weight = table
+    total = 0.0
+    for d in range(types.shape[0]):
+        if types[d] >= 0:
+            total += free[d]
+    if total <= EPS:
+        return 0.0
+    fragment = 0.0
+    for s in range(cpus.shape[0]):
+        if devices[s] == 0 or cpus[s] > free_cpu + EPS:
+            fragment += weight[s] * total
+            continue
+        usable, small = 0, 0.0
+        for d in range(types.shape[0]):
+            t = types[d]
+            if t < 0:
+                continue
+            if allowed[s, t] and free[d] >= share[s] - EPS:
+                usable += 1
+            else:
+                small += free[d]
+        fragment += weight[s] * (small if usable >= devices[s] else total)
+    return fragment
+
+
+@numba.njit(cache=True, nogil=True)
+def _deltas(
+    cpu: float,
+    need: float,
+    allowed: np.ndarray,
+    speed: np.ndarray,
+    free_cpu: np.ndarray,
+    dev_type: np.ndarray,
+    dev_free: np.ndarray,
+    candidates: np.ndarray,
+    table: tuple,
+    out: np.ndarray,
+) -> None:
+    whole = need >= 1.0 - EPS
+    count = math.ceil(need - EPS) if whole else 1
+    for n in range(free_cpu.shape[0]):
+        if not candidates[n]:
+            out[n] = np.inf
+            continue
+        types, free = dev_type[n], dev_free[n]
+        before = _node_fragment(free_cpu[n], types, free, table)
+        after_free = free.copy()
+        if need > 0.0:
+            # The engine's choice: the fastest allowed type that fits, then best-fit devices.
+            best_t, best_speed = -1, 0.0
+            for t in range(allowed.shape[0]):
+                if not allowed[t] or speed[n, t] <= best_speed:
+                    continue
+                fit = 0
+                for d in range(types.shape[0]):
+                    if types[d] == t and free[d] >= (1.0 if whole else need) - EPS:
+                        fit += 1
+                if fit >= count:
+                    best_t, best_speed = t, speed[n, t]
+            if whole:
+                taken = 0
+                for d in range(types.shape[0]):
+                    if taken < count and types[d] == best_t and after_free[d] >= 1.0 - EPS:
+                        after_free[d] = 0.0
+                        taken += 1
+            else:
+                pick, room = -1, np.inf
+                for d in range(types.shape[0]):
+                    if types[d] == best_t and need - EPS <= after_free[d] < room:
+                        pick, room = d, after_free[d]
+                if pick >= 0:
+                    after_free[pick] -= need
+        out[n] = _node_fragment(free_cpu[n] - cpu, types, after_free, table) - before
+
+
+def fragmentation_delta(sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable) -> np.ndarray:
+    """Per node, how much the expected fragmentation grows if `job` starts there (inf for
+    nodes that are not candidates)."""
+    out = np.empty(len(sim.free_cpu))
+    need = 0.0 if sim.cpu_only[job] else float(sim.gpu[job])
+    shapes = (table.cpus, table.share, table.devices, table.allowed, table.weight)
+    _deltas(float(sim.cpu[job]), need, sim.allowed[job], sim.speed, sim.free_cpu, sim.dev_type,
+            sim.dev_free, np.ascontiguousarray(candidates), shapes, out)  # fmt: skip
+    return out
