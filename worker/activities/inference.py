@@ -10,6 +10,7 @@ checkpoint pays for loading it.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -57,7 +58,7 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
     if problem is not None:
         raise invalid_input(ValueError(problem))
     policy = load_policy(input.policy)
-    deadline = time.monotonic() + plan_budget_s()
+    deadline = time.monotonic() + min(plan_budget_s(), input.timeout_s or math.inf)
     try:
         if input.synthetic is not None:
             scenario = make_scenario(workload_spec(input.synthetic.workload), input.synthetic.seed)
