@@ -24,8 +24,11 @@ By default both a trained checkpoint (`checkpoint`: the tiny policy trained firs
 
 Prints `{"cases": [{"case", "policy", "concurrency", "p50_ms", "p99_ms",
 "requests_per_second", ...}], "targets": {...}}`. Targets (issue 12), as ratios of the
-same run: checkpoint p50 <= 1.3x sjf p50 at 1 client; at 8 clients >= 2.5x the 1-client
-throughput; p99 at 8 clients <= 3x its p50.
+same run: checkpoint p50 <= 1.3x sjf p50 at 1 client (also measured with one client
+alternating between the two, `api_interleaved`, which is immune to load drifting between
+cases); at 8 clients >= 2.5x the 1-client throughput; p99 at 8 clients <= 3x its p50.
+With a stack it starts, every case also reports the CPU milliseconds per request of each
+process (Temporal, each worker, the API, this client): where the time goes.
 """
 
 from __future__ import annotations
@@ -246,10 +249,12 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, float | None]:
         case = by.get((policy, concurrency))
         return None if case is None else case[name]
 
+    mixed = {c["policy"]: c["p50_ms"] for c in cases if c["case"] == "api_interleaved"}
     out: dict[str, float | None] = {
         "checkpoint_p50_over_sjf_p50_1_client": ratio(
             field("checkpoint", 1, "p50_ms"), field("sjf", 1, "p50_ms")
-        )
+        ),
+        "checkpoint_p50_over_sjf_p50_1_client_interleaved": ratio(mixed.get("checkpoint"), mixed.get("sjf")),
     }
     for policy in sorted({p for p, _ in by}):
         out[f"{policy}_throughput_8_over_1"] = ratio(
@@ -284,6 +289,7 @@ async def run_cases(
         if train:
             out["trained_checkpoint"] = await train_tiny_policy(http)
         out["policies"] = []
+        runs: list[tuple[str, list[dict[str, Any]]]] = []
         for policy in policies:
             requested = out.get("trained_checkpoint", "best") if policy == "checkpoint" else policy
             extra: dict[str, Any] = {"policy": requested}
@@ -298,6 +304,7 @@ async def run_cases(
             plan = first.json()
             label = policy_label(policy, plan)
             out["policies"].append({"requested": requested, "used": plan["policy"], "label": label})
+            runs.append((label, bodies))
             stages: list[dict[str, float]] = []
 
             sent = itertools.count(1)
@@ -340,6 +347,9 @@ async def run_cases(
                     ):
                         out["cases"].append({**case, "policy": label})
 
+        if len(runs) > 1:
+            out["cases"] += await interleaved(http, runs, total, warmup)
+
         if breakdown:
 
             async def healthz() -> None:
@@ -350,6 +360,37 @@ async def run_cases(
                 out["cases"].append({"case": "api_healthz_only", "policy": None, **result})
     out["targets"] = summarise(out["cases"])
     return out
+
+
+async def interleaved(
+    http: httpx.AsyncClient, runs: list[tuple[str, list[dict[str, Any]]]], total: int, warmup: int
+) -> list[dict[str, Any]]:
+    """One client alternating between the policies, request by request: their latencies
+    under the same machine conditions (others' load on a shared machine drifts between
+    cases measured one after the other)."""
+    latencies: dict[str, list[float]] = {label: [] for label, _ in runs}
+    for i in range(warmup + total):
+        for label, bodies in runs:
+            started = time.perf_counter()
+            response = await http.post("/schedule", json=bodies[(i + 1) % len(bodies)])
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+            if i >= warmup:
+                latencies[label].append((time.perf_counter() - started) * 1000)
+    cases = []
+    for label, values in latencies.items():
+        values.sort()
+        cases.append(
+            {
+                "case": "api_interleaved",
+                "policy": label,
+                "concurrency": 1,
+                "requests": len(values),
+                "p50_ms": round(statistics.median(values), 2),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
+            }
+        )
+    return cases
 
 
 async def temporal_direct(

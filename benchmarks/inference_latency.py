@@ -11,8 +11,10 @@ default numba forward (worker.rl.fast_forward); `torch_p50_ms` the same plan thr
 module's traced torch forward (`--no-torch` skips it).
 
 Results to expect (2 cores, shared): 100 jobs on 16 nodes ~1.2-1.3x fifo's plan (torch:
-~5x), 1,000 jobs on 64 nodes ~1.3x (torch: ~4x). The rest of the plan is the simulator
-and the observation it builds for the policy.
+~5x), 1,000 jobs on 64 nodes ~1.3-1.5x (torch: ~4x). The rest of the plan is the
+simulator and the observation it builds for the policy. Torch runs on one thread, as in
+the inference worker: with two, on a machine where another process holds a core, every
+batch-1 forward waits on OpenMP and a 100-job plan takes seconds.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def main(
     repeats: int = typer.Option(50, min=2, help="Plans per case (1,000-job case: a fifth)."),
     window: int = 32,
     seed: int = 0,
-    torch_threads: int = typer.Option(0, help="torch.set_num_threads first (0: leave torch's default)."),
+    torch_threads: int = typer.Option(
+        1, help="torch.set_num_threads first, as the inference worker does (0: torch's default)."
+    ),
     with_torch: bool = typer.Option(True, "--torch/--no-torch", help="Also time the torch forward."),
 ) -> None:
     import torch

@@ -461,6 +461,9 @@ class PlanInput(Model):
     baseline: str | None = "edf"
     """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
     window: int = Field(32, ge=1, le=256)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+    """How long the caller waits (the API's RLSCHED_SCHEDULE_TIMEOUT_S): the worker gives up
+    on the plan after this long instead of computing an answer nobody reads."""
 
     @model_validator(mode="after")
     def _one_source(self) -> PlanInput:

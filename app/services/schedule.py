@@ -147,6 +147,7 @@ async def create_schedule(
             policy=policy,
             baseline=body.baseline,
             window=window,
+            timeout_s=None if body.run_async else settings.schedule_timeout_s,
         )
     except ValidationError as error:  # the contract's checks, should they outgrow ScheduleCreate's
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error

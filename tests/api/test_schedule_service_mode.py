@@ -152,3 +152,23 @@ def test_baseline_is_planned_unless_the_request_declines_it(
         assert with_baseline.json()["baseline"]["metrics"]["jobs_finished"] == 6
         assert without.json()["baseline"] is None
         assert without.json()["placements"] == with_baseline.json()["placements"]
+
+
+def test_the_largest_allowed_request_answers_504_with_its_id_when_it_cannot_finish(
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+) -> None:
+    """10,000 jobs on 2,000 nodes (the API's limits) take minutes to plan: the API
+    answers 504 with the request's id, and the worker gives up at the same budget
+    (tests/worker/test_plan_activity.py), so it is free for the next request."""
+    huge = {
+        "nodes": [{"id": f"n{i}", "cpus": 64, "gpus": {"p5": 8}} for i in range(2_000)],
+        "jobs": [{"id": f"j{i}", "cpus": 4, "gpus": 1, "runtime_estimate_s": 600 + i} for i in range(10_000)],
+        "policy": "sjf",
+    }
+    with make_client(temporal_address, prefix, tmp_path, timeout_s=1.0) as client:
+        response = client.post("/schedule", json=huge)
+        assert response.status_code == 504, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        request_id = response.json()["id"]
+        assert client.get(f"/schedule/{request_id}").json()["status"] == "timed_out"
+        assert client.post("/schedule", json=CLUSTER).status_code == 200

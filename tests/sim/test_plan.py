@@ -34,3 +34,11 @@ def test_plan_places_every_job_it_can_and_explains_the_rest() -> None:
         ]  # fmt: skip
         assert sum(2 for _ in running) <= 8
     assert plan.metrics.jobs_finished == 12
+
+
+def test_a_deadline_rule_on_jobs_without_deadlines_plans_and_says_so() -> None:
+    nodes = [Node("n", 32, 256, {"p5": 8})]
+    jobs = [Job(f"j{i}", 4, 1, 1, 0.0, 600, 600, math.inf) for i in range(3)]
+    plan = plan_schedule(make_heuristic("easy:laxity+deadline"), nodes, jobs)
+    assert len(plan.placements) == 3
+    assert plan.notes and "need job deadlines" in plan.notes[0]

@@ -10,6 +10,7 @@ checkpoint pays for loading it.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -57,7 +58,7 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
     if problem is not None:
         raise invalid_input(ValueError(problem))
     policy = load_policy(input.policy)
-    deadline = time.monotonic() + plan_budget_s()
+    deadline = time.monotonic() + min(plan_budget_s(), input.timeout_s or math.inf)
     try:
         if input.synthetic is not None:
             scenario = make_scenario(workload_spec(input.synthetic.workload), input.synthetic.seed)
@@ -107,14 +108,15 @@ class _Deadline:
     """A Policy that fails the plan once `deadline` (time.monotonic) has passed."""
 
     def __init__(self, policy: Any, deadline: float) -> None:
-        self._policy = policy
+        self.wrapped = policy
+        """The policy deciding; plan_schedule reads it (a heuristic's notes)."""
         self._deadline = deadline
         self._decisions = 0
         self.name = policy.name
         self.needs_observation = getattr(policy, "needs_observation", True)
 
     def reset(self, seed: int) -> None:
-        self._policy.reset(seed)
+        self.wrapped.reset(seed)
 
     def act(self, view: Any) -> int:
         self._decisions += 1
@@ -126,7 +128,7 @@ class _Deadline:
                 type=PLAN_TIMEOUT_TYPE,
                 non_retryable=True,
             )
-        return self._policy.act(view)
+        return self.wrapped.act(view)
 
 
 class _BaselineCache:

@@ -52,8 +52,9 @@ def plan_schedule(policy: Policy, nodes: list[Node], jobs: list[Job], window: in
     slowest = min([1.0] + [n.speed_of(t) for n in nodes for t in n.gpus]) or 1.0
     horizon = max(j.submit_s for j in ordered) + (len(ordered) + 1) * longest / slowest + 1.0
     scenario = Scenario("plan", tuple(nodes), ordered, horizon if ordered else 1.0)
-    if isinstance(policy, ComposedHeuristic):
-        policy.lenient, policy.note = True, None  # a plan's jobs may simply carry no deadlines
+    inner = getattr(policy, "wrapped", policy)  # wrappers (a time budget) expose the policy
+    if isinstance(inner, ComposedHeuristic):
+        inner.lenient, inner.note = True, None  # a plan's jobs may simply carry no deadlines
     env = run_episode(policy, scenario, window, sim_seed=0)
     sim = env.sim
     placements: list[Placement] = []
@@ -78,7 +79,7 @@ def plan_schedule(policy: Policy, nodes: list[Node], jobs: list[Job], window: in
         else:
             unplaced.append(Unplaced(job.id, "not started before the plan's horizon"))
     placements.sort(key=lambda p: (p.start_s, p.job_id))
-    notes = [policy.note] if getattr(policy, "note", None) else []
+    notes = [inner.note] if getattr(inner, "note", None) else []
     return Plan(policy.name, placements, unplaced, env.metrics(), sim.placements, notes)
 
 
