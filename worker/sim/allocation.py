@@ -24,14 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from worker.sim.engine import RUNNING, ClusterSim
-from worker.sim.fragmentation import ShapeTable, fragmentation_delta
+from worker.sim.fragmentation import ShapeTable, fragmentation_choice
 from worker.sim.heuristics.placements import leftover
 from worker.sim.model import Job, Node, Scenario
 
 INFLATION = 1.3
 NEVER_ENDS_S = 1e15
 
-Placer = Callable[[ClusterSim, int, np.ndarray, np.random.Generator], int]
+Placer = Callable[[ClusterSim, int, np.ndarray, np.random.Generator], int | tuple[int, int]]
+"""(engine, job, candidate nodes, rng) -> node, or (node, device) to pick the device too."""
 
 
 def _lexmin(candidates: np.ndarray, *keys: np.ndarray) -> int:
@@ -73,10 +74,12 @@ def _bestfit(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.G
     return _lexmin(candidates, left.cpu + left.mem + left.gpu)
 
 
-def _fgd(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.Generator) -> int:
-    table = sim._shape_table  # set by run_inflation
+def _fgd(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+    """FGD's node and, for a fractional pod, FGD's device on it."""
+    delta, device = fragmentation_choice(sim, job, candidates, sim._shape_table)  # set by run_inflation
     left = leftover(sim, job)
-    return _lexmin(candidates, fragmentation_delta(sim, job, candidates, table), left.gpu, left.cpu)
+    node = _lexmin(candidates, delta, left.gpu, left.cpu)
+    return node, int(device[node])
 
 
 PLACERS: dict[str, Placer] = {
@@ -155,7 +158,9 @@ def run_inflation(
             fit = sim.fit(sim.window_jobs())
             candidates = fit.fits[0]
             if candidates.any():
-                sim.place(0, place(sim, i, candidates, rng))
+                choice = place(sim, i, candidates, rng)
+                node, device = choice if isinstance(choice, tuple) else (choice, -1)
+                sim.place(0, node, device)
                 placed_gpu += pods[i][2]
             else:
                 sim.discard(0)

@@ -35,10 +35,17 @@ def summarize(types: np.ndarray, free: np.ndarray, whole: np.ndarray, share: np.
 
 @numba.njit(cache=True, nogil=True)
 def take(
-    types: np.ndarray, free: np.ndarray, gpu_type: int, need: float, whole: np.ndarray, share: np.ndarray
+    types: np.ndarray,
+    free: np.ndarray,
+    gpu_type: int,
+    need: float,
+    whole: np.ndarray,
+    share: np.ndarray,
+    device: int = -1,
 ) -> np.ndarray:
     """Give a job of `need` GPUs its devices of `gpu_type` (the caller checked it fits);
-    returns the device slots taken."""
+    returns the device slots taken. `device` picks the device of a fractional job (FGD
+    chooses it by fragmentation); -1 takes the fullest that fits."""
     if need >= 1.0 - EPS:
         count = math.ceil(need - EPS)
         chosen = np.empty(count, dtype=np.int64)
@@ -50,9 +57,9 @@ def take(
                 k += 1
     else:
         chosen = np.empty(1, dtype=np.int64)
-        best, room = -1, np.inf
+        best, room = device, np.inf
         for d in range(types.shape[0]):
-            if types[d] == gpu_type and need - EPS <= free[d] < room:
+            if device < 0 and types[d] == gpu_type and need - EPS <= free[d] < room:
                 best, room = d, free[d]
         chosen[0] = best
         free[best] -= need

@@ -260,7 +260,7 @@ class ClusterSim:
     def has_future_events(self) -> bool:
         return self.next_arrival < self.n_jobs or bool(self.events)
 
-    def place(self, slot: int, node: int) -> float:
+    def place(self, slot: int, node: int, device: int = -1) -> float:
         """Start the job in window `slot` on `node`; returns the reward earned now.
 
         The reward is the job's share of the headline score, paid when it starts if it
@@ -273,7 +273,7 @@ class ClusterSim:
         speed = 1.0
         if not self.cpu_only[job]:
             gpu_type, speed = self.gpu_type_for(job, node)
-            self._take_devices(job, node, gpu_type)
+            self._take_devices(job, node, gpu_type, device)
         self.free_cpu[node] -= self.cpu[job]
         self.free_mem[node] -= self.mem[job]
         run = float(self.runtime[job]) / speed
@@ -311,7 +311,7 @@ class ClusterSim:
         )
         return t, float(self.speed[node, t]) if t >= 0 else 0.0
 
-    def _take_devices(self, job: int, node: int, gpu_type: int) -> None:
+    def _take_devices(self, job: int, node: int, gpu_type: int, device: int = -1) -> None:
         need = float(self.gpu[job])
         self.job_devices[job] = devices.take(
             self.dev_type[node],
@@ -320,6 +320,7 @@ class ClusterSim:
             need,
             self.whole_free[node],
             self.max_share[node],
+            device,
         )
         self.free_gpu[node, gpu_type] -= need
 

@@ -116,6 +116,7 @@ def _deltas(
     candidates: np.ndarray,
     table: tuple,
     out: np.ndarray,
+    out_device: np.ndarray,
 ) -> None:
     whole = need >= 1.0 - EPS
     count = math.ceil(need - EPS) if whole else 1
@@ -145,21 +146,37 @@ def _deltas(
                         after_free[d] = 0.0
                         taken += 1
             else:
-                pick, room = -1, np.inf
+                # FGD's device for a fractional job: the one that fragments least.
+                best, pick = np.inf, -1
                 for d in range(types.shape[0]):
-                    if types[d] == best_t and need - EPS <= after_free[d] < room:
-                        pick, room = d, after_free[d]
-                if pick >= 0:
-                    after_free[pick] -= need
+                    if types[d] == best_t and after_free[d] >= need - EPS:
+                        after_free[d] -= need
+                        frag = _node_fragment(free_cpu[n] - cpu, types, after_free, table)
+                        after_free[d] += need
+                        if frag < best:
+                            best, pick = frag, d
+                out[n] = best - before
+                out_device[n] = pick
+                continue
         out[n] = _node_fragment(free_cpu[n] - cpu, types, after_free, table) - before
+        out_device[n] = -1
 
 
-def fragmentation_delta(sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable) -> np.ndarray:
+def fragmentation_choice(
+    sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable
+) -> tuple[np.ndarray, np.ndarray]:
     """Per node, how much the expected fragmentation grows if `job` starts there (inf for
-    nodes that are not candidates)."""
+    nodes that are not candidates), and for a fractional job the device that fragments
+    least there (-1: the engine's choice)."""
     out = np.empty(len(sim.free_cpu))
+    out_device = np.full(len(sim.free_cpu), -1, dtype=np.int64)
     need = 0.0 if sim.cpu_only[job] else float(sim.gpu[job])
     shapes = (table.cpus, table.share, table.devices, table.allowed, table.weight)
     _deltas(float(sim.cpu[job]), need, sim.allowed[job], sim.speed, sim.free_cpu, sim.dev_type,
-            sim.dev_free, np.ascontiguousarray(candidates), shapes, out)  # fmt: skip
-    return out
+            sim.dev_free, np.ascontiguousarray(candidates), shapes, out, out_device)  # fmt: skip
+    return out, out_device
+
+
+def fragmentation_delta(sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable) -> np.ndarray:
+    """Per node, how much the expected fragmentation grows if `job` starts there."""
+    return fragmentation_choice(sim, job, candidates, table)[0]
