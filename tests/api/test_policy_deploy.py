@@ -43,6 +43,9 @@ CLUSTER = {
 }
 RUN_CONFIG = {"workload": {"name": "steady", "nodes": 4, "window": 8}, "seed": 3, "eval_episodes": 4}
 
+FALLBACK = Settings.model_fields["fallback_heuristic"].default
+"""What `best` serves for a class with nothing deployed."""
+
 
 @pytest.fixture
 def prefix() -> str:
@@ -131,7 +134,7 @@ def test_deploy_a_heuristic_then_a_checkpoint_and_the_next_plan_uses_it(
         add_checkpoint(client, "good", module_dir, gain=0.05)
         assert client.get("/policy").json() == {"data": [], "count": 0, "fallback": "sjf+fastest"}
         before = plan(client)
-        assert before["policy"] == "edf" and "nothing deployed for class 'default'" in before["notes"][0]
+        assert before["policy"] == FALLBACK and "nothing deployed for class 'default'" in before["notes"][0]
 
         heuristic = client.put("/policy/default", json={"policy": "sjf+fastest"})
         assert heuristic.status_code == 200, heuristic.text
@@ -149,7 +152,7 @@ def test_deploy_a_heuristic_then_a_checkpoint_and_the_next_plan_uses_it(
         assert {p["job_id"] for p in served["placements"]} == {f"j{i}" for i in range(6)}
         # Classes are independent: `steady` has nothing deployed.
         other = plan(client, **{"class": "steady"})
-        assert other["policy"] == "edf" and "class 'steady'" in other["notes"][0]
+        assert other["policy"] == FALLBACK and "class 'steady'" in other["notes"][0]
         # A workflow per request (`async`) resolves `best` from the same deployments.
         queued = client.post("/schedule", json={**CLUSTER, "async": True})
         assert queued.status_code == 202 and queued.json()["checkpoint_id"] == "good"
@@ -177,7 +180,7 @@ def test_unknown_and_ineligible_checkpoints_are_409_unless_forced(
         assert ineligible.status_code == 409, ineligible.text
         assert "margin -0.0200" in ineligible.json()["detail"] and "force" in ineligible.json()["detail"]
         assert client.get("/policy").json()["count"] == 0
-        assert plan(client, **{"class": "steady"})["policy"] == "edf"  # never served by `best`
+        assert plan(client, **{"class": "steady"})["policy"] == FALLBACK  # never served by `best`
         assert plan(client, policy="worse")["checkpoint_id"] == "worse"  # by its id it is
 
         forced = client.put("/policy/steady", json={"policy": "worse", "force": True})
@@ -223,7 +226,7 @@ def test_deploying_under_load_loses_no_plan_across_continue_as_new(
         assert put.status_code == 200, put.text
         assert [r[2]["status_code"] for r in results] == [200] * 16, results
         assert all(len(r[2]["placements"]) == 6 for r in results)
-        assert {r[2]["policy"] for r in results} <= {"edf", "good"}
+        assert {r[2]["policy"] for r in results} <= {FALLBACK, "good"}
         after = [r[2] for r in results if r[0] > put_done]
         assert after and all(p["checkpoint_id"] == "good" for p in after)
         # Several continue-as-new later the deployment is still there.
