@@ -102,3 +102,21 @@ def test_auto_deploy_rule_compares_on_the_same_seeds_only() -> None:
     tuned = Deployment(policy_class="steady", policy="easy:sjf+fastest", kind="heuristic")
     assert "not in this evaluation's league" in (auto(_checkpoint("b", 0.01), tuned) or "")
     assert "already deployed" in (auto(_checkpoint("a", 0.02), _checkpoint("a", 0.02)) or "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["trace:swf:/etc/passwd", "trace:swf:../secrets.swf", "trace:swf:swf/../../x", "trace:swf:/dev/zero",
+     "trace:swf:a//b", "trace:swf:~/x.swf", "trace:swf:"],
+)  # fmt: skip
+def test_client_swf_names_never_reach_an_arbitrary_path(name: str) -> None:
+    with pytest.raises(ValueError, match="under the traces directory"):
+        WorkloadConfig(name=name)
+
+
+def test_a_client_swf_name_is_pinned_under_the_traces_directory() -> None:
+    from worker.convert import workload_spec
+    from worker.sim.traces import traces_dir
+
+    spec = workload_spec(WorkloadConfig(name="trace:swf:swf/lublin_256.swf"))
+    assert spec.name == f"trace:swf:{(traces_dir() / 'swf' / 'lublin_256.swf').resolve()}"

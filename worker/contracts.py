@@ -8,6 +8,7 @@ Temporal's workflow sandbox can both load it cheaply.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -113,6 +114,24 @@ def heuristic_problem(name: str, role: str = "heuristic") -> str | None:
 KNOWN_GPU_SPEEDS = {"p5": 1.0, "p4": 0.6}
 """GPU types a node may name without giving `gpu_speed` for them."""
 
+SWF_WORKLOAD_PREFIX = "trace:swf:"
+_SWF_PATH = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def swf_path_problem(path: str) -> str | None:
+    """Why a client's `trace:swf:PATH` may not be opened, or None. Clients name files
+    under the worker's traces directory only: no absolute paths, no `..`, plain names, so
+    an id from a request never reaches an arbitrary file (the worker resolves it there)."""
+    parts = path.split("/")
+    if not _SWF_PATH.fullmatch(path) or any(p in ("", ".", "..") for p in parts):
+        return (
+            f"trace:swf:{path!r} must name a file under the traces directory by a relative path "
+            "of plain names (letters, digits, '_', '-', '.'; no absolute path, no '..'), "
+            "e.g. trace:swf:swf/lublin_256.swf"
+        )
+    return None
+
+
 MAX_NODES = 2_000
 MAX_JOBS = 10_000
 
@@ -135,7 +154,11 @@ class WorkloadConfig(Model):
     @field_validator("name")
     @classmethod
     def _known_workload(cls, name: str) -> str:
-        if name in WORKLOAD_PRESETS or name in TRACE_WORKLOADS or name.startswith("trace:swf:"):
+        if name.startswith(SWF_WORKLOAD_PREFIX):
+            if (problem := swf_path_problem(name[len(SWF_WORKLOAD_PREFIX) :])) is not None:
+                raise ValueError(problem)
+            return name
+        if name in WORKLOAD_PRESETS or name in TRACE_WORKLOADS:
             return name
         choices = ", ".join((*WORKLOAD_PRESETS, *TRACE_WORKLOADS, "trace:swf:PATH"))
         raise ValueError(f"unknown workload {name!r}; choose one of {choices}")

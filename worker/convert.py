@@ -12,6 +12,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from worker.contracts import (
+    SWF_WORKLOAD_PREFIX,
     BaselineOut,
     EvaluationResult,
     IterationProgress,
@@ -35,7 +36,18 @@ if TYPE_CHECKING:
 
 
 def workload_spec(config: WorkloadConfig) -> WorkloadSpec:
-    return WorkloadSpec(config.name, config.nodes, config.load, config.jobs)
+    """The sim's spec for a client's workload; a client's SWF file is pinned under the
+    traces directory (contracts checked the path's shape)."""
+    name = config.name
+    if name.startswith(SWF_WORKLOAD_PREFIX):
+        from worker.sim.traces import traces_dir
+
+        root = traces_dir().resolve()
+        path = (root / name[len(SWF_WORKLOAD_PREFIX) :]).resolve()
+        if not path.is_relative_to(root):  # a symlink pointing out of it
+            raise ValueError(f"{name!r} resolves outside the traces directory")
+        name = f"{SWF_WORKLOAD_PREFIX}{path}"
+    return WorkloadSpec(name, config.nodes, config.load, config.jobs)
 
 
 def node_from_spec(spec: NodeSpec) -> Node:

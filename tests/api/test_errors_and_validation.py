@@ -100,6 +100,7 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
         ({"iterations_per_round": "many"}, "iterations_per_round"),
         ({"learning_rate": 0.1}, "learning_rate"),
         ({"objective": "happiness"}, "objective"),
+        ({"workload": {"name": "trace:swf:/dev/zero"}}, "under the traces directory"),
     ],
 )
 def test_invalid_training_runs_are_422(client: TestClient, body: dict, where: str) -> None:

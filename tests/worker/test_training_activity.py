@@ -144,5 +144,5 @@ def test_bad_inputs_are_not_retried(data_dir: Path) -> None:
     assert "/nonexistent/checkpoint" in missing.value.message
 
     with pytest.raises(ApplicationError) as bad_trace:
-        env.run(generate_scenario, SyntheticSpec(workload=WorkloadConfig(name="trace:swf:/nonexistent.swf")))
+        env.run(generate_scenario, SyntheticSpec(workload=WorkloadConfig(name="trace:swf:nonexistent.swf")))
     assert bad_trace.value.non_retryable and bad_trace.value.type == "InvalidInput"
