@@ -75,10 +75,12 @@ def _bestfit(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.G
 
 
 def _fgd(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-    """FGD's node and, for a fractional pod, FGD's device on it."""
+    """FGD's node and, for a fractional pod, FGD's device on it. Scored as their plugin
+    does, `int(sigmoid(-delta) x 100)`, so changes under ~0.04 GPU tie, and ties go to
+    the lowest-index node (their scheduler's lexicographic tie-break)."""
     delta, device = fragmentation_choice(sim, job, candidates, sim._shape_table)  # set by run_inflation
-    left = leftover(sim, job)
-    node = _lexmin(candidates, delta, left.gpu, left.cpu)
+    score = np.where(candidates, np.floor(100.0 / (1.0 + np.exp(np.clip(delta, -50.0, 50.0)))), -1.0)
+    node = int(np.argmax(score))
     return node, int(device[node])
 
 
