@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -181,6 +182,7 @@ def run_and_exit(queues: QueueChoice = "all", prefix: str = "") -> None:
 
 
 def main() -> None:
+    faulthandler.enable(all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     queues = os.environ.get("RLSCHED_WORKER_QUEUE", "all")
     if queues not in QUEUE_CHOICES:
