@@ -124,6 +124,7 @@ def test_schedule_fires_pauses_triggers_and_deletes(
     )
     log = data_dir / "worker.log"
     started = time.monotonic()
+    marks: dict[str, float] = {}
     with TestClient(create_app(settings)) as client:
         created = client.post(
             "/training-schedules", json={"name": "every-2s", "every": "2s", "run": TINY_RUN}
@@ -140,6 +141,7 @@ def test_schedule_fires_pauses_triggers_and_deletes(
 
         try:
             first = wait_for("the first fired run in the index", scheduled_runs, 60, log)[0]
+            marks["first run indexed"] = time.monotonic() - started
             # The same document as a run started by POST /training-runs, plus its schedule.
             assert first["schedule_id"] == sid and first["name"] == "scheduled-tiny"
             assert first["workflow_id"].startswith(f"{temporal_id}-")
@@ -160,6 +162,7 @@ def test_schedule_fires_pauses_triggers_and_deletes(
                 240,
                 log,
             )
+            marks["first run completed"] = time.monotonic() - started
             assert done["rounds_done"] == 1 and done["best_checkpoint_id"] == f"{first['id']}-r1"
             checkpoints = client.get(f"/checkpoints?run_id={first['id']}").json()["data"]
             assert [c["id"] for c in checkpoints] == [f"{first['id']}-r1"]
@@ -179,6 +182,7 @@ def test_schedule_fires_pauses_triggers_and_deletes(
             runs = wait_for(
                 "the triggered run", lambda: len(r := scheduled_runs()) == before + 1 and r, 30, log
             )
+            marks["triggered run indexed"] = time.monotonic() - started
             newest = runs[0]
             assert newest["id"] not in {r["id"] for r in runs[1:]} and newest["schedule_id"] == sid
 
@@ -194,4 +198,5 @@ def test_schedule_fires_pauses_triggers_and_deletes(
         assert client.get(f"/training-schedules/{sid}").status_code == 404
         assert client.get("/training-schedules").json()["count"] == 0
         assert len(scheduled_runs()) == before + 1  # its runs stay in the index
-    print(f"schedule test body took {time.monotonic() - started:.1f} s")
+    marks["done"] = time.monotonic() - started
+    print("schedule test, seconds since the app started:", {k: round(v, 1) for k, v in marks.items()})
