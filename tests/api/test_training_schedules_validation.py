@@ -1,7 +1,7 @@
 """Training schedules without a Temporal server: validation names the field (cron and
 intervals are checked by the app, before Temporal is asked), unknown ids are 404, the
 API key guards the routes, and Temporal being down is 503 for what needs it and a stale
-read for GET. The schedules against a real server are in tests/integration."""
+read for GET. The schedules against a real server are in tests/integration/test_training_schedules.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Training schedules on a real Temporal dev server with a real worker process: a 2 s
 interval schedule fires a tiny run that the reconciler indexes (with its schedule_id,
 once) and the worker trains to the end under the run id derived from its workflow id;
-pause stops new runs, trigger starts one, delete removes the schedule from Temporal."""
+pause stops new runs, trigger starts one, delete removes the schedule from Temporal; a
+paused cron schedule shows its next times from Temporal."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,5 +200,15 @@ def test_schedule_fires_pauses_triggers_and_deletes(
         assert client.get(f"/training-schedules/{sid}").status_code == 404
         assert client.get("/training-schedules").json()["count"] == 0
         assert len(scheduled_runs()) == before + 1  # its runs stay in the index
+
+        nightly = client.post(
+            "/training-schedules",
+            json={"name": "nightly", "cron": "0 3 * * *", "jitter": "1m", "paused": True, "run": TINY_RUN},
+        )
+        assert nightly.status_code == 201, nightly.text
+        state = nightly.json()["state"]
+        assert state["paused"] is True and state["actions"] == 0
+        assert all(datetime.fromisoformat(t).hour == 3 for t in state["next_action_times"])
+        assert client.delete(f"/training-schedules/{nightly.json()['id']}").status_code == 204
     marks["done"] = time.monotonic() - started
     print("schedule test, seconds since the app started:", {k: round(v, 1) for k, v in marks.items()})
