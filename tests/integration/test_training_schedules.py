@@ -30,7 +30,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.models import TrainingRunCreate
 
-pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_RUN = {
@@ -161,7 +161,7 @@ def test_schedule_fires_pauses_triggers_and_deletes(
                 lambda: (
                     (r := client.get(f"/training-runs/{first['id']}").json())["status"] == "completed" and r
                 ),
-                240,
+                360,
                 log,
             )
             marks["first run completed"] = time.monotonic() - started
