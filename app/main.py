@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[
             {"name": "training runs", "description": "Train PPO policies in rounds on Temporal."},
+            {
+                "name": "training schedules",
+                "description": "Start training runs every interval or on a cron (Temporal Schedules).",
+            },
             {"name": "schedule", "description": "Placement plans from a checkpoint or a heuristic."},
             {"name": "checkpoints", "description": "Policies saved after each round, with their scores."},
             {"name": "health", "description": "Probes and metrics."},

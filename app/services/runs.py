@@ -78,6 +78,34 @@ def _public(run: Run) -> TrainingRunPublic:
     )
 
 
+def resume_location(session: Session, body: TrainingRunCreate, field: list[str | int]) -> str | None:
+    """The checkpoint location a run body resumes from; an unknown checkpoint is the
+    client's mistake (422 at `field`), not a missing resource."""
+    if body.resume_from_checkpoint is None:
+        return None
+    try:
+        return get_checkpoint(session, body.resume_from_checkpoint).location
+    except NotFound as error:
+        raise Unprocessable(error.detail, field) from error
+
+
+def training_config(body: TrainingRunCreate, run_id: str, resume_from: str | None) -> TrainingRunConfig:
+    """The workflow input of a run body; `run_id` empty for a schedule's action (each
+    fired run derives its id from its workflow id)."""
+    return TrainingRunConfig(
+        run_id=run_id,
+        name=body.name,
+        workload=body.workload,
+        objective=body.objective,
+        ppo=body.ppo,
+        iterations_per_round=body.iterations_per_round,
+        max_rounds=body.max_rounds,
+        eval_episodes=body.eval_episodes,
+        seed=body.seed,
+        resume_from=resume_from,
+    )
+
+
 async def create_run(
     session: Session,
     temporal: TemporalGateway,
@@ -98,26 +126,10 @@ async def create_run(
                     "use a new key for a new run"
                 )
             return _public(existing), True
-    resume_from = None
-    if body.resume_from_checkpoint is not None:
-        try:
-            resume_from = get_checkpoint(session, body.resume_from_checkpoint).location
-        except NotFound as error:
-            raise Unprocessable(error.detail, ["body", "resume_from_checkpoint"]) from error
+    resume_from = resume_location(session, body, ["body", "resume_from_checkpoint"])
     client = await temporal.client()
     run_id = uuid.uuid4().hex[:12]
-    config = TrainingRunConfig(
-        run_id=run_id,
-        name=body.name,
-        workload=body.workload,
-        objective=body.objective,
-        ppo=body.ppo,
-        iterations_per_round=body.iterations_per_round,
-        max_rounds=body.max_rounds,
-        eval_episodes=body.eval_episodes,
-        seed=body.seed,
-        resume_from=resume_from,
-    )
+    config = training_config(body, run_id, resume_from)
     run = Run(
         id=run_id,
         name=body.name,
@@ -153,12 +165,17 @@ async def create_run(
     return _public(run), False
 
 
-def list_runs(session: Session, status: str | None, offset: int, limit: int) -> TrainingRunsPublic:
+def list_runs(
+    session: Session, status: str | None, offset: int, limit: int, schedule_id: str | None = None
+) -> TrainingRunsPublic:
     query = select(Run)
     count_query = select(func.count()).select_from(Run)
     if status is not None:
         query = query.where(Run.status == status)
         count_query = count_query.where(Run.status == status)
+    if schedule_id is not None:
+        query = query.where(Run.schedule_id == schedule_id)
+        count_query = count_query.where(Run.schedule_id == schedule_id)
     query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).offset(offset).limit(limit)
     rows = session.exec(query).all()
     return TrainingRunsPublic(data=[_public(r) for r in rows], count=session.exec(count_query).one())

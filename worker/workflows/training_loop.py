@@ -25,6 +25,10 @@ Seeds come from the input only: round r trains on episodes drawn from a seed der
 from (seed, r); evaluation uses the same held-out seed stream every round (so rounds
 compare) derived differently from the run's seed, and a `trace:NAME:train` workload is
 evaluated on `trace:NAME:heldout`.
+
+A run fired by a Temporal Schedule (POST /training-schedules) comes with an empty run id:
+the schedule's one action starts every run, so each takes its id from its own workflow id
+(`scheduled_run_id`), which the app derives the same way when it indexes the run.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         TrainRoundInput,
         evaluation_seed,
         evaluation_workload,
+        scheduled_run_id,
     )
 
 ROUNDS_KEPT = 500
@@ -80,12 +85,16 @@ STORE_OPTIONS = {
 class TrainingLoopWorkflow:
     @workflow.init
     def __init__(self, config: TrainingRunConfig) -> None:
+        if not config.run_id:  # fired by a Temporal Schedule: one action starts every run
+            config = config.model_copy(update={"run_id": scheduled_run_id(workflow.info().workflow_id)})
+        self._config = config
         state = config.state
         self._progress = state.model_copy(deep=True) if state else TrainingProgress(run_id=config.run_id)
         self._finishing = False
 
     @workflow.run
     async def run(self, config: TrainingRunConfig) -> TrainingProgress:
+        config = self._config
         progress = self._progress
         rounds_here = 0
         while not self._done(config):

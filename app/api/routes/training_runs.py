@@ -68,10 +68,13 @@ async def create_training_run(
 async def list_training_runs(
     session: SessionDep,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    schedule_id: Annotated[
+        str | None, Query(max_length=64, description="Only runs this training schedule started.")
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunsPublic:
-    return service.list_runs(session, status, offset, limit)
+    return service.list_runs(session, status, offset, limit, schedule_id)
 
 
 @router.get("/{run_id}", responses={404: PROBLEMS[404]}, summary="A run: status, rounds, live progress")
