@@ -56,6 +56,7 @@ def last_heartbeat(round_: int) -> TrainingHeartbeat | None:
 def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     from worker import artifacts
     from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
+    from worker.metrics import TRAINING_ITERATIONS, TRAINING_ROUNDS
     from worker.rl.config import TrainRoundConfig
     from worker.rl.inference import CheckpointError
     from worker.rl.runtime import ensure_ray
@@ -110,6 +111,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         def on_iteration(progress: Any) -> None:
             nonlocal done, last, history
             done += 1
+            TRAINING_ITERATIONS.inc()
             last = iteration_progress(progress, done)
             history = keep_history([*history, last])
             checkpoint = getattr(progress, "checkpoint", None) or heart.details.checkpoint
@@ -148,6 +150,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
                 )
             )
     if done < target:
+        TRAINING_ROUNDS.labels("interrupted").inc()
         # Only a cancel (raised by the shield above) or a worker shutdown stops a round early.
         raise ApplicationError(
             f"worker shut down during round {input.round} at iteration {done}/{target}; "
@@ -156,6 +159,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         )
     if Path(result.checkpoint).parent == local_dir.resolve():
         _prune_siblings(Path(result.checkpoint))
+    TRAINING_ROUNDS.labels("completed").inc()
     return _output(result.checkpoint, last, history, elapsed_s=time.monotonic() - started, result=result)
 
 
