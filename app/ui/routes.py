@@ -220,5 +220,3 @@ async def plan_page(
     return _page(
         request, "plan.html", title=f"Plan {plan.id}", plan=plan, gantt=gantt, misses=misses, nodes=nodes
     )
-
-
