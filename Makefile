@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint dev bench clean
+.PHONY: venv test lint browser dev bench clean
 
 # Re-install whenever pyproject.toml changes; torch==2.13.0 resolves to the local CPU wheel.
 $(STAMP): pyproject.toml
@@ -19,7 +19,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The dashboard's test drives headless Chromium (Debian package `chromium`).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 dev: venv
