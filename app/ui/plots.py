@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # no display; set before anything else from matplotlib lo
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 PRIORITY_COLOURS = {1: "#9ecae1", 2: "#3182bd", 3: "#08306b"}
 """Light to dark blue: a higher priority is darker (readable in grey too)."""
@@ -58,8 +59,7 @@ def round_scores_svg(
         )
     axes.set_xlabel("round")
     axes.set_ylabel(objective)
-    if rounds:
-        axes.set_xticks(list(rounds) if len(rounds) <= 20 else axes.get_xticks())
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="best", fontsize="small")
     return _svg(figure)
 
@@ -76,6 +76,7 @@ def iteration_returns_svg(
         if previous is not None and round_ != previous:
             axes.axvline(iteration - 0.5, color="grey", linestyle=":", linewidth=0.8)
         previous = round_
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("PPO iteration")
     axes.set_ylabel("mean episode return")
     return _svg(figure)
@@ -94,38 +95,58 @@ class Bar:
 MAX_NODE_LABELS = 40
 
 
+def lanes(bars: Sequence[Bar]) -> tuple[dict[int, int], int]:
+    """Jobs that overlap in time on one node (a node runs several at once) get lanes of
+    their own: greedy interval partitioning, earliest start first, so no bar hides
+    another. Returns (lane per bar index, number of lanes)."""
+    ends: list[float] = []
+    lane_of: dict[int, int] = {}
+    for index in sorted(range(len(bars)), key=lambda i: (bars[i].start_s, bars[i].finish_s)):
+        bar = bars[index]
+        for lane, end in enumerate(ends):
+            if end <= bar.start_s:
+                ends[lane] = bar.finish_s
+                lane_of[index] = lane
+                break
+        else:
+            lane_of[index] = len(ends)
+            ends.append(bar.finish_s)
+    return lane_of, max(1, len(ends))
+
+
 def gantt_svg(bars: Sequence[Bar], nodes: Sequence[str]) -> str:
-    """Nodes down, time across; a job is a bar on its node, coloured by priority; a bar
-    that misses its deadline gets a red edge, hatching and an x at its finish."""
+    """Nodes down, time across; a job is a bar on its node (concurrent jobs in lanes),
+    coloured by priority; a job that misses its deadline gets a red hatched edge and an
+    x at its finish."""
     rows = {node: i for i, node in enumerate(nodes)}
-    height = min(12.0, max(2.5, 0.32 * len(nodes) + 1.2))
+    height = min(14.0, max(2.5, 0.45 * len(nodes) + 1.2))
     figure, axes = _figure(9.0, height)
-    for priority, colour in PRIORITY_COLOURS.items():
-        for node, row in rows.items():
-            spans = [
-                (b.start_s, b.finish_s - b.start_s)
-                for b in bars
-                if b.node_id == node and b.priority == priority
-            ]
-            if spans:
+    by_node: dict[str, list[Bar]] = {node: [] for node in nodes}
+    for bar in bars:
+        by_node[bar.node_id].append(bar)
+    misses_x: list[float] = []
+    misses_y: list[float] = []
+    for node, node_bars in by_node.items():
+        lane_of, count = lanes(node_bars)
+        lane_height = 0.8 / count
+        for index, bar in enumerate(node_bars):
+            y = rows[node] - 0.4 + lane_of[index] * lane_height
+            span = [(bar.start_s, bar.finish_s - bar.start_s)]
+            colour = PRIORITY_COLOURS.get(bar.priority, PRIORITY_COLOURS[2])
+            axes.broken_barh(span, (y, lane_height), facecolors=colour, edgecolors="white", linewidth=0.4)
+            if not bar.meets_deadline:
                 axes.broken_barh(
-                    spans, (row - 0.4, 0.8), facecolors=colour, edgecolors="white", linewidth=0.4
+                    span,
+                    (y, lane_height),
+                    facecolors="none",
+                    edgecolors=MISS_COLOUR,
+                    hatch="///",
+                    linewidth=0.8,
                 )
-    missed = [b for b in bars if not b.meets_deadline]
-    for node, row in rows.items():
-        spans = [(b.start_s, b.finish_s - b.start_s) for b in missed if b.node_id == node]
-        if spans:
-            axes.broken_barh(
-                spans, (row - 0.4, 0.8), facecolors="none", edgecolors=MISS_COLOUR, hatch="///", linewidth=1.0
-            )
-    if missed:
-        axes.plot(
-            [b.finish_s for b in missed],
-            [rows[b.node_id] for b in missed],
-            "x",
-            color=MISS_COLOUR,
-            markersize=6,
-        )
+                misses_x.append(bar.finish_s)
+                misses_y.append(y + lane_height / 2)
+    if misses_x:
+        axes.plot(misses_x, misses_y, "x", color=MISS_COLOUR, markersize=5)
     axes.set_yticks(range(len(nodes)))
     axes.set_yticklabels(nodes if len(nodes) <= MAX_NODE_LABELS else ["" for _ in nodes], fontsize="small")
     axes.set_ylim(len(nodes) - 0.5, -0.5)
@@ -134,7 +155,9 @@ def gantt_svg(bars: Sequence[Bar], nodes: Sequence[str]) -> str:
     axes.set_ylabel("node")
     legend = [Patch(facecolor=c, label=f"priority {p}") for p, c in PRIORITY_COLOURS.items()]
     legend.append(
-        Patch(facecolor="none", edgecolor=MISS_COLOUR, hatch="///", label=f"misses deadline ({len(missed)})")
+        Patch(
+            facecolor="none", edgecolor=MISS_COLOUR, hatch="///", label=f"misses deadline ({len(misses_x)})"
+        )
     )
-    axes.legend(handles=legend, loc="upper right", fontsize="small", framealpha=0.9)
+    axes.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _svg(figure)

@@ -224,6 +224,15 @@ def test_dashboard_pages_in_a_real_browser(
     assert sample(metrics, "rlsched_worker_training_iterations_total") == 4
     assert "temporal_" in scrape(sdk)
 
+    tight = api.post(
+        "/schedule",
+        json={
+            "synthetic": {"workload": {"name": "deadline-tight", "nodes": 8, "jobs": 60}, "seed": 1},
+            "policy": "edf",
+        },
+    )
+    assert tight.status_code == 200, tight.text
+    misses = sum(not p["meets_deadline"] for p in tight.json()["placements"])
     deployed = api.put("/policy/default", json={"policy": "edf+fastest"})
     assert deployed.status_code == 200, deployed.text
 
@@ -236,7 +245,11 @@ def test_dashboard_pages_in_a_real_browser(
         "league": (f"{base_url}/ui/league", ["seed-demo", f"{run_id}-r1", "bound"]),
         "policies": (f"{base_url}/ui/policies", ["edf+fastest", "default"]),
         "schedules": (f"{base_url}/ui/schedules", [plan_id]),
-        "plan": (f"{base_url}/ui/schedules/{plan_id}", ['id="gantt"', "<svg", "huge", "priority 3"]),
+        "cluster-plan": (f"{base_url}/ui/schedules/{plan_id}", ['id="gantt"', "<svg", "huge", "priority 3"]),
+        "plan": (
+            f"{base_url}/ui/schedules/{tight.json()['id']}",
+            [f"misses deadline ({misses})", "node-000"],
+        ),
     }
     for name, (url, expected) in pages.items():
         dom = browser.dom(url)
