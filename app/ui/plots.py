@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; set before anything else from matplotlib loads a backend
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -64,6 +65,9 @@ def round_scores_svg(
     return _svg(figure)
 
 
+MAX_ROUND_MARKS = 100
+
+
 def iteration_returns_svg(
     iterations: Sequence[int], returns: Sequence[float | None], rounds: Sequence[int]
 ) -> str:
@@ -71,11 +75,11 @@ def iteration_returns_svg(
     figure, axes = _figure()
     points = [(i, r) for i, r in zip(iterations, returns, strict=True) if r is not None and math.isfinite(r)]
     axes.plot([i for i, _ in points], [r for _, r in points], ".-", color="#1f77b4")
-    previous = None
-    for iteration, round_ in zip(iterations, rounds, strict=True):
-        if previous is not None and round_ != previous:
-            axes.axvline(iteration - 0.5, color="grey", linestyle=":", linewidth=0.8)
-        previous = round_
+    starts = [it - 0.5 for it, r, prev in zip(iterations[1:], rounds[1:], rounds, strict=False) if r != prev]
+    if 0 < len(starts) <= MAX_ROUND_MARKS:  # one collection: a line per round is slow and unreadable
+        axes.vlines(
+            starts, 0, 1, transform=axes.get_xaxis_transform(), colors="grey", linestyles=":", linewidth=0.8
+        )
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("PPO iteration")
     axes.set_ylabel("mean episode return")
@@ -117,35 +121,37 @@ def lanes(bars: Sequence[Bar]) -> tuple[dict[int, int], int]:
 def gantt_svg(bars: Sequence[Bar], nodes: Sequence[str]) -> str:
     """Nodes down, time across; a job is a bar on its node (concurrent jobs in lanes),
     coloured by priority; a job that misses its deadline gets a red hatched edge and an
-    x at its finish."""
+    x at its finish. All bars are two collections (fill, misses), not an artist each:
+    5,000 jobs on 256 nodes measured 3.5 s instead of 94 s (2 busy cores)."""
     rows = {node: i for i, node in enumerate(nodes)}
     height = min(14.0, max(2.5, 0.45 * len(nodes) + 1.2))
     figure, axes = _figure(9.0, height)
     by_node: dict[str, list[Bar]] = {node: [] for node in nodes}
     for bar in bars:
         by_node[bar.node_id].append(bar)
+    boxes: list[list[tuple[float, float]]] = []
+    colours: list[str] = []
+    missed: list[list[tuple[float, float]]] = []
     misses_x: list[float] = []
     misses_y: list[float] = []
     for node, node_bars in by_node.items():
         lane_of, count = lanes(node_bars)
         lane_height = 0.8 / count
         for index, bar in enumerate(node_bars):
-            y = rows[node] - 0.4 + lane_of[index] * lane_height
-            span = [(bar.start_s, bar.finish_s - bar.start_s)]
-            colour = PRIORITY_COLOURS.get(bar.priority, PRIORITY_COLOURS[2])
-            axes.broken_barh(span, (y, lane_height), facecolors=colour, edgecolors="white", linewidth=0.4)
+            y0 = rows[node] - 0.4 + lane_of[index] * lane_height
+            y1 = y0 + lane_height
+            box = [(bar.start_s, y0), (bar.finish_s, y0), (bar.finish_s, y1), (bar.start_s, y1)]
+            boxes.append(box)
+            colours.append(PRIORITY_COLOURS.get(bar.priority, PRIORITY_COLOURS[2]))
             if not bar.meets_deadline:
-                axes.broken_barh(
-                    span,
-                    (y, lane_height),
-                    facecolors="none",
-                    edgecolors=MISS_COLOUR,
-                    hatch="///",
-                    linewidth=0.8,
-                )
+                missed.append(box)
                 misses_x.append(bar.finish_s)
-                misses_y.append(y + lane_height / 2)
-    if misses_x:
+                misses_y.append((y0 + y1) / 2)
+    axes.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors="white", linewidths=0.4))
+    if missed:
+        axes.add_collection(
+            PolyCollection(missed, facecolors="none", edgecolors=MISS_COLOUR, hatch="///", linewidths=0.8)
+        )
         axes.plot(misses_x, misses_y, "x", color=MISS_COLOUR, markersize=5)
     axes.set_yticks(range(len(nodes)))
     axes.set_yticklabels(nodes if len(nodes) <= MAX_NODE_LABELS else ["" for _ in nodes], fontsize="small")
