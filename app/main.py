@@ -20,6 +20,7 @@ from app.errors import install_problem_handlers
 from app.metrics import MetricsAndLimitsMiddleware
 from app.services.reconciler import run_reconciler
 from app.services.temporal import TemporalGateway
+from app.ui import routes as ui
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(api_router)
+    ui.install(app)
     app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

@@ -179,6 +179,114 @@ class Round(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+class IterationMetric(SQLModel, table=True):
+    """One PPO iteration's learner metrics. Unique per (run, global iteration): the
+    reconciler writes the live heartbeat's iterations and later the round's own list,
+    each an upsert, so an iteration is stored once whoever sees it first."""
+
+    __tablename__ = "iteration_metrics"
+    __table_args__ = (UniqueConstraint("run_id", "iteration", name="uq_iteration_metrics_run_iteration"),)
+
+    id: int | None = DBField(default=None, primary_key=True)
+    run_id: str = DBField(foreign_key="runs.id", max_length=64, index=True)
+    round: int
+    iteration: int
+    iterations_in_round: int = 0
+    env_steps: int = 0
+    env_steps_per_second: float | None = None
+    episode_return_mean: float | None = None
+    episode_score_mean: float | None = None
+    policy_loss: float | None = None
+    vf_loss: float | None = None
+    entropy: float | None = None
+    kl: float | None = None
+    recorded_at: datetime = DBField(default_factory=utcnow)
+
+
+class IterationMetricPublic(BaseModel):
+    round: int
+    iteration: int = Field(description="The policy's global PPO iteration (continues across rounds).")
+    iterations_in_round: int
+    env_steps: int
+    env_steps_per_second: float | None
+    episode_return_mean: float | None
+    episode_score_mean: float | None
+    policy_loss: float | None
+    vf_loss: float | None
+    entropy: float | None
+    kl: float | None
+    recorded_at: datetime
+
+
+LeagueKind = Literal["ppo", "heuristic", "bound"]
+
+
+class LeagueEntry(SQLModel, table=True):
+    """One policy's value in one round's held-out evaluation: the PPO checkpoint, every
+    heuristic of the league, and the empty-cluster bound, all on the same episodes."""
+
+    __tablename__ = "league_entries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "round", "policy", name="uq_league_entries_run_round_policy"),
+        Index("ix_league_entries_workload", "workload"),
+    )
+
+    id: int | None = DBField(default=None, primary_key=True)
+    run_id: str = DBField(foreign_key="runs.id", max_length=64, index=True)
+    round: int
+    workload: str = DBField(max_length=300)
+    objective: str = DBField(default="deadline", max_length=32)
+    policy: str = DBField(max_length=200)
+    kind: str = DBField(max_length=16)
+    value: float
+    checkpoint_id: str | None = DBField(default=None, max_length=200)
+    metrics: dict[str, Any] | None = DBField(default=None, sa_column=Column(JSON))
+
+
+class LeagueEntryPublic(BaseModel):
+    round: int
+    workload: str = Field(
+        description="The evaluation workload (a `:train` trace is evaluated on `:heldout`)."
+    )
+    objective: str
+    policy: str = Field(description="`ppo`, a heuristic name, or `bound`.")
+    kind: LeagueKind
+    value: float = Field(description="The objective's value on the round's held-out episodes.")
+    checkpoint_id: str | None
+    metrics: PolicyMetrics | None
+
+
+class RoundHistoryPublic(RoundPublic):
+    bound: float | None = Field(None, description="Empty-cluster bound of the same episodes.")
+
+
+MetricsSeries = Literal["iterations", "rounds", "league"]
+
+
+class MetricsPage(BaseModel):
+    run_id: str
+    series: MetricsSeries
+    count: int = Field(description="Rows in the whole series.")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+
+
+class IterationMetricsPage(MetricsPage):
+    series: Literal["iterations"] = "iterations"
+    data: list[IterationMetricPublic]
+
+
+class RoundMetricsPage(MetricsPage):
+    series: Literal["rounds"] = "rounds"
+    data: list[RoundHistoryPublic]
+
+
+class LeagueMetricsPage(MetricsPage):
+    series: Literal["league"] = "league"
+    data: list[LeagueEntryPublic]
+
+
 class LiveProgress(BaseModel):
     """The current round's training, from the activity's last heartbeat."""
 

@@ -310,6 +310,17 @@ class IterationProgress(Model):
     """Set when this iteration was checkpointed: the newest resumable state."""
 
 
+HISTORY_PER_ROUND = 2_000
+"""Iterations of one round carried in heartbeats and the round's output (the newest ones
+when a round is longer): ~300 bytes each, well under Temporal's payload limits. The app
+also stores every heartbeat's iterations as they arrive, so longer rounds lose none in
+practice."""
+
+
+def keep_history(history: list[IterationProgress]) -> list[IterationProgress]:
+    return history[-HISTORY_PER_ROUND:]
+
+
 class TrainingHeartbeat(Model):
     """Heartbeat details of the training activity: a retried attempt resumes from
     `checkpoint` instead of starting the round over."""
@@ -318,6 +329,8 @@ class TrainingHeartbeat(Model):
     progress: IterationProgress | None = None
     checkpoint: str | None = None
     iterations_done: int = 0
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of this round so far (across attempts): the app indexes them live."""
 
 
 class TrainRoundInput(Model):
@@ -334,6 +347,8 @@ class TrainRoundOutput(Model):
     env_steps: int
     elapsed_s: float
     last: IterationProgress | None = None
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of the round, in order (see HISTORY_PER_ROUND)."""
 
 
 class StoreCheckpointInput(Model):
@@ -418,6 +433,9 @@ class RoundSummary(Model):
     heuristic_scores: dict[str, float] = Field(default_factory=dict)
     evaluation: EvaluationResult | None = None
     finished_at: datetime | None = None
+    iterations: list[IterationProgress] = Field(default_factory=list)
+    """The round's per-iteration learner metrics; the workflow keeps them for its last
+    rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]
@@ -705,6 +723,8 @@ class PlacementOut(Model):
     start_s: float
     finish_s: float
     meets_deadline: bool
+    priority: int | None = None
+    """The job's priority (1-3), so a plan can be drawn without its request."""
 
 
 class UnplacedOut(Model):

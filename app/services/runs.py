@@ -40,6 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
+from app.services.history import record_iterations, record_round
 from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
@@ -257,6 +258,8 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
     new_checkpoints: list[Checkpoint] = []
     if progress is not None:
         new_checkpoints = _apply_progress(session, run, progress)
+    if live is not None:
+        record_iterations(session, run.id, live.round, live.history)
     if run.status not in TERMINAL_STATUSES:
         run.live_progress = (
             LiveProgress(
@@ -296,6 +299,8 @@ def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> l
         row.episode_return_mean = summary.episode_return_mean
         row.finished_at = summary.finished_at
         session.add(row)
+        if summary.round not in existing or summary.iterations or summary.evaluation is not None:
+            record_round(session, run, summary, ckpt.id)
     run.rounds_done = max(progress.rounds_done, len(progress.rounds), run.rounds_done)
     run.current_round = progress.current_round if run.status not in TERMINAL_STATUSES else None
     run.stop_reason = progress.stop_reason or run.stop_reason

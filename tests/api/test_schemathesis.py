@@ -67,6 +67,7 @@ def test_schema_covers_every_route(tmp_path: Path) -> None:
         "/training-runs",
         "/training-runs/{run_id}",
         "/training-runs/{run_id}/stop",
+        "/training-runs/{run_id}/metrics",
         "/training-schedules",
         "/training-schedules/{schedule_id}",
         "/training-schedules/{schedule_id}/pause",

@@ -65,6 +65,10 @@ ROUNDS_KEPT = 500
 """Round summaries carried over continue-as-new (older ones live in the app's database)."""
 EVALUATIONS_KEPT = 10
 """Rounds whose full evaluation (every heuristic's metrics) is carried over."""
+ITERATIONS_KEPT = 20
+"""Rounds whose per-iteration metrics the `progress` query still answers: the app indexes
+them every reconcile pass (seconds), a round takes longer, so an app that was down for
+fewer than this many rounds still catches up on every iteration."""
 
 SCENARIO_OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -204,6 +208,7 @@ class TrainingLoopWorkflow:
             or {m.policy: m.score for m in evaluation.heuristics},
             evaluation=evaluation,
             finished_at=workflow.now(),
+            iterations=trained.history,
         )
         stored = await workflow.execute_activity(
             store_checkpoint,
@@ -231,6 +236,8 @@ class TrainingLoopWorkflow:
             progress.best_checkpoint = summary.checkpoint
         for old in progress.rounds[:-EVALUATIONS_KEPT]:
             old.evaluation = None
+        for old in progress.rounds[:-ITERATIONS_KEPT]:
+            old.iterations = []
         del progress.rounds[:-ROUNDS_KEPT]
         workflow.logger.info(
             "run %s round %d: score %.3f (best heuristic %s %.3f)",
