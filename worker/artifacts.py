@@ -119,9 +119,21 @@ def write_text(settings: WorkerSettings, location: str, text: str) -> None:
         out.write(text.encode())
 
 
-def delete_dir(settings: WorkerSettings, location: str) -> None:
+def delete_siblings(settings: WorkerSettings, location: str, prefix: str = "iter-") -> list[str]:
+    """Delete the directories named `prefix*` next to `location` (a URI), except itself:
+    a round's intermediate checkpoints once its last one is in the store, including
+    those an earlier attempt of the round uploaded. Returns the paths deleted."""
+    import pyarrow.fs as pafs
+
     filesystem_, path = filesystem(settings, location)
-    filesystem_.delete_dir(path)
+    parent, name = path.rsplit("/", 1)
+    deleted = []
+    for info in filesystem_.get_file_info(pafs.FileSelector(parent, allow_not_found=True)):
+        sibling = info.base_name.startswith(prefix) and info.base_name != name
+        if sibling and info.type == pafs.FileType.Directory:
+            filesystem_.delete_dir(info.path)
+            deleted.append(info.path)
+    return deleted
 
 
 def ensure_local(settings: WorkerSettings, location: str) -> Path:

@@ -10,6 +10,7 @@ the same settings; it imports pyarrow inside the function, never at module load.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import uuid
@@ -753,6 +754,7 @@ def is_store_uri(location: str) -> bool:
     return "://" in location
 
 
+_AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 _filesystems: dict[tuple[object, ...], Any] = {}
 _filesystems_lock = threading.Lock()
 
@@ -770,8 +772,9 @@ def open_artifact_store(location: str, options: ArtifactStoreOptions) -> tuple[A
 
     parts = urlsplit(location)
     if parts.scheme == "s3":
+        credentials = tuple(os.environ.get(name) for name in _AWS_CREDENTIAL_VARIABLES)
         key = ("s3", options.s3_endpoint_url, options.s3_region, options.connect_timeout_s,
-               options.request_timeout_s, options.retries)  # fmt: skip
+               options.request_timeout_s, options.retries, credentials)  # fmt: skip
         with _filesystems_lock:
             filesystem = _filesystems.get(key)
             if filesystem is None:

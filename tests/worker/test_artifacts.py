@@ -32,7 +32,7 @@ def test_remote_store_publishes_and_downloads(tmp_path: Path) -> None:
     checkpoint = local / "iter-000002"
     (checkpoint / "sub").mkdir(parents=True)
     (checkpoint / "sub" / "weights.bin").write_bytes(b"\x00\x01")
-    location = artifacts.publish(checkpoint, f"{final}/iter-000002")
+    location = artifacts.publish(settings, checkpoint, f"{final}/iter-000002")
     assert (
         bucket / "run-1" / "round-0001" / "iter-000002" / "sub" / "weights.bin"
     ).read_bytes() == b"\x00\x01"

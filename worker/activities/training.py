@@ -221,11 +221,10 @@ class _Uploads:
         copy (the cache holds the final one), best effort."""
         if self.remote_dir is None or not self._artifacts.is_remote(final):
             return
-        for uri in set(self.published.values()) - {final}:
-            try:
-                self._artifacts.delete_dir(self._settings, uri)
-            except Exception as error:
-                activity.logger.warning("could not remove intermediate checkpoint %s: %s", uri, error)
+        try:
+            self._artifacts.delete_siblings(self._settings, final)
+        except Exception as error:
+            activity.logger.warning("could not remove intermediate checkpoints beside %s: %s", final, error)
         shutil.rmtree(local_dir, ignore_errors=True)
 
 
