@@ -60,6 +60,12 @@ def forget_local_copies(data_dir: Path) -> None:
         shutil.rmtree(data_dir / name, ignore_errors=True)
 
 
+def iteration_dirs(keys: list[str], run_prefix: str) -> set[str]:
+    """The `iter-*` directories holding objects under `<run_prefix>round-*/`."""
+    parts = [k.removeprefix(run_prefix).split("/") for k in keys if k.startswith(run_prefix)]
+    return {p[1] for p in parts if len(p) > 2 and p[1]}
+
+
 def bucket_and_prefix(uri: str) -> tuple[str, str]:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     return bucket, prefix
@@ -152,8 +158,7 @@ def test_training_round_lands_in_s3_and_plans_restore_it(
         key = bucket_and_prefix(checkpoint)[1]
         assert f"{key}/rlsched-round.json" in keys and f"{key}/rllib_checkpoint.json" in keys
         assert any(k.startswith(f"{key}/{MODULE_FILES}") for k in keys)
-    iteration_dirs = {k.split("/")[3] for k in keys if k.startswith(f"{store_prefix}/{run_id}/")}
-    assert iteration_dirs == {"iter-000002", "iter-000004"}  # intermediates pruned from the store
+    assert iteration_dirs(keys, f"{store_prefix}/{run_id}/") == {"iter-000002", "iter-000004"}  # pruned
     assert plan.checkpoint == second and len(plan.placements) + len(plan.unplaced) == 3
     assert list((data_dir / "checkpoint-cache").iterdir()), "the plan's worker downloaded the checkpoint"
 
@@ -252,5 +257,5 @@ def test_heartbeat_resume_restores_from_the_store(
     assert out.iteration == last.progress.iteration + 4 - last.iterations_done  # counted on, not restarted
     assert out.checkpoint == f"{s3_store}/{run_id}/round-0001/iter-{out.iteration:06d}"
     assert retry_beats[0].iterations_done == last.iterations_done
-    round_keys = [k for k in s3_server.keys(bucket) if k.startswith(f"{key.rsplit('/', 1)[0]}/")]
-    assert {k.split("/")[3] for k in round_keys} == {f"iter-{out.iteration:06d}"}  # both attempts' pruned
+    round_dir = key.rsplit("/", 2)[0] + "/"  # runs/<run>/
+    assert iteration_dirs(s3_server.keys(bucket), round_dir) == {f"iter-{out.iteration:06d}"}  # both pruned
