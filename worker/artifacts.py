@@ -171,16 +171,17 @@ def ensure_local(settings: WorkerSettings, location: str) -> Path:
         if not target.exists():
             import pyarrow.fs as pafs
 
-            _fill(
-                target,
-                lambda partial: pafs.copy_files(
+            def download(partial: Path) -> None:
+                partial.mkdir()
+                pafs.copy_files(
                     path,
                     str(partial),
                     source_filesystem=filesystem_,
                     destination_filesystem=pafs.LocalFileSystem(),
                     use_threads=True,
-                ),
-            )
+                )
+
+            _fill(target, download)
             logger.info("downloaded checkpoint %s to %s", location, target)
         _remember(location, target)
     evict(settings, keep=target)
