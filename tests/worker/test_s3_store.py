@@ -259,3 +259,79 @@ def test_heartbeat_resume_restores_from_the_store(
     assert retry_beats[0].iterations_done == last.iterations_done
     round_dir = key.rsplit("/", 2)[0] + "/"  # runs/<run>/
     assert iteration_dirs(s3_server.keys(bucket), round_dir) == {f"iter-{out.iteration:06d}"}  # both pruned
+
+
+@pytest.mark.integration
+@pytest.mark.rl
+@pytest.mark.timeout(600)
+def test_killed_worker_resumes_on_another_machine_from_the_store(
+    temporal_address: str, s3_server: S3Server, s3_store: str
+) -> None:
+    """test_crash_resume's SIGKILL case with the store on S3 and the second worker on a
+    different data dir (another machine: none of the first one's files): the retry
+    restores the heartbeated checkpoint from the bucket and trains only what is missing."""
+    import asyncio
+    import tempfile
+    import time
+
+    from temporalio.client import WorkflowExecutionStatus
+    from test_crash_resume import ITERATIONS, kill_group, start_worker, stop_worker
+    from worker_support import TINY_PPO, training_heartbeat
+
+    from worker.main import connect
+    from worker.workflows.training_loop import TrainingLoopWorkflow
+
+    prefix = fresh_prefix()
+    machines = [Path(tempfile.mkdtemp(prefix="rls-", dir="/tmp")) for _ in range(2)]
+    log = machines[0] / "workers.log"
+
+    async def body() -> None:
+        client = await connect(address=temporal_address)
+        first = start_worker(temporal_address, prefix, machines[0], log)
+        second = None
+        try:
+            config = tiny_run(
+                f"s3crash-{uuid.uuid4().hex[:6]}",
+                max_rounds=1,
+                iterations_per_round=ITERATIONS,
+                heartbeat_timeout_s=5,
+                ppo=TINY_PPO.model_copy(update={"train_batch_size": 1024, "minibatch_size": 512}),
+            )
+            handle = await client.start_workflow(
+                TrainingLoopWorkflow.run,
+                config,
+                id=f"training-run-{config.run_id}",
+                task_queue=queues(prefix)[0],
+            )
+            deadline = time.monotonic() + 240
+            beat = None
+            while time.monotonic() < deadline:
+                beat = await training_heartbeat(client, handle)
+                if beat is not None and beat.iterations_done >= 2 and beat.checkpoint:
+                    break
+                assert first.poll() is None, log.read_text()[-3000:]
+                assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+                await asyncio.sleep(0.2)
+            assert beat is not None and beat.checkpoint and beat.iterations_done < ITERATIONS
+            kill_group(first)
+            first.wait()
+            beat = await training_heartbeat(client, handle)
+            assert beat is not None and beat.checkpoint and beat.checkpoint.startswith(f"{s3_store}/")
+
+            second = start_worker(temporal_address, prefix, machines[1], log)
+            final = await asyncio.wait_for(handle.result(), 300)
+            assert final.rounds[0].iteration == ITERATIONS  # counted on, not restarted
+            assert final.rounds[0].checkpoint.startswith(f"{s3_store}/{config.run_id}/round-0001/")
+            text = log.read_text()
+            assert f"resumes at iteration {beat.iterations_done}/{ITERATIONS} from {beat.checkpoint}" in text
+            assert f"downloaded checkpoint {beat.checkpoint}" in text
+        finally:
+            for process in (first, second):
+                if process is not None:
+                    stop_worker(process)
+
+    try:
+        asyncio.run(body())
+    finally:
+        for machine in machines:
+            shutil.rmtree(machine, ignore_errors=True)
