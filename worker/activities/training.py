@@ -98,8 +98,10 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
             )
         except OSError as error:
             raise store_unavailable(prior.checkpoint, error) from error
-    if done >= target and resume_from:
-        return _output(uploads.final(resume_from), last, elapsed_s=0.0)
+    if done >= target and resume_from:  # trained by an earlier attempt; its upload may have failed
+        checkpoint = uploads.final(resume_from)
+        uploads.prune(checkpoint, local_dir)
+        return _output(checkpoint, last, elapsed_s=0.0)
 
     try:
         resume_local = str(artifacts.ensure_local(settings, resume_from)) if resume_from else None
