@@ -335,3 +335,38 @@ def test_killed_worker_resumes_on_another_machine_from_the_store(
     finally:
         for machine in machines:
             shutil.rmtree(machine, ignore_errors=True)
+
+
+@pytest.mark.rl
+@pytest.mark.timeout(600)
+def test_a_store_outage_mid_round_costs_no_training(
+    s3_server: S3Server, s3_store: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint goes away after the worker started: the round trains to the end
+    (heartbeating local checkpoints), then fails *retryably* at the final upload; the
+    retry, with the store back, uploads the trained checkpoint without training again."""
+    from temporalio.exceptions import ApplicationError
+
+    from worker.activities import ARTIFACT_STORE_ERROR
+    from worker.activities.training import train_policy
+
+    run_id = f"outage-{uuid.uuid4().hex[:6]}"
+    config = tiny_run(run_id, iterations_per_round=2)
+    round_input = TrainRoundInput(run_id=run_id, round=1, config=config, output_dir=f"{run_id}/round-0001")
+    monkeypatch.setenv("RLSCHED_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    env, beats = activity_environment()
+    with pytest.raises(ApplicationError) as failed:
+        env.run(train_policy, round_input)
+    assert failed.value.type == ARTIFACT_STORE_ERROR and not failed.value.non_retryable
+    last = beats[-1]
+    assert last.iterations_done == 2 and last.checkpoint and Path(last.checkpoint).is_dir()  # local, kept
+
+    monkeypatch.setenv("RLSCHED_S3_ENDPOINT_URL", s3_server.endpoint)
+    get_settings.cache_clear()
+    retry, retry_beats = activity_environment([last.model_dump(mode="json")])
+    out = retry.run(train_policy, round_input)
+    assert out.checkpoint == f"{s3_store}/{run_id}/round-0001/{Path(last.checkpoint).name}"
+    assert out.elapsed_s == 0.0 and retry_beats == []  # nothing trained again
+    bucket, key = bucket_and_prefix(out.checkpoint)
+    assert f"{key}/rllib_checkpoint.json" in s3_server.keys(bucket)
