@@ -138,9 +138,16 @@ def swf_path_problem(path: str) -> str | None:
 # own. These rules hold at the boundary (the API's request models) and again here, so a
 # worker refuses the same input whoever sent it.
 
-SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
-"""An id a client may send (run, checkpoint, schedule request): plain characters only, so
-no `/`, `\\`, NUL, `:` (hence no URI scheme) and, checked apart, no `..`."""
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""Free text a client names things with (node and job ids, run names, stop reasons):
+anything printable. Control bytes are refused: PostgreSQL text cannot hold NUL, and logs
+should not carry them."""
+
+SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?$"
+"""An id a client may send (run, checkpoint, schedule request), at most MAX_ID_LENGTH
+long: letters, digits, `_`, `-` and single dots, so no `..`, `/`, `\\`, NUL or `:`
+(hence no URI scheme). A pattern without look-ahead, so OpenAPI clients can use it."""
+MAX_ID_LENGTH = 200
 _SAFE_ID = re.compile(SAFE_ID_PATTERN)
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -148,7 +155,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def id_problem(value: str, what: str = "id") -> str | None:
     """Why `value` may not be used as an id, or None."""
-    if _SAFE_ID.fullmatch(value) and ".." not in value:
+    if len(value) <= MAX_ID_LENGTH and _SAFE_ID.fullmatch(value):
         return None
     return (
         f"{what} {value[:100]!r} is not a valid id: 1-200 letters, digits, '_', '-' or '.', "
@@ -317,7 +324,7 @@ class TrainingRunConfig(Model):
     """Input of TrainingLoopWorkflow."""
 
     run_id: str
-    name: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
     ppo: PPOParams = Field(default_factory=PPOParams)
@@ -551,7 +558,7 @@ class TrainingProgress(Model):
 
 
 class StopRequest(Model):
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, pattern=LABEL_PATTERN)
 
 
 class StopResult(Model):
@@ -562,7 +569,7 @@ class StopResult(Model):
 class NodeSpec(Model):
     """A node as a user describes a real cluster."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
     cpus: StrictNum = Field(ge=MIN_CPUS, le=MAX_CPUS)
     memory_gb: StrictNum = Field(0.0, ge=0, le=MAX_MEMORY_GB)
     gpus: dict[GpuType, StrictNum] = Field(
@@ -596,7 +603,7 @@ class NodeSpec(Model):
 class JobSpec(Model):
     """A pending job; times are seconds from now."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
     cpus: StrictNum = Field(1.0, ge=MIN_CPUS, le=MAX_CPUS)
     memory_gb: StrictNum = Field(0.0, ge=0, le=MAX_MEMORY_GB)
     gpus: StrictNum = Field(0.0, ge=0, le=MAX_GPUS, description=f"0, or between {MIN_GPUS} and {MAX_GPUS}.")

@@ -44,6 +44,21 @@ TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 _bearer = HTTPBearer(auto_error=False, description="Only when RLSCHED_API_KEY is set.")
 
 
+JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def require_json_body(request: Request) -> None:
+    """A body in another media type is a 415, not a confusing 422 about a dict: the API
+    speaks JSON only (`application/json` or a `+json` type; no Content-Type means JSON)."""
+    if request.method not in JSON_BODY_METHODS:
+        return
+    headers = request.headers
+    has_body = headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in headers
+    media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if has_body and not (media_type == "application/json" or media_type.endswith("+json")):
+        raise ProblemError(415, f"request bodies are JSON (application/json), not {media_type or 'empty'!r}")
+
+
 async def require_api_key(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import ScheduleIdPath
 from app.errors import Problem
 from app.metrics import SCHEDULE_PLANS
 from app.models import ScheduleCreate, SchedulePublic
@@ -59,6 +60,6 @@ async def create_schedule(
     summary="A schedule request and, once done, its plan",
 )
 async def read_schedule(
-    request_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    request_id: ScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> SchedulePublic:
     return await service.get_schedule(session, temporal, settings, request_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import RunIdPath
 from app.errors import Problem
 from app.metrics import RUNS_STARTED
 from app.models import (
@@ -76,7 +77,7 @@ async def list_training_runs(
 
 @router.get("/{run_id}", responses={404: PROBLEMS[404]}, summary="A run: status, rounds, live progress")
 async def read_training_run(
-    run_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    run_id: RunIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingRunDetail:
     run = service.get_run_row(session, run_id)
     # A read waits at most READ_REFRESH_BUDGET_S for Temporal, then answers from the index
@@ -100,7 +101,7 @@ async def read_training_run(
     summary="Stop a run after its current round (graceful: the round is checkpointed)",
 )
 async def stop_training_run(
-    run_id: str,
+    run_id: RunIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
