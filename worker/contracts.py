@@ -190,6 +190,8 @@ def policy_class_problem(name: str) -> str | None:
         return f"workload class {name[:100]!r} must match {POLICY_CLASS_PATTERN}"
     if name.startswith(SWF_WORKLOAD_PREFIX):
         return swf_path_problem(name[len(SWF_WORKLOAD_PREFIX) :])
+    if ":" in name and not name.startswith("trace:"):
+        return f"workload class {name[:100]!r}: only trace workloads (trace:NAME) have a ':' in their name"
     if "/" in name or ".." in name:
         return (
             f"workload class {name[:100]!r} may not contain '/' or '..' "
