@@ -43,6 +43,7 @@ from worker.contracts import (
     gpu_types_problem,
     heuristic_problem,
     id_problem,
+    path_like_problem,
     policy_class_problem,
     policy_name_problem,
 )
@@ -439,7 +440,8 @@ class PolicyDeploy(Input):
     @field_validator("policy")
     @classmethod
     def _policy_name(cls, name: str) -> str:
-        return _checked(policy_name_problem(name), name)
+        """A path or URI is a 422 here; an unknown name stays the 409 of the deployment."""
+        return _checked(path_like_problem(name), name)
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"policy": "edf+fastest", "force": False}]}

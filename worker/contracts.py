@@ -163,19 +163,39 @@ def id_problem(value: str, what: str = "id") -> str | None:
     )
 
 
+_NAME_PREFIXES = ("easy", "strict", "trace")
+"""The only `word:` prefixes a policy or workload name has; any other reads as a URI scheme."""
+
+
+def path_like_problem(name: str, role: str = "policy") -> str | None:
+    """Why `name` looks like a path or a URI (`..`, `/`, `\\`, a control byte, `scheme:`),
+    or None. Such a name is refused outright wherever a policy is named, whatever else
+    it could be; other unknown names get their own answer (an unknown checkpoint...)."""
+    scheme = _URI_SCHEME.match(name)
+    if (
+        any(c in name for c in "/\\")
+        or ".." in name
+        or _CONTROL.search(name)
+        or (scheme is not None and scheme.group(0)[:-1] not in _NAME_PREFIXES)
+    ):
+        return (
+            f"{role} {name[:100]!r} looks like a path or a URI: a policy is a heuristic "
+            f"({HEURISTIC_GRAMMAR}) or a checkpoint id (letters, digits, '_', '-', '.'), never a location"
+        )
+    return None
+
+
 def policy_name_problem(name: str, role: str = "policy") -> str | None:
     """Why `name` is neither a heuristic nor a possible checkpoint id, or None (whether
-    such a checkpoint exists is the index's question). A name with `+` or `:` was meant
-    as a composed heuristic, so it gets the heuristic's message."""
+    such a checkpoint exists is the index's question). A name with `+` or `:` that is not
+    path-like was meant as a composed heuristic, so it gets the heuristic's message."""
     if heuristic_problem(name) is None or id_problem(name) is None:
         return None
-    looks_like_path = any(c in name for c in "/\\\x00") or ".." in name
-    if ("+" in name or ":" in name) and not looks_like_path:
+    if (problem := path_like_problem(name, role)) is not None:
+        return problem
+    if "+" in name or ":" in name:
         return heuristic_problem(name, role)
-    return (
-        f"{role} {name[:100]!r} is neither a heuristic ({HEURISTIC_GRAMMAR}) nor a checkpoint id "
-        "(letters, digits, '_', '-', '.'; no '..', '/', '\\', NUL or URI scheme)"
-    )
+    return id_problem(name, f"{role} (a checkpoint id)")
 
 
 POLICY_CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}$"
@@ -759,10 +779,15 @@ class Deployment(Model):
     def _known_class(cls, name: str) -> str:
         return _checked(policy_class_problem(name), name)
 
-    @field_validator("policy")
-    @classmethod
-    def _policy_name(cls, name: str) -> str:
-        return _checked(policy_name_problem(name), name)
+    @model_validator(mode="after")
+    def _policy_name(self) -> Deployment:
+        """A checkpoint is named by its id; a heuristic name is checked by deploy_problem
+        (so the validator answers DeployRejected), but never looks like a path."""
+        if self.kind == "checkpoint":
+            _checked(id_problem(self.policy, "checkpoint id"), self.policy)
+        else:
+            _checked(path_like_problem(self.policy), self.policy)
+        return self
 
     @field_validator("checkpoint")
     @classmethod
