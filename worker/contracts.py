@@ -379,7 +379,7 @@ class TrainingRunConfig(Model):
     @field_validator("resume_from", "checkpoint_dir")
     @classmethod
     def _safe_location(cls, location: str | None) -> str | None:
-        return None if location is None else _checked(location_problem(location), location)
+        return location if not location else _checked(location_problem(location), location)
 
 
 EVAL_SEED_OFFSET = 1_000_000_007
@@ -449,10 +449,15 @@ class TrainRoundInput(Model):
     def _safe_run_id(cls, run_id: str) -> str:
         return _checked(id_problem(run_id, "run_id"), run_id)
 
-    @field_validator("resume_from", "output_dir")
+    @field_validator("resume_from")
     @classmethod
-    def _safe_location(cls, location: str | None) -> str | None:
-        return None if location is None else _checked(location_problem(location), location)
+    def _safe_resume(cls, location: str | None) -> str | None:
+        return location if not location else _checked(location_problem(location, "resume_from"), location)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _safe_output(cls, location: str) -> str:
+        return _checked(location_problem(location, "output_dir"), location)
 
 
 class TrainRoundOutput(Model):
@@ -679,7 +684,7 @@ class PolicyRef(Model):
             _checked(id_problem(self.name, "checkpoint id"), self.name)
         elif self.kind == "deployed":
             _checked(policy_class_problem(self.name), self.name)
-        if self.checkpoint is not None:
+        if self.checkpoint:  # an empty one is plan_input_problem's to answer
             _checked(location_problem(self.checkpoint, "checkpoint"), self.checkpoint)
         return self
 
@@ -792,7 +797,7 @@ class Deployment(Model):
     @field_validator("checkpoint")
     @classmethod
     def _safe_location(cls, location: str | None) -> str | None:
-        return None if location is None else _checked(location_problem(location, "checkpoint"), location)
+        return location if not location else _checked(location_problem(location, "checkpoint"), location)
 
     def ref(self) -> PolicyRef:
         return PolicyRef(kind=self.kind, name=self.policy, checkpoint=self.checkpoint)

@@ -39,7 +39,13 @@ from app.models import (
     TrainingRunsPublic,
     utcnow,
 )
-from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
+from app.services.checkpoints import (
+    checkpoint_id,
+    copy_round_scores,
+    get_checkpoint,
+    record_checkpoint,
+    usable_location,
+)
 from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
@@ -101,7 +107,7 @@ async def create_run(
     resume_from = None
     if body.resume_from_checkpoint is not None:
         try:
-            resume_from = get_checkpoint(session, body.resume_from_checkpoint).location
+            resume_from = usable_location(get_checkpoint(session, body.resume_from_checkpoint))
         except NotFound as error:
             raise Unprocessable(error.detail, ["body", "resume_from_checkpoint"]) from error
     client = await temporal.client()

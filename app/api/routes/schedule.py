@@ -22,6 +22,7 @@ _PROBLEM = {"application/problem+json": {}}
         202: {"model": SchedulePublic, "description": "Accepted (`async: true`): fetch GET /schedule/{id}"},
         413: {"model": Problem, "description": "Body too large", "content": _PROBLEM},
         422: {"model": Problem, "description": "Invalid cluster, jobs or policy", "content": _PROBLEM},
+        409: {"model": Problem, "description": "The checkpoint is unusable", "content": _PROBLEM},
         502: {"model": Problem, "description": "The scheduling workflow failed", "content": _PROBLEM},
         503: {"model": Problem, "description": "Temporal unreachable", "content": _PROBLEM},
         504: {

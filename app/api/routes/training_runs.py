@@ -39,7 +39,14 @@ PROBLEMS = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={k: PROBLEMS[k] for k in (422, 503)},
+    responses={
+        **{k: PROBLEMS[k] for k in (422, 503)},
+        409: {
+            "model": Problem,
+            "description": "resume_from_checkpoint's stored location is unusable",
+            "content": {"application/problem+json": {}},
+        },
+    },
     summary="Start a training run",
 )
 async def create_training_run(
