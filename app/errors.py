@@ -131,8 +131,15 @@ def _summary(errors: list[dict[str, Any]]) -> str:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method served at the request's path. Starlette's 405 names only the first
     route that matched the path, but GET and POST of one path are separate routes."""
+    routes = request.app.router.routes
+    try:  # FastAPI >= 0.163 keeps an included router as one entry: expand it
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(routes))
+    except ImportError:
+        pass
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in routes:
         match, _ = route.matches({**request.scope, "method": ""})
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())

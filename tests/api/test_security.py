@@ -332,3 +332,19 @@ def test_the_file_watch_sees_a_file_being_opened(tmp_path: Path) -> None:
     finally:
         FileWatch.armed = False
     assert FileWatch.touched("secret-probe")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/training-runs", "GET, POST"),
+        ("DELETE", "/schedule", "POST"),
+        ("PATCH", "/policy/x", "PUT"),
+    ],
+)
+def test_a_405_lists_every_method_of_the_path(
+    open_client: TestClient, method: str, path: str, allow: str
+) -> None:
+    response = open_client.request(method, path)
+    assert response.status_code == 405 and response.headers["allow"] == allow
+    assert response.headers["content-type"].startswith(PROBLEM)
