@@ -21,6 +21,8 @@ from app.errors import install_problem_handlers
 from app.metrics import MetricsAndLimitsMiddleware
 from app.services.reconciler import run_reconciler
 from app.services.temporal import TemporalGateway
+from app.ui import auth as ui_auth
+from app.ui import routes as ui
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[
             {"name": "training runs", "description": "Train PPO policies in rounds on Temporal."},
+            {
+                "name": "training schedules",
+                "description": "Start training runs every interval or on a cron (Temporal Schedules).",
+            },
             {"name": "schedule", "description": "Placement plans from a checkpoint or a heuristic."},
             {"name": "checkpoints", "description": "Policies saved after each round, with their scores."},
             {"name": "health", "description": "Probes and metrics."},
@@ -67,8 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(api_router)
+    ui.install(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    app.add_middleware(ApiKeyMiddleware, api_key=api_key, browser=ui_auth.browser_area(api_key))
     app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)  # outermost
     _document_problems(app)
     return app

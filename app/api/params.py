@@ -26,9 +26,19 @@ def _id_path(what: str) -> object:
 RunIdPath = Annotated[str, _id_path("A training run's id (GET /training-runs).")]
 CheckpointIdPath = Annotated[str, _id_path("A checkpoint's id (GET /checkpoints).")]
 ScheduleIdPath = Annotated[str, _id_path("A schedule request's id, as POST /schedule answered it.")]
+TrainingScheduleIdPath = Annotated[str, _id_path("A training schedule's id (GET /training-schedules).")]
 RunIdQuery = Annotated[
     str | None,
     Query(pattern=SAFE_ID_PATTERN, min_length=1, max_length=MAX_ID_LENGTH, description="Only this run's."),
+]
+TrainingScheduleIdQuery = Annotated[
+    str | None,
+    Query(
+        pattern=SAFE_ID_PATTERN,
+        min_length=1,
+        max_length=64,
+        description="Only runs this training schedule started.",
+    ),
 ]
 PolicyClassPath = Annotated[
     str,

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount
 from app.auth import PUBLIC_PATHS
 from app.core.config import Settings
 from app.main import create_app
+from app.ui import auth as ui_auth
 from worker.contracts import (
     Deployment,
     EvaluateInput,
@@ -57,14 +58,15 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 def add_later_routes(app: FastAPI, static_dir: Path) -> None:
     """What another engineer might add after this test was written: a `/ui` router and a
-    mounted static directory, with no auth dependency of their own."""
+    mounted static directory, with no auth dependency of their own (the dashboard's own
+    pages use `require_ui_login`; these forget it)."""
     ui = APIRouter(prefix="/ui")
 
-    @ui.get("", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard() -> str:
-        return "<h1>runs</h1>"
+    @ui.get("/later", response_class=HTMLResponse, include_in_schema=False)
+    async def later_page() -> str:
+        return "<h1>later</h1>"
 
-    @ui.post("/runs/{run_id}/stop", include_in_schema=False)
+    @ui.post("/runs/{run_id}/later-stop", include_in_schema=False)
     async def stop_from_ui(run_id: str) -> dict:
         return {"stopped": run_id}
 
@@ -72,6 +74,23 @@ def add_later_routes(app: FastAPI, static_dir: Path) -> None:
     static_dir.mkdir(exist_ok=True)
     (static_dir / "app.js").write_text("console.log('ui')")
     app.mount("/ui/static", StaticFiles(directory=static_dir), name="ui-static")
+
+
+def is_ui(path: str) -> bool:
+    return path == ui_auth.PREFIX or path.startswith(ui_auth.PREFIX + "/")
+
+
+def refused(response, path: str) -> bool:  # type: ignore[no-untyped-def]
+    """The API refuses with a 401 problem; the dashboard, a browser area, with a redirect
+    to its login page (never the page itself)."""
+    if is_ui(path):
+        return response.status_code == 303 and response.headers["location"].startswith(ui_auth.LOGIN_PATH)
+    return (
+        response.status_code == 401
+        and response.headers["content-type"].startswith(PROBLEM)
+        and response.headers["www-authenticate"] == "Bearer"
+        and response.json()["status"] == 401
+    )
 
 
 def every_route(app: FastAPI) -> Iterator[BaseRoute]:
@@ -110,21 +129,46 @@ def keyed_app(tmp_path: Path) -> Iterator[tuple[FastAPI, TestClient]]:
 def test_every_route_but_the_probes_wants_the_key(keyed_app: tuple[FastAPI, TestClient]) -> None:
     app, client = keyed_app
     checked: list[str] = []
+    wrong = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Cookie": f"{ui_auth.COOKIE}=x"})
     for method, path in concrete_requests(app):
-        public = path in PUBLIC_PATHS
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
-            response = client.request(method, path, headers=headers, content=b"{not json")
-            if public:
-                assert response.status_code != 401, (method, path)
+        for headers in wrong:
+            response = client.request(
+                method, path, headers=headers, content=b"{not json", follow_redirects=False
+            )
+            if path in PUBLIC_PATHS or path in ui_auth.OPEN_PATHS:
+                assert response.status_code != 401 and "/ui/login?" not in response.headers.get(
+                    "location", ""
+                )
                 continue
-            assert response.status_code == 401, (method, path, headers, response.text)
-            assert response.headers["content-type"].startswith(PROBLEM)
-            assert response.headers["www-authenticate"] == "Bearer"
-            assert response.json()["status"] == 401
+            assert refused(response, path), (method, path, headers, response.status_code, response.text)
         checked.append(f"{method} {path}")
-    assert {"GET /ui", "POST /ui/runs/x1/stop", "GET /ui/static/app.js"} <= set(checked)
+    later = {"GET /ui/later", "POST /ui/runs/x1/later-stop", "GET /ui/static/app.js"}
+    assert later | {"GET /ui", "GET /ui/runs/x1", "GET /ui/login", "POST /ui/login"} <= set(checked)
     assert {"POST /schedule", "GET /openapi.json", "GET /docs", "PUT /policy/x1"} <= set(checked)
     assert {"GET /healthz", "GET /readyz", "GET /metrics"} <= set(checked)
+    wrong_key = client.get("/ui/later?key=wrong", follow_redirects=False)
+    assert refused(wrong_key, "/ui/later") and "failed=1" in wrong_key.headers["location"]
+
+
+def test_the_dashboard_cookie_opens_the_dashboard_and_never_the_api(
+    keyed_app: tuple[FastAPI, TestClient],
+) -> None:
+    app, client = keyed_app
+    login = client.post(
+        "/ui/login",
+        content=urlencode({"key": KEY, "next": "/ui/later"}),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303 and client.cookies.get(ui_auth.COOKIE)
+    cookie = {"Cookie": f"{ui_auth.COOKIE}={client.cookies.get(ui_auth.COOKIE)}"}
+    client.cookies.clear()
+    assert client.get("/ui/later", headers=cookie).text == "<h1>later</h1>"
+    assert client.get("/ui/static/app.js", headers=cookie).status_code == 200
+    for method, path in concrete_requests(app):
+        if not is_ui(path) and path not in PUBLIC_PATHS:
+            response = client.request(method, path, headers=cookie, json={}, follow_redirects=False)
+            assert refused(response, path), (method, path, response.status_code)
 
 
 def test_the_right_key_opens_every_route(keyed_app: tuple[FastAPI, TestClient]) -> None:
@@ -132,8 +176,9 @@ def test_the_right_key_opens_every_route(keyed_app: tuple[FastAPI, TestClient]) 
     for scheme in ("Bearer", "bearer"):
         headers = {"Authorization": f"{scheme} {KEY}"}
         for method, path in concrete_requests(app):
-            response = client.request(method, path, headers=headers, json={})
+            response = client.request(method, path, headers=headers, json={}, follow_redirects=False)
             assert response.status_code != 401, (method, path, response.text)
+            assert "/ui/login?" not in response.headers.get("location", ""), (method, path)
     assert client.get("/ui/static/app.js", headers=headers).text == "console.log('ui')"
 
 
@@ -142,7 +187,9 @@ def test_without_a_configured_key_nothing_asks_for_one(tmp_path: Path) -> None:
     add_later_routes(app, tmp_path / "static")
     with TestClient(app) as client:
         for method, path in concrete_requests(app):
-            assert client.request(method, path, json={}).status_code != 401, (method, path)
+            response = client.request(method, path, json={}, follow_redirects=False)
+            assert response.status_code != 401, (method, path)
+            assert "/ui/login?" not in response.headers.get("location", ""), (method, path)
 
 
 def test_the_key_is_compared_in_constant_time() -> None:
@@ -151,9 +198,9 @@ def test_the_key_is_compared_in_constant_time() -> None:
     from app import auth
     from app.api import deps
 
-    assert "compare_digest" in inspect.getsource(auth.ApiKeyMiddleware.allowed)
+    assert "compare_digest" in inspect.getsource(auth._same)
+    assert "_same(" in inspect.getsource(auth.ApiKeyMiddleware.allowed)
     assert "compare_digest" in inspect.getsource(deps.require_api_key)
-    assert "==" not in inspect.getsource(auth.ApiKeyMiddleware.allowed).split("compare_digest")[1]
 
 
 # --- ids never reach a path ---------------------------------------------------------------
@@ -217,6 +264,12 @@ def id_placements(bad: str) -> list[tuple[str, str, object]]:
         ("GET", f"/training-runs/{segment}", None),
         ("POST", f"/training-runs/{segment}/stop", None),
         ("GET", f"/schedule/{segment}", None),
+        ("GET", f"/training-runs/{segment}/metrics", None),
+        ("GET", f"/training-runs?schedule_id={segment}", None),
+        ("GET", f"/training-schedules/{segment}", None),
+        ("POST", f"/training-schedules/{segment}/pause", None),
+        ("POST", f"/training-schedules/{segment}/trigger", None),
+        ("DELETE", f"/training-schedules/{segment}", None),
         ("PUT", f"/policy/{segment}", {"policy": "edf"}),
         ("PUT", "/policy/default", {"policy": bad}),
         ("POST", "/schedule", {"nodes": [node], "jobs": [job], "policy": bad}),
@@ -250,7 +303,9 @@ def test_ids_with_path_characters_are_422_before_any_file_is_touched(
         # A `/` inside a one-segment path parameter (sent as %2F, decoded by the server)
         # makes the URL another route's, or none: a 404 or 405 that looked nothing up is
         # as safe as the 422. `/policy/{class}` takes slashes, so it must be the 422.
-        one_segment = path.startswith(("/training-runs/", "/schedule/", "/checkpoints/"))
+        one_segment = path.startswith(
+            ("/training-runs/", "/schedule/", "/checkpoints/", "/training-schedules/")
+        )
         allowed = {404, 405, 422} if "/" in bad and one_segment else {422}
         assert response.status_code in allowed, (method, path, body, response.status_code, response.text)
         assert response.headers["content-type"].startswith(PROBLEM)
