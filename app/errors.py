@@ -43,7 +43,7 @@ DOCUMENTED_PROBLEMS: dict[int, str] = {
     401: "API key missing or wrong (when RLSCHED_API_KEY is set)",
     413: "Body too large (RLSCHED_MAX_BODY_BYTES)",
     415: "Body not JSON",
-    422: "Invalid request; `errors` lists each field with its location",
+    422: "Invalid request (or an unknown query parameter); `errors` lists each field with its location",
     503: "Temporal or the database unavailable; try again",
 }
 """The problems any route may answer beside its own (see app.main._document_problems,

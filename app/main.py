@@ -85,8 +85,8 @@ def _document_problems(app: FastAPI) -> None:
     """FastAPI documents its 422 as `HTTPValidationError` JSON; ours are problem+json.
     Rewrite the schema so clients (and schemathesis) see the responses actually sent,
     and add the problems any route may answer (app.errors.DOCUMENTED_PROBLEMS) where
-    they apply: 401 and 503 beyond the public probes, 422 wherever a request carries
-    parameters or a body, 400, 413 and 415 wherever it carries a body."""
+    they apply: 422 everywhere (an unknown query parameter is one), 400, 413 and 415
+    wherever a request carries a body, 401 and 503 beyond the public probes."""
     from fastapi.openapi.utils import get_openapi
 
     from app.errors import DOCUMENTED_PROBLEMS, Problem
@@ -115,9 +115,8 @@ def _document_problems(app: FastAPI) -> None:
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 body = "requestBody" in operation
-                if "422" in responses or "parameters" in operation or body:
-                    responses.pop("422", None)
-                    document(responses, 422)
+                responses.pop("422", None)  # every route: unknown query parameters are refused
+                document(responses, 422)
                 for status in (400, 413, 415) if body else ():
                     document(responses, status)
                 if path not in PUBLIC_PATHS:
