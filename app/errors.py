@@ -5,6 +5,7 @@ that never leaks a traceback."""
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -13,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -33,6 +36,18 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
     workflow_id: str | None = None
     id: str | None = None
+
+
+DOCUMENTED_PROBLEMS: dict[int, str] = {
+    400: "Malformed body (not UTF-8 JSON)",
+    401: "API key missing or wrong (when RLSCHED_API_KEY is set)",
+    413: "Body too large (RLSCHED_MAX_BODY_BYTES)",
+    415: "Body not JSON",
+    422: "Invalid request (or an unknown query parameter); `errors` lists each field with its location",
+    503: "Temporal or the database unavailable; try again",
+}
+"""The problems any route may answer beside its own (see app.main._document_problems,
+which adds them to every operation they apply to)."""
 
 
 class ProblemError(Exception):
@@ -83,6 +98,19 @@ def problem_response(
     )
 
 
+def problem_body(status: int, detail: str, instance: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A problem+json body and its headers for plain ASGI code (middlewares) that answers
+    before FastAPI's handlers exist for the request."""
+    body = json.dumps(
+        {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+        | {"instance": instance}
+    ).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    return body, headers
+
+
 def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's error dicts carry the offending input and exception objects; keep what a
     client needs (where, what) and drop what may not serialise."""
@@ -98,6 +126,24 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     where = ".".join(str(p) for p in first["loc"]) or "body"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first['msg']}{more}"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method served at the request's path. Starlette's 405 names only the first
+    route that matched the path, but GET and POST of one path are separate routes."""
+    routes = request.app.router.routes
+    try:  # FastAPI >= 0.163 keeps an included router as one entry: expand it
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(routes))
+    except ImportError:
+        pass
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -120,6 +166,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         response = problem_response(exc.status_code, detail, request)
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     @app.exception_handler(RPCError)
@@ -129,6 +177,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         still Temporal's (or the worker's) unavailability, not the client's fault."""
         log.warning("Temporal error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(503, f"Temporal did not answer: {exc}", request)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        """The database being unreachable or locked is not the client's fault either."""
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(503, "the database is unavailable; try again shortly", request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

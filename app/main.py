@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app.api.main import api_router
+from app.auth import PUBLIC_PATHS, ApiKeyMiddleware
 from app.core.config import Settings, get_settings
 from app.db import make_engine, migrate
 from app.errors import install_problem_handlers
 from app.metrics import MetricsAndLimitsMiddleware
 from app.services.reconciler import run_reconciler
 from app.services.temporal import TemporalGateway
+from app.ui import auth as ui_auth
 from app.ui import routes as ui
 
 log = logging.getLogger(__name__)
@@ -72,17 +74,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(api_router)
     ui.install(app)
-    app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.add_middleware(ApiKeyMiddleware, api_key=api_key, browser=ui_auth.browser_area(api_key))
+    app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)  # outermost
     _document_problems(app)
     return app
 
 
 def _document_problems(app: FastAPI) -> None:
     """FastAPI documents its 422 as `HTTPValidationError` JSON; ours are problem+json.
-    Rewrite the schema so clients (and schemathesis) see the responses actually sent."""
+    Rewrite the schema so clients (and schemathesis) see the responses actually sent,
+    and add the problems any route may answer (app.errors.DOCUMENTED_PROBLEMS) where
+    they apply: 422 everywhere (an unknown query parameter is one), 400, 413 and 415
+    wherever a request carries a body, 401 and 503 beyond the public probes."""
     from fastapi.openapi.utils import get_openapi
 
-    from app.errors import Problem
+    from app.errors import DOCUMENTED_PROBLEMS, Problem
 
     def openapi() -> dict:
         if app.openapi_schema:
@@ -99,17 +106,22 @@ def _document_problems(app: FastAPI) -> None:
             "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+        def document(responses: dict, status: int) -> None:
+            entry = responses.setdefault(str(status), {"description": DOCUMENTED_PROBLEMS[status]})
+            entry["content"] = problem
+
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                if "422" in responses or "parameters" in operation or "requestBody" in operation:
-                    responses["422"] = {"description": "Invalid request", "content": problem}
-                if "requestBody" in operation:
-                    responses.setdefault("413", {"description": "Body too large", "content": problem})
-                if path not in ("/healthz", "/readyz", "/metrics"):
-                    responses.setdefault(
-                        "401", {"description": "API key required (when configured)", "content": problem}
-                    )
+                body = "requestBody" in operation
+                responses.pop("422", None)  # every route: unknown query parameters are refused
+                document(responses, 422)
+                for status in (400, 413, 415) if body else ():
+                    document(responses, status)
+                if path not in PUBLIC_PATHS:
+                    for status in (401, 503):
+                        document(responses, status)
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         app.openapi_schema = schema

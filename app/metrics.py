@@ -8,7 +8,6 @@ id in the URL cannot blow up the label set.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON
+from app.errors import problem_body
 
 REQUESTS = Counter("rlsched_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -96,25 +95,12 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, limit: int, scope: Scope) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs",
-            "instance": scope.get("path", ""),
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    body, headers = problem_body(
+        413,
+        f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs",
+        scope.get("path", ""),
     )
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

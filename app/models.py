@@ -21,8 +21,10 @@ from sqlmodel import SQLModel
 from app.core.durations import format_duration, parse_duration
 from worker.contracts import (
     DEFAULT_POLICY_CLASS,
+    LABEL_PATTERN,
     MAX_JOBS,
     MAX_NODES,
+    POLICY_CLASS_PATTERN,
     BaselineOut,
     EvaluationEvidence,
     IterationProgress,
@@ -34,10 +36,18 @@ from worker.contracts import (
     PolicyMetrics,
     PPOParams,
     RunStatus,
+    Seed,
+    StrictCount,
+    StrictFlag,
     SyntheticSpec,
     UnplacedOut,
     WorkloadConfig,
+    gpu_types_problem,
     heuristic_problem,
+    id_problem,
+    path_like_problem,
+    policy_class_problem,
+    policy_name_problem,
 )
 
 TERMINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled")
@@ -53,8 +63,10 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-POLICY_CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}$"
-"""A workload class: `default` or a workload name such as `steady` or `trace:alibaba-default:train`."""
+def _checked(problem: str | None, value: str) -> str:
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class Eligibility(BaseModel):
@@ -78,7 +90,7 @@ class Eligibility(BaseModel):
 
 
 class TrainingRunCreate(Input):
-    name: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     objective: Objective = Field(
         "deadline",
@@ -86,10 +98,10 @@ class TrainingRunCreate(Input):
         "slowdown), utilization, allocation (GPU allocation ratio). Rounds rank by it, higher is better.",
     )
     ppo: PPOParams = Field(default_factory=PPOParams)
-    iterations_per_round: int = Field(5, ge=1, le=10_000)
-    max_rounds: int | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
-    eval_episodes: int = Field(5, ge=1, le=200)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
+    max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
+    eval_episodes: StrictCount = Field(5, ge=1, le=200)
+    seed: Seed = 0
     resume_from_checkpoint: str | None = Field(
         None, max_length=200, description="Start from this checkpoint id (GET /checkpoints)."
     )
@@ -103,6 +115,16 @@ class TrainingRunCreate(Input):
         pattern=POLICY_CLASS_PATTERN,
         description="The workload class auto-deploy targets; default: the workload's name.",
     )
+
+    @field_validator("resume_from_checkpoint")
+    @classmethod
+    def _checkpoint_id(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(id_problem(value, "checkpoint id"), value)
+
+    @field_validator("deploy_class")
+    @classmethod
+    def _policy_class(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(policy_class_problem(value), value)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -330,7 +352,7 @@ class TrainingRunsPublic(BaseModel):
 
 
 class StopBody(Input):
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, pattern=LABEL_PATTERN)
 
 
 class StopAccepted(BaseModel):
@@ -601,12 +623,24 @@ class ScheduleCreate(Input):
         description="Heuristic whose plan is returned alongside for comparison; null skips it "
         "(the plan then costs about half).",
     )
-    window: int | None = Field(None, ge=1, le=256, description="Jobs the policy sees per decision.")
-    run_async: bool = Field(False, alias="async", description="Answer 202 at once; fetch GET /schedule/{id}.")
+    window: StrictCount | None = Field(None, ge=1, le=256, description="Jobs the policy sees per decision.")
+    run_async: StrictFlag = Field(
+        False, alias="async", description="Answer 202 at once; fetch GET /schedule/{id}."
+    )
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, json_schema_extra={"examples": [_EXAMPLE_PLAN_BODY]}
     )
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_name(cls, name: str) -> str:
+        return name if name == "best" else _checked(policy_name_problem(name), name)
+
+    @field_validator("policy_class")
+    @classmethod
+    def _policy_class(cls, name: str) -> str:
+        return _checked(policy_class_problem(name), name)
 
     @model_validator(mode="after")
     def _consistent(self) -> ScheduleCreate:
@@ -626,6 +660,8 @@ class ScheduleCreate(Input):
             self.baseline is not None
             and (problem := heuristic_problem(self.baseline, "baseline")) is not None
         ):
+            raise ValueError(problem)
+        if (problem := gpu_types_problem(self.nodes, self.jobs)) is not None:
             raise ValueError(problem)
         return self
 
@@ -680,7 +716,13 @@ class PolicyDeploy(Input):
         max_length=200,
         description="A checkpoint id (GET /checkpoints) or a heuristic name (edf, sjf+fastest, ...).",
     )
-    force: bool = Field(False, description="Deploy a checkpoint that is not eligible (margin <= 0).")
+    force: StrictFlag = Field(False, description="Deploy a checkpoint that is not eligible (margin <= 0).")
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_name(cls, name: str) -> str:
+        """A path or URI is a 422 here; an unknown name stays the 409 of the deployment."""
+        return _checked(path_like_problem(name), name)
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"policy": "edf+fastest", "force": False}]}

@@ -16,10 +16,10 @@ import re
 import threading
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 TRAINING_TASK_QUEUE = "rl-training"
 """Long, CPU-heavy work: at most one training activity per worker process."""
@@ -168,6 +168,144 @@ def swf_path_problem(path: str) -> str | None:
     return None
 
 
+# --- identifiers, names and locations -------------------------------------------------
+# Ids and names from clients never reach a path or a URI: they are looked up (in the
+# app's index, in the deployed classes), and the locations they map to are the worker's
+# own. These rules hold at the boundary (the API's request models) and again here, so a
+# worker refuses the same input whoever sent it.
+
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""Free text a client names things with (node and job ids, run names, stop reasons):
+anything printable. Control bytes are refused: PostgreSQL text cannot hold NUL, and logs
+should not carry them."""
+
+SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?$"
+"""An id a client may send (run, checkpoint, schedule request), at most MAX_ID_LENGTH
+long: letters, digits, `_`, `-` and single dots, so no `..`, `/`, `\\`, NUL or `:`
+(hence no URI scheme). A pattern without look-ahead, so OpenAPI clients can use it."""
+MAX_ID_LENGTH = 200
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def id_problem(value: str, what: str = "id") -> str | None:
+    """Why `value` may not be used as an id, or None."""
+    if len(value) <= MAX_ID_LENGTH and _SAFE_ID.fullmatch(value):
+        return None
+    return (
+        f"{what} {value[:100]!r} is not a valid id: 1-200 letters, digits, '_', '-' or '.', "
+        "starting with a letter or digit; no '..', '/', '\\', NUL or URI scheme"
+    )
+
+
+_NAME_PREFIXES = ("easy", "strict", "trace")
+"""The only `word:` prefixes a policy or workload name has; any other reads as a URI scheme."""
+
+
+def path_like_problem(name: str, role: str = "policy") -> str | None:
+    """Why `name` looks like a path or a URI (`..`, `/`, `\\`, a control byte, `scheme:`),
+    or None. Such a name is refused outright wherever a policy is named, whatever else
+    it could be; other unknown names get their own answer (an unknown checkpoint...)."""
+    scheme = _URI_SCHEME.match(name)
+    if (
+        any(c in name for c in "/\\")
+        or ".." in name
+        or _CONTROL.search(name)
+        or (scheme is not None and scheme.group(0)[:-1] not in _NAME_PREFIXES)
+    ):
+        return (
+            f"{role} {name[:100]!r} looks like a path or a URI: a policy is a heuristic "
+            f"({HEURISTIC_GRAMMAR}) or a checkpoint id (letters, digits, '_', '-', '.'), never a location"
+        )
+    return None
+
+
+def policy_name_problem(name: str, role: str = "policy") -> str | None:
+    """Why `name` is neither a heuristic nor a possible checkpoint id, or None (whether
+    such a checkpoint exists is the index's question). A name with `+` or `:` that is not
+    path-like was meant as a composed heuristic, so it gets the heuristic's message."""
+    if heuristic_problem(name) is None or id_problem(name) is None:
+        return None
+    if (problem := path_like_problem(name, role)) is not None:
+        return problem
+    if "+" in name or ":" in name:
+        return heuristic_problem(name, role)
+    return id_problem(name, f"{role} (a checkpoint id)")
+
+
+POLICY_CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}$"
+"""A workload class: `default` or a workload name such as `steady` or `trace:alibaba-default:train`."""
+_POLICY_CLASS = re.compile(POLICY_CLASS_PATTERN)
+
+
+def policy_class_problem(name: str) -> str | None:
+    """Why `name` is not a workload class, or None. A class is a key, never a path; `/` is
+    allowed only inside a `trace:swf:PATH` class, whose path follows the SWF rule."""
+    if not _POLICY_CLASS.fullmatch(name):
+        return f"workload class {name[:100]!r} must match {POLICY_CLASS_PATTERN}"
+    if name.startswith(SWF_WORKLOAD_PREFIX):
+        return swf_path_problem(name[len(SWF_WORKLOAD_PREFIX) :])
+    if ":" in name and not name.startswith("trace:"):
+        return f"workload class {name[:100]!r}: only trace workloads (trace:NAME) have a ':' in their name"
+    if "/" in name or ".." in name:
+        return (
+            f"workload class {name[:100]!r} may not contain '/' or '..' "
+            "(only a trace:swf:PATH class names a path)"
+        )
+    return None
+
+
+def location_problem(location: str, what: str = "location") -> str | None:
+    """Why a storage location (a checkpoint, an output dir) may not be used, or None.
+    Locations are the worker's own (relative to its artifact store, absolute paths it
+    wrote, or the store's URIs); none ever needs `..`, a backslash or a control byte."""
+    if not location or len(location) > 2000:
+        return f"{what} must be 1-2000 characters"
+    if _CONTROL.search(location) or "\\" in location:
+        return f"{what} {location[:100]!r} contains a control character or a backslash"
+    path = location.split("://", 1)[1] if "://" in location else location
+    if ".." in path.split("/"):
+        return f"{what} {location[:100]!r} may not contain '..'"
+    if "://" not in location and _URI_SCHEME.match(location) and not re.match(r"^[A-Za-z]:/", location):
+        return f"{what} {location[:100]!r}: a URI needs scheme://"
+    return None
+
+
+def _checked(problem: str | None, value: str) -> str:
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# --- numbers at the boundary -------------------------------------------------------------
+# Strict: `false` or `"8"` is not a number (a JSON int is still a float). Every magnitude
+# has a floor and a ceiling a plan can compute with: a node of 5e-324 CPUs or a GPU of
+# speed 5e-324 makes the simulator divide by zero or overflow to inf.
+
+StrictNum = Annotated[float, Strict()]
+StrictCount = Annotated[int, Strict()]
+StrictFlag = Annotated[bool, Strict()]
+
+MIN_CPUS = 0.001
+"""A millicore, the smallest CPU request Kubernetes knows."""
+MAX_CPUS = 100_000
+MAX_MEMORY_GB = 1e7
+MIN_GPUS = 0.001
+"""The smallest fractional GPU share a job may ask for (0 = no GPU)."""
+MAX_GPUS = 1024
+MIN_GPU_SPEED = 0.01
+MAX_GPU_SPEED = 100
+MIN_SECONDS = 0.001
+MAX_RUNTIME_S = 1e8
+MAX_TIME_S = 1e9
+MAX_GPU_TYPES = 16
+"""Distinct GPU types in one plan (and per node or job); each is a column of the
+simulator's arrays, so the count is bounded like nodes and jobs are."""
+GPU_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+GpuType = Annotated[str, Field(pattern=GPU_TYPE_PATTERN)]
+Seed = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
+
 MAX_NODES = 2_000
 MAX_JOBS = 10_000
 
@@ -180,12 +318,14 @@ class WorkloadConfig(Model):
     """A workload to draw scenarios from: a synthetic preset or a trace, and its size."""
 
     name: str = Field("steady", examples=["steady", "trace:alibaba-default:train"])
-    nodes: int = Field(16, ge=1, le=512, description="Cluster size (nodes).")
-    load: float | None = Field(
-        None, gt=0, le=10, description="Offered load; null = the preset's default or the trace's own."
+    nodes: StrictCount = Field(16, ge=1, le=512, description="Cluster size (nodes).")
+    load: StrictNum | None = Field(
+        None, ge=0.01, le=10, description="Offered load; null = the preset's default or the trace's own."
     )
-    window: int = Field(32, ge=1, le=256, description="Waiting jobs the policy sees per decision (K).")
-    jobs: int = Field(400, ge=1, le=MAX_JOBS, description="Jobs per episode.")
+    window: StrictCount = Field(
+        32, ge=1, le=256, description="Waiting jobs the policy sees per decision (K)."
+    )
+    jobs: StrictCount = Field(400, ge=1, le=MAX_JOBS, description="Jobs per episode.")
 
     @field_validator("name")
     @classmethod
@@ -203,24 +343,24 @@ class WorkloadConfig(Model):
 class PPOParams(Model):
     """PPO hyper-parameters a user may set; the rest keep worker/rl/config.py's defaults."""
 
-    lr: float = Field(5e-4, gt=0, le=0.1)
-    gamma: float = Field(0.995, gt=0, le=1)
-    lambda_: float = Field(0.95, ge=0, le=1)
-    entropy_coeff: float = Field(0.003, ge=0, le=1)
-    clip_param: float = Field(0.2, gt=0, le=1)
-    train_batch_size: int = Field(4096, ge=64, le=200_000)
-    minibatch_size: int = Field(1024, ge=16, le=200_000)
-    num_epochs: int = Field(2, ge=1, le=50)
-    num_envs_per_env_runner: int = Field(128, ge=1, le=256)
-    embed_dim: int = Field(32, ge=4, le=512)
-    hidden: int = Field(32, ge=4, le=1024)
+    lr: StrictNum = Field(5e-4, ge=1e-7, le=0.1)
+    gamma: StrictNum = Field(0.995, ge=0.5, le=1)
+    lambda_: StrictNum = Field(0.95, ge=0, le=1)
+    entropy_coeff: StrictNum = Field(0.003, ge=0, le=1)
+    clip_param: StrictNum = Field(0.2, ge=0.01, le=1)
+    train_batch_size: StrictCount = Field(4096, ge=64, le=200_000)
+    minibatch_size: StrictCount = Field(1024, ge=16, le=200_000)
+    num_epochs: StrictCount = Field(2, ge=1, le=50)
+    num_envs_per_env_runner: StrictCount = Field(128, ge=1, le=256)
+    embed_dim: StrictCount = Field(32, ge=4, le=512)
+    hidden: StrictCount = Field(32, ge=4, le=1024)
     warm_start: str | None = Field(
         None,
         max_length=100,
         description="Clone this heuristic (e.g. 'tuned', 'easy:sjf+fastest') into the policy "
         "before PPO starts.",
     )
-    warm_start_episodes: int = Field(16, ge=1, le=500)
+    warm_start_episodes: StrictCount = Field(16, ge=1, le=500)
 
     @field_validator("warm_start")
     @classmethod
@@ -245,30 +385,40 @@ class TrainingRunConfig(Model):
         description="Empty: derived from the workflow id (scheduled_run_id), as runs fired by a "
         "Temporal Schedule are, since one schedule action starts them all."
     )
-    name: str | None = None
+    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
     ppo: PPOParams = Field(default_factory=PPOParams)
-    iterations_per_round: int = Field(5, ge=1, le=10_000)
-    max_rounds: int | None = Field(3, ge=1, description="null = until stopped.")
-    eval_episodes: int = Field(5, ge=1, le=200)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
+    max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
+    eval_episodes: StrictCount = Field(5, ge=1, le=200)
+    seed: Seed = 0
     resume_from: str | None = Field(None, description="Checkpoint location to start from.")
     checkpoint_dir: str | None = Field(
         None, description="Where this run's checkpoints go; default <artifact store>/<run_id>."
     )
-    checkpoint_every: int = Field(
+    checkpoint_every: StrictCount = Field(
         1, ge=1, le=10_000, description="Checkpoint (and heartbeat it) every this many iterations."
     )
-    heartbeat_timeout_s: float = Field(
+    heartbeat_timeout_s: StrictNum = Field(
         120.0, ge=1, le=3600, description="A training attempt silent this long is retried elsewhere."
     )
-    continue_as_new_every: int = Field(
+    continue_as_new_every: StrictCount = Field(
         25, ge=1, le=10_000, description="Rounds per workflow run before continue-as-new."
     )
     state: TrainingProgress | None = Field(
         None, description="Set by the workflow itself on continue-as-new; callers leave it empty."
     )
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        return run_id if not run_id else _checked(id_problem(run_id, "run_id"), run_id)
+
+    @field_validator("resume_from", "checkpoint_dir")
+    @classmethod
+    def _safe_location(cls, location: str | None) -> str | None:
+        return location if not location else _checked(location_problem(location), location)
 
 
 EVAL_SEED_OFFSET = 1_000_000_007
@@ -346,6 +496,21 @@ class TrainRoundInput(Model):
     resume_from: str | None = None
     output_dir: str
 
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        return _checked(id_problem(run_id, "run_id"), run_id)
+
+    @field_validator("resume_from")
+    @classmethod
+    def _safe_resume(cls, location: str | None) -> str | None:
+        return location if not location else _checked(location_problem(location, "resume_from"), location)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _safe_output(cls, location: str) -> str:
+        return _checked(location_problem(location, "output_dir"), location)
+
 
 class TrainRoundOutput(Model):
     checkpoint: str
@@ -366,6 +531,16 @@ class StoreCheckpointInput(Model):
     checkpoint: str
     output_dir: str
     summary: RoundSummary | None = None
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        return _checked(id_problem(run_id, "run_id"), run_id)
+
+    @field_validator("checkpoint", "output_dir")
+    @classmethod
+    def _safe_location(cls, location: str) -> str:
+        return _checked(location_problem(location), location)
 
 
 class StoredCheckpoint(Model):
@@ -401,9 +576,14 @@ class PolicyMetrics(PlanMetrics):
 class EvaluateInput(Model):
     checkpoint: str
     workload: WorkloadConfig
-    episodes: int = Field(5, ge=1)
-    seed: int = 0
+    episodes: StrictCount = Field(5, ge=1, le=1_000)
+    seed: Seed = 0
     objective: Objective = "deadline"
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _safe_location(cls, location: str) -> str:
+        return _checked(location_problem(location, "checkpoint"), location)
 
 
 class EvaluationResult(Model):
@@ -462,7 +642,7 @@ class TrainingProgress(Model):
 
 
 class StopRequest(Model):
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, pattern=LABEL_PATTERN)
 
 
 class StopResult(Model):
@@ -473,18 +653,22 @@ class StopResult(Model):
 class NodeSpec(Model):
     """A node as a user describes a real cluster."""
 
-    id: str = Field(min_length=1, max_length=200)
-    cpus: float = Field(gt=0, le=100_000)
-    memory_gb: float = Field(0.0, ge=0, le=1e7)
-    gpus: dict[str, float] = Field(default_factory=dict, examples=[{"p5": 8}])
-    gpu_speed: dict[str, float] | None = Field(None, examples=[{"p5": 1.0}])
+    id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
+    cpus: StrictNum = Field(ge=MIN_CPUS, le=MAX_CPUS)
+    memory_gb: StrictNum = Field(0.0, ge=0, le=MAX_MEMORY_GB)
+    gpus: dict[GpuType, StrictNum] = Field(
+        default_factory=dict, max_length=MAX_GPU_TYPES, examples=[{"p5": 8}]
+    )
+    gpu_speed: dict[GpuType, StrictNum] | None = Field(None, max_length=MAX_GPU_TYPES, examples=[{"p5": 1.0}])
     status: Literal["OK", "BUSY", "DOWN"] = "OK"
 
     @model_validator(mode="after")
     def _gpus_valid(self) -> NodeSpec:
         for gpu_type, count in self.gpus.items():
-            if not 0 <= count <= 1024:
-                raise ValueError(f"node {self.id}: gpus[{gpu_type!r}] must be between 0 and 1024")
+            if not (count == 0 or MIN_GPUS <= count <= MAX_GPUS):
+                raise ValueError(
+                    f"node {self.id}: gpus[{gpu_type!r}] must be 0 or between {MIN_GPUS} and {MAX_GPUS}"
+                )
             known = gpu_type in KNOWN_GPU_SPEEDS or gpu_type in (self.gpu_speed or {})
             if not known:
                 raise ValueError(
@@ -492,28 +676,49 @@ class NodeSpec(Model):
                     f"{', '.join(KNOWN_GPU_SPEEDS)}, or give its relative speed in gpu_speed"
                 )
         for gpu_type, speed in (self.gpu_speed or {}).items():
-            if not 0 < speed <= 100:
-                raise ValueError(f"node {self.id}: gpu_speed[{gpu_type!r}] must be in (0, 100]")
+            if not MIN_GPU_SPEED <= speed <= MAX_GPU_SPEED:
+                raise ValueError(
+                    f"node {self.id}: gpu_speed[{gpu_type!r}] must be between "
+                    f"{MIN_GPU_SPEED} and {MAX_GPU_SPEED}"
+                )
         return self
 
 
 class JobSpec(Model):
     """A pending job; times are seconds from now."""
 
-    id: str = Field(min_length=1, max_length=200)
-    cpus: float = Field(1.0, gt=0, le=100_000)
-    memory_gb: float = Field(0.0, ge=0, le=1e7)
-    gpus: float = Field(0.0, ge=0, le=1024)
-    gpu_types: list[str] | None = Field(None, description="Allowed GPU types; null = any.")
-    priority: int = Field(2, ge=1, le=3)
-    runtime_estimate_s: float = Field(gt=0, le=1e8)
-    deadline_s: float | None = Field(None, gt=0, le=1e9)
-    submit_s: float = Field(0.0, ge=0, le=1e9, description="Arrives this many seconds from now.")
+    id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
+    cpus: StrictNum = Field(1.0, ge=MIN_CPUS, le=MAX_CPUS)
+    memory_gb: StrictNum = Field(0.0, ge=0, le=MAX_MEMORY_GB)
+    gpus: StrictNum = Field(0.0, ge=0, le=MAX_GPUS, description=f"0, or between {MIN_GPUS} and {MAX_GPUS}.")
+    gpu_types: list[GpuType] | None = Field(
+        None, max_length=MAX_GPU_TYPES, description="Allowed GPU types; null = any."
+    )
+    priority: StrictCount = Field(2, ge=1, le=3)
+    runtime_estimate_s: StrictNum = Field(ge=MIN_SECONDS, le=MAX_RUNTIME_S)
+    deadline_s: StrictNum | None = Field(None, ge=MIN_SECONDS, le=MAX_TIME_S)
+    submit_s: StrictNum = Field(0.0, ge=0, le=MAX_TIME_S, description="Arrives this many seconds from now.")
+
+    @field_validator("gpus")
+    @classmethod
+    def _whole_or_share(cls, gpus: float) -> float:
+        if 0 < gpus < MIN_GPUS:
+            raise ValueError(f"must be 0 or at least {MIN_GPUS} (a GPU share smaller than that is noise)")
+        return gpus
 
 
 class SyntheticSpec(Model):
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: Seed = 0
+
+
+def gpu_types_problem(nodes: list[NodeSpec] | None, jobs: list[JobSpec] | None) -> str | None:
+    """Why a plan names too many distinct GPU types, or None."""
+    types = {t for n in nodes or [] for t in (*n.gpus, *(n.gpu_speed or {}))}
+    types |= {t for j in jobs or [] for t in j.gpu_types or []}
+    if len(types) > MAX_GPU_TYPES:
+        return f"a plan may name at most {MAX_GPU_TYPES} distinct GPU types; this one names {len(types)}"
+    return None
 
 
 class PolicyRef(Model):
@@ -530,6 +735,16 @@ class PolicyRef(Model):
     """deployed only: the request chose its window; otherwise a deployed checkpoint's
     training window is used."""
 
+    @model_validator(mode="after")
+    def _safe_names(self) -> PolicyRef:
+        if self.kind == "checkpoint":
+            _checked(id_problem(self.name, "checkpoint id"), self.name)
+        elif self.kind == "deployed":
+            _checked(policy_class_problem(self.name), self.name)
+        if self.checkpoint:  # an empty one is plan_input_problem's to answer
+            _checked(location_problem(self.checkpoint, "checkpoint"), self.checkpoint)
+        return self
+
 
 class PlanInput(Model):
     """Input of SchedulerWorkflow (and of the plan activity)."""
@@ -540,8 +755,8 @@ class PlanInput(Model):
     policy: PolicyRef
     baseline: str | None = "edf"
     """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
-    window: int = Field(32, ge=1, le=256)
-    timeout_s: float | None = Field(None, gt=0, le=3600)
+    window: StrictCount = Field(32, ge=1, le=256)
+    timeout_s: StrictNum | None = Field(None, ge=0.01, le=3600)
     """How long the caller waits (the API's RLSCHED_SCHEDULE_TIMEOUT_S): the worker gives up
     on the plan after this long instead of computing an answer nobody reads."""
 
@@ -551,6 +766,8 @@ class PlanInput(Model):
             raise ValueError("give either nodes and jobs, or synthetic")
         if self.synthetic is not None and (self.nodes or self.jobs):
             raise ValueError("give either nodes and jobs, or synthetic, not both")
+        if (problem := gpu_types_problem(self.nodes, self.jobs)) is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -618,6 +835,26 @@ class Deployment(Model):
     @property
     def eligible(self) -> bool:
         return self.kind == "heuristic" or (self.evidence is not None and self.evidence.eligible)
+
+    @field_validator("policy_class")
+    @classmethod
+    def _known_class(cls, name: str) -> str:
+        return _checked(policy_class_problem(name), name)
+
+    @model_validator(mode="after")
+    def _policy_name(self) -> Deployment:
+        """A checkpoint is named by its id; a heuristic name is checked by deploy_problem
+        (so the validator answers DeployRejected), but never looks like a path."""
+        if self.kind == "checkpoint":
+            _checked(id_problem(self.policy, "checkpoint id"), self.policy)
+        else:
+            _checked(path_like_problem(self.policy), self.policy)
+        return self
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _safe_location(cls, location: str | None) -> str | None:
+        return location if not location else _checked(location_problem(location, "checkpoint"), location)
 
     def ref(self) -> PolicyRef:
         return PolicyRef(kind=self.kind, name=self.policy, checkpoint=self.checkpoint)
@@ -760,14 +997,19 @@ class SmokeInput(Model):
     workload: WorkloadConfig = Field(
         default_factory=lambda: WorkloadConfig(name="seed-demo", nodes=4, window=8, jobs=40)
     )
-    iterations: int = Field(1, ge=1, le=100)
-    seed: int = 0
+    iterations: StrictCount = Field(1, ge=1, le=100)
+    seed: Seed = 0
     output_dir: str | None = None
     ppo: PPOParams = Field(
         default_factory=lambda: PPOParams(
             train_batch_size=256, minibatch_size=128, num_epochs=1, num_envs_per_env_runner=4
         )
     )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _safe_location(cls, location: str | None) -> str | None:
+        return None if location is None else _checked(location_problem(location, "output_dir"), location)
 
 
 class SmokeReport(Model):

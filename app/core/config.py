@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     """`service` mode: how many service workflows the plans are spread over (round robin).
     One workflow runs one workflow task at a time, so concurrent plans queue behind it;
     on 2 cores 4 instances measured the same as 1 (the plans' CPU is the limit)."""
-    schedule_timeout_s: float = Field(10.0, gt=0, le=600)
+    schedule_timeout_s: float = Field(10.0, ge=0.01, le=600)
     """How long POST /schedule waits for the plan before answering 504 with the ids."""
     temporal_rpc_timeout_s: float = Field(5.0, gt=0)
     """Bound on queries, describe() and stop updates, so a missing worker costs a request

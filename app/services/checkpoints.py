@@ -8,9 +8,9 @@ from typing import Literal
 
 from sqlmodel import Session, col, func, select
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.models import Checkpoint, CheckpointPublic, CheckpointsPublic, Run
-from worker.contracts import RoundSummary
+from worker.contracts import RoundSummary, location_problem
 
 
 def checkpoint_id(run_id: str, round_: int) -> str:
@@ -76,3 +76,11 @@ def get_checkpoint(session: Session, ckpt_id: str) -> Checkpoint:
     if ckpt is None:
         raise NotFound(f"no checkpoint {ckpt_id!r}; GET /checkpoints lists them")
     return ckpt
+
+
+def usable_location(ckpt: Checkpoint) -> str:
+    """The checkpoint's stored location, checked as the worker's contracts will check it:
+    a row the contracts would refuse is a 409 naming the checkpoint, not a 500."""
+    if ckpt.location and (problem := location_problem(ckpt.location, "stored location")) is not None:
+        raise Conflict(f"checkpoint {ckpt.id!r} cannot be used: {problem}")
+    return ckpt.location

@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.core.config import Settings
 from app.errors import ProblemError, Unavailable
 from app.models import Checkpoint, PoliciesPublic, PolicyDeploy, PolicyDeployed, PolicyPublic, Run
+from app.services.checkpoints import usable_location
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
     DEPLOY_REJECTED,
@@ -81,7 +82,7 @@ def checkpoint_deployment(session: Session, ckpt: Checkpoint, policy_class: str,
         policy_class=policy_class,
         policy=ckpt.id,
         kind="checkpoint",
-        checkpoint=ckpt.location,
+        checkpoint=usable_location(ckpt),
         window=ckpt.window,
         evidence=evidence,
         forced=force and not evidence.eligible,

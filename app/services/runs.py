@@ -39,7 +39,13 @@ from app.models import (
     TrainingRunsPublic,
     utcnow,
 )
-from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
+from app.services.checkpoints import (
+    checkpoint_id,
+    copy_round_scores,
+    get_checkpoint,
+    record_checkpoint,
+    usable_location,
+)
 from app.services.history import record_iterations, record_round
 from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
@@ -85,7 +91,7 @@ def resume_location(session: Session, body: TrainingRunCreate, field: list[str |
     if body.resume_from_checkpoint is None:
         return None
     try:
-        return get_checkpoint(session, body.resume_from_checkpoint).location
+        return usable_location(get_checkpoint(session, body.resume_from_checkpoint))
     except NotFound as error:
         raise Unprocessable(error.detail, field) from error
 

@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.core.config import Settings
 from app.errors import NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import Checkpoint, ScheduleCreate, SchedulePublic, ScheduleRequest, utcnow
+from app.services.checkpoints import usable_location
 from app.services.policy import current_deployments
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
@@ -79,7 +80,7 @@ def resolve_policy(
             f"({HEURISTIC_GRAMMAR}: e.g. {', '.join(HEURISTIC_POLICIES)}, edf+fastest, easy:sjf+deadline)",
             ["body", "policy"],
         )
-    return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=ckpt.location), ckpt.window, []
+    return PolicyRef(kind="checkpoint", name=ckpt.id, checkpoint=usable_location(ckpt)), ckpt.window, []
 
 
 async def resolve_best(

@@ -21,10 +21,14 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from app.auth import BrowserArea
 from app.core.config import Settings
 
 COOKIE = "rlsched_ui"
 COOKIE_MAX_AGE_S = 7 * 24 * 3600
+PREFIX = "/ui"
+LOGIN_PATH = "/ui/login"
+OPEN_PATHS = frozenset({LOGIN_PATH, "/ui/logout"})
 
 
 class LoginRequired(Exception):
@@ -36,6 +40,14 @@ class LoginRequired(Exception):
 
 def cookie_value(key: str) -> str:
     return hmac.new(key.encode(), b"rlsched-ui-session", hashlib.sha256).hexdigest()
+
+
+def browser_area(api_key: str | None) -> BrowserArea | None:
+    """What app.auth.ApiKeyMiddleware needs to guard every /ui path, including pages
+    added later without `require_ui_login`: the open pages, the cookie, the login page."""
+    if api_key is None:
+        return None
+    return BrowserArea(PREFIX, LOGIN_PATH, OPEN_PATHS, COOKIE, cookie_value(api_key))
 
 
 def key_is_right(settings: Settings, given: str | None) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from app.api.deps import SessionDep
+from app.api.params import CheckpointIdPath, RunIdQuery
 from app.errors import Problem
 from app.models import CheckpointPublic, CheckpointsPublic
 from app.services import checkpoints as service
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
 @router.get("", summary="List checkpoints, best score or newest first")
 async def list_checkpoints(
     session: SessionDep,
-    run_id: Annotated[str | None, Query(max_length=64, description="Only this run's checkpoints.")] = None,
+    run_id: RunIdQuery = None,
     order: Annotated[
         Literal["score", "time"], Query(description="score: best first; time: newest first.")
     ] = "score",
@@ -32,7 +33,7 @@ async def list_checkpoints(
     responses={404: {"model": Problem, "content": {"application/problem+json": {}}}},
     summary="A checkpoint: metrics, heuristics' scores on the same evaluation, run and round",
 )
-async def read_checkpoint(checkpoint_id: str, session: SessionDep) -> CheckpointPublic:
+async def read_checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep) -> CheckpointPublic:
     return CheckpointPublic.model_validate(
         service.get_checkpoint(session, checkpoint_id), from_attributes=True
     )

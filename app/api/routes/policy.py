@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import PolicyClassPath
 from app.errors import Problem
-from app.models import POLICY_CLASS_PATTERN, PoliciesPublic, PolicyDeploy, PolicyDeployed
+from app.models import PoliciesPublic, PolicyDeploy, PolicyDeployed
 from app.services import policy as service
 
 router = APIRouter(prefix="/policy", tags=["policy"])
@@ -39,9 +38,7 @@ async def list_policies(temporal: TemporalDep, settings: SettingsDep) -> Policie
     summary="Deploy a checkpoint or a heuristic for a workload class; the next plan uses it",
 )
 async def deploy_policy(
-    policy_class: Annotated[
-        str, Path(pattern=POLICY_CLASS_PATTERN, description="`default` or a workload name.")
-    ],
+    policy_class: PolicyClassPath,
     body: PolicyDeploy,
     session: SessionDep,
     temporal: TemporalDep,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import ScheduleIdPath
 from app.errors import Problem
 from app.metrics import SCHEDULE_PLANS
 from app.models import ScheduleCreate, SchedulePublic
@@ -21,6 +22,7 @@ _PROBLEM = {"application/problem+json": {}}
         202: {"model": SchedulePublic, "description": "Accepted (`async: true`): fetch GET /schedule/{id}"},
         413: {"model": Problem, "description": "Body too large", "content": _PROBLEM},
         422: {"model": Problem, "description": "Invalid cluster, jobs or policy", "content": _PROBLEM},
+        409: {"model": Problem, "description": "The checkpoint is unusable", "content": _PROBLEM},
         502: {"model": Problem, "description": "The scheduling workflow failed", "content": _PROBLEM},
         503: {"model": Problem, "description": "Temporal unreachable", "content": _PROBLEM},
         504: {
@@ -59,6 +61,6 @@ async def create_schedule(
     summary="A schedule request and, once done, its plan",
 )
 async def read_schedule(
-    request_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    request_id: ScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> SchedulePublic:
     return await service.get_schedule(session, temporal, settings, request_id)

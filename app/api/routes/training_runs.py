@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import RunIdPath, TrainingScheduleIdQuery
 from app.errors import Problem
 from app.metrics import RUNS_STARTED
 from app.models import (
@@ -43,7 +44,14 @@ PROBLEMS = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={k: PROBLEMS[k] for k in (422, 503)},
+    responses={
+        **{k: PROBLEMS[k] for k in (422, 503)},
+        409: {
+            "model": Problem,
+            "description": "resume_from_checkpoint's stored location is unusable",
+            "content": {"application/problem+json": {}},
+        },
+    },
     summary="Start a training run",
 )
 async def create_training_run(
@@ -73,9 +81,7 @@ async def create_training_run(
 async def list_training_runs(
     session: SessionDep,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
-    schedule_id: Annotated[
-        str | None, Query(max_length=64, description="Only runs this training schedule started.")
-    ] = None,
+    schedule_id: TrainingScheduleIdQuery = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunsPublic:
@@ -84,7 +90,7 @@ async def list_training_runs(
 
 @router.get("/{run_id}", responses={404: PROBLEMS[404]}, summary="A run: status, rounds, live progress")
 async def read_training_run(
-    run_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    run_id: RunIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingRunDetail:
     run = service.get_run_row(session, run_id)
     # A read waits at most READ_REFRESH_BUDGET_S for Temporal, then answers from the index
@@ -108,7 +114,7 @@ async def read_training_run(
     summary="Stop a run after its current round (graceful: the round is checkpointed)",
 )
 async def stop_training_run(
-    run_id: str,
+    run_id: RunIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -136,7 +142,7 @@ CSV = "text/csv"
     summary="A run's training history: per-iteration learner metrics, per-round scores, the league",
 )
 async def read_training_metrics(
-    run_id: str,
+    run_id: RunIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
+from app.api.params import TrainingScheduleIdPath
 from app.errors import Problem
 from app.models import (
     ScheduleNoteBody,
@@ -65,7 +66,7 @@ async def list_training_schedules(
     summary="A schedule: definition, paused, next and recent runs (from Temporal)",
 )
 async def read_training_schedule(
-    schedule_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    schedule_id: TrainingScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingSchedulePublic:
     row = service.get_row(session, schedule_id)
     return await service.read_schedule(session, temporal, settings, row)
@@ -77,7 +78,7 @@ async def read_training_schedule(
     summary="Pause: no runs start until unpaused (a trigger still starts one)",
 )
 async def pause_training_schedule(
-    schedule_id: str,
+    schedule_id: TrainingScheduleIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -93,7 +94,7 @@ async def pause_training_schedule(
     summary="Unpause: runs start again at the next due time",
 )
 async def unpause_training_schedule(
-    schedule_id: str,
+    schedule_id: TrainingScheduleIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -110,7 +111,7 @@ async def unpause_training_schedule(
     summary="Start a run now (paused or not); it appears in GET /training-runs?schedule_id= shortly",
 )
 async def trigger_training_schedule(
-    schedule_id: str,
+    schedule_id: TrainingScheduleIdPath,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -128,7 +129,7 @@ async def trigger_training_schedule(
     summary="Delete the schedule on Temporal; runs it started keep going and stay listed",
 )
 async def delete_training_schedule(
-    schedule_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    schedule_id: TrainingScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> Response:
     row = service.get_row(session, schedule_id)
     await service.delete_schedule(session, temporal, settings, row)
