@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
@@ -20,6 +21,7 @@ from temporalio.service import RPCError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+NUL_DETAIL = "text must not contain NUL (0x00) characters: the database cannot store them"
 
 
 class Problem(BaseModel):
@@ -129,6 +131,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         still Temporal's (or the worker's) unavailability, not the client's fault."""
         log.warning("Temporal error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(503, f"Temporal did not answer: {exc}", request)
+
+    @app.exception_handler(DataError)
+    async def _database_data(request: Request, exc: DataError) -> JSONResponse:
+        """A safety net behind the input checks: PostgreSQL refuses NUL characters in text
+        (SQLite stores them), and that is the client's input, not a server fault."""
+        if "NUL" in str(exc.orig):
+            return problem_response(422, NUL_DETAIL, request)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

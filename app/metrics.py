@@ -1,4 +1,6 @@
-"""Prometheus metrics and the one ASGI middleware that also enforces the body size limit.
+"""Prometheus metrics and the one ASGI middleware that also enforces the body size limit
+and rejects NUL characters in the path and query (PostgreSQL cannot store or even compare
+them in text, so an id like `a%00b` would otherwise fail deep in the database layer).
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware: the latter wraps
 every request in extra tasks and streams, which costs measurable latency per call on
@@ -16,7 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON
+from app.errors import NUL_DETAIL, PROBLEM_JSON
 
 REQUESTS = Counter("rlsched_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -51,6 +53,10 @@ class MetricsAndLimitsMiddleware:
         if length is not None and length > limit:
             await _too_large(send, limit, scope)
             self._observe(scope, 413, started)
+            return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _problem(send, 422, "Unprocessable Entity", NUL_DETAIL, scope)
+            self._observe(scope, 422, started)
             return
         received = 0
 
@@ -96,19 +102,24 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, limit: int, scope: Scope) -> None:
+    detail = f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs"
+    await _problem(send, 413, "Content Too Large", detail, scope)
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, scope: Scope) -> None:
     body = json.dumps(
         {
             "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs",
-            "instance": scope.get("path", ""),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", "").replace("\x00", "\\x00"),
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),

@@ -32,16 +32,21 @@ def test_importing_the_app_loads_no_ray_torch_or_simulator() -> None:
     assert out.stdout.strip() == "", f"app imports heavy modules: {out.stdout}"
 
 
-def test_migration_creates_exactly_the_models_and_downgrades(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) -> None:
+    """On SQLite and on a real PostgreSQL server: upgrade to head leaves no difference
+    between the migrated schema and the models (types included), downgrade removes it all."""
+    url = database_url
     command.upgrade(alembic_config(url), "head")
     engine = create_engine(url)
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert diff == [], f"models and migrations disagree: {diff}"
     assert {"runs", "rounds", "checkpoints", "schedule_requests"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
     command.downgrade(alembic_config(url), "base")
-    assert set(inspect(create_engine(url)).get_table_names()) <= {"alembic_version"}
+    engine = create_engine(url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
 
 
 def test_database_url_defaults_to_sqlite_under_the_data_dir_and_accepts_postgres(

@@ -21,15 +21,22 @@ from schemathesis.checks import not_a_server_error
 
 from app.core.config import Settings
 from app.main import create_app
+from db_backends import BACKENDS, backend_url
 
 schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI emits OpenAPI 3.1
 
 
-@pytest.fixture(scope="module")
-def api_schema(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def api_schema(
+    request: pytest.FixtureRequest, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """The app once on SQLite and once on PostgreSQL: generated strings reach the
+    database too (ids in paths, names, reasons), and PostgreSQL is stricter about them."""
+    data_dir = tmp_path_factory.mktemp("schemathesis")
     app = create_app(
         Settings(
-            data_dir=tmp_path_factory.mktemp("schemathesis"),
+            data_dir=data_dir,
+            database_url=backend_url(request, request.param, data_dir),
             temporal_address=temporal_address,
             task_queue_prefix=f"nobody-{uuid.uuid4().hex[:6]}-",
             schedule_timeout_s=0.3,
