@@ -15,6 +15,7 @@ from postgres_server import PostgresServer, find_binaries, start_postgres
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
+
 @pytest.fixture(scope="session")
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from worker.devserver import start_dev_server

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from app.core.config import Settings
 from app.main import create_app
-from db_backends import BACKENDS, backend_url
 
 schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI emits OpenAPI 3.1
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from db_backends import BACKENDS, backend_url
 from app.main import create_app
 
 CLUSTER = {
