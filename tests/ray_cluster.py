@@ -71,10 +71,8 @@ class RayCluster:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
@@ -139,8 +137,8 @@ def start_head(num_cpus: int = 2, env: dict[str, str] | None = None) -> RayClust
 
 def _wait_until_attachable(cluster: RayCluster, num_cpus: int) -> None:
     probe = (
-        "import ray; ray.init(address=%r, logging_level='ERROR'); "
-        "assert ray.cluster_resources().get('CPU') == %d" % (cluster.address, num_cpus)
+        f"import ray; ray.init(address={cluster.address!r}, logging_level='ERROR'); "
+        f"assert ray.cluster_resources().get('CPU') == {num_cpus}"
     )
     deadline = time.monotonic() + READY_TIMEOUT_S
     time.sleep(2)  # a head that fails on its arguments exits within this

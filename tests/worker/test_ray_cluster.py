@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
