@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,6 +120,7 @@ def test_a_round_trains_on_the_cluster_ray_address_names(temporal_address: str, 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _train_one_round(temporal_address: str, prefix: str) -> TrainingProgress:
