@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
 
@@ -192,7 +192,7 @@ class Round(SQLModel, table=True):
     round: int
     checkpoint_id: str | None = DBField(default=None, max_length=200)
     iteration: int = 0
-    env_steps: int = 0
+    env_steps: int = DBField(default=0, sa_type=BigInteger)
     episode_return_mean: float | None = None
     score: float = 0.0
     best_heuristic: str = ""
@@ -266,7 +266,7 @@ class Checkpoint(SQLModel, table=True):
     round: int
     location: str = DBField(max_length=2000)
     iteration: int = 0
-    env_steps: int = 0
+    env_steps: int = DBField(default=0, sa_type=BigInteger)
     score: float = 0.0
     best_heuristic: str = ""
     best_heuristic_score: float = 0.0

@@ -138,6 +138,23 @@ def test_a_writer_that_loses_the_race_for_a_round_reapplies_on_top_of_the_winner
     engine.dispose()
 
 
+def test_env_step_counts_past_32_bits_are_stored(tmp_path: Path, database_url: str) -> None:
+    """A run of about eight days at 3,000 steps/s passes PostgreSQL's INTEGER."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    engine = make_engine(settings)
+    migrate(settings, engine)
+    with Session(engine) as session:
+        run = Run(id="long", workflow_id="training-run-long", config={})
+        session.add(run)
+        summary = _summary(1, 0.6).model_copy(update={"env_steps": 3_000_000_000})
+        _apply_progress(session, run, TrainingProgress(run_id="long", rounds_done=1, rounds=[summary]))
+        _save(session, run)
+    with Session(engine) as session:
+        assert session.get(Checkpoint, "long-r1").env_steps == 3_000_000_000  # type: ignore[union-attr]
+        assert session.exec(select(Round.env_steps)).one() == 3_000_000_000
+    engine.dispose()
+
+
 def _summary(round_: int, score: float) -> RoundSummary:
     return RoundSummary(
         round=round_,
