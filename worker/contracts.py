@@ -8,6 +8,7 @@ Temporal's workflow sandbox can both load it cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Literal
@@ -51,6 +52,35 @@ def scheduler_service_id(task_queue: str, instance: int = 0) -> str:
     further instances (the app may spread plans over several) add `-<n>`."""
     base = f"{SCHEDULER_SERVICE_ID}-{task_queue}"
     return base if instance == 0 else f"{base}-{instance}"
+
+
+TRAINING_SCHEDULE_PREFIX = "training-schedule-"
+"""Id of a training schedule on Temporal (`training-schedule-<id>`), which is also the
+workflow id of its action: Temporal starts each fired run as `<that id>-<RFC 3339 time>`."""
+SCHEDULE_RUN_MEMO = "rlsched_run"
+"""Memo key, on a schedule's action and so on every run it fires, holding the run's
+POST /training-runs body: the app indexes a fired run from it like a run it started."""
+SCHEDULE_ID_MEMO = "rlsched_schedule_id"
+"""Memo key with the app's schedule id, next to SCHEDULE_RUN_MEMO."""
+_SCHEDULED_WORKFLOW_ID = re.compile(
+    re.escape(TRAINING_SCHEDULE_PREFIX)
+    + r"(?P<schedule>[A-Za-z0-9]+)-(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
+)
+
+
+def training_schedule_id(schedule_id: str) -> str:
+    return f"{TRAINING_SCHEDULE_PREFIX}{schedule_id}"
+
+
+def scheduled_run_id(workflow_id: str) -> str:
+    """The run id of a run a schedule fired, derived from its workflow id alone, so the
+    workflow (TrainingRunConfig.run_id empty) and the app's reconciler agree on it without
+    talking: `training-schedule-abc-2026-11-24T03:00:00Z` -> `abc-20261124T030000Z`. Any
+    other workflow id (started by hand with an empty run id) gets a hash of it."""
+    match = _SCHEDULED_WORKFLOW_ID.fullmatch(workflow_id)
+    if match is not None:
+        return f"{match['schedule']}-{match['at'].replace('-', '').replace(':', '')}"
+    return hashlib.sha256(workflow_id.encode()).hexdigest()[:12]
 
 
 WORKLOAD_PRESETS = ("seed-demo", "steady", "bursty", "deadline-tight", "node-failures")
@@ -205,7 +235,10 @@ class PPOParams(Model):
 class TrainingRunConfig(Model):
     """Input of TrainingLoopWorkflow."""
 
-    run_id: str
+    run_id: str = Field(
+        description="Empty: derived from the workflow id (scheduled_run_id), as runs fired by a "
+        "Temporal Schedule are, since one schedule action starts them all."
+    )
     name: str | None = None
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
@@ -277,6 +310,17 @@ class IterationProgress(Model):
     """Set when this iteration was checkpointed: the newest resumable state."""
 
 
+HISTORY_PER_ROUND = 2_000
+"""Iterations of one round carried in heartbeats and the round's output (the newest ones
+when a round is longer): ~300 bytes each, well under Temporal's payload limits. The app
+also stores every heartbeat's iterations as they arrive, so longer rounds lose none in
+practice."""
+
+
+def keep_history(history: list[IterationProgress]) -> list[IterationProgress]:
+    return history[-HISTORY_PER_ROUND:]
+
+
 class TrainingHeartbeat(Model):
     """Heartbeat details of the training activity: a retried attempt resumes from
     `checkpoint` instead of starting the round over."""
@@ -285,6 +329,8 @@ class TrainingHeartbeat(Model):
     progress: IterationProgress | None = None
     checkpoint: str | None = None
     iterations_done: int = 0
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of this round so far (across attempts): the app indexes them live."""
 
 
 class TrainRoundInput(Model):
@@ -301,6 +347,8 @@ class TrainRoundOutput(Model):
     env_steps: int
     elapsed_s: float
     last: IterationProgress | None = None
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of the round, in order (see HISTORY_PER_ROUND)."""
 
 
 class StoreCheckpointInput(Model):
@@ -385,6 +433,9 @@ class RoundSummary(Model):
     heuristic_scores: dict[str, float] = Field(default_factory=dict)
     evaluation: EvaluationResult | None = None
     finished_at: datetime | None = None
+    iterations: list[IterationProgress] = Field(default_factory=list)
+    """The round's per-iteration learner metrics; the workflow keeps them for its last
+    rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]
@@ -672,6 +723,8 @@ class PlacementOut(Model):
     start_s: float
     finish_s: float
     meets_deadline: bool
+    priority: int | None = None
+    """The job's priority (1-3), so a plan can be drawn without its request."""
 
 
 class UnplacedOut(Model):

@@ -32,6 +32,20 @@ class WorkerSettings(BaseSettings):
     <data_dir>/checkpoints."""
     policy_cache_size: int = 8
     """Loaded RLModules kept for inference (LRU, keyed by checkpoint)."""
+    worker_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve the worker's own Prometheus metrics (rounds, iterations, plan latency) on
+    this port (9464 in docker-compose); unset = off. 0 picks a free port (tests)."""
+    worker_sdk_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """The Temporal SDK's runtime metrics; default worker_metrics_port + 1 when that is set."""
+    worker_metrics_host: str = "0.0.0.0"
+
+    @property
+    def sdk_metrics_port(self) -> int | None:
+        if self.worker_sdk_metrics_port is not None:
+            return self.worker_sdk_metrics_port
+        if self.worker_metrics_port:
+            return self.worker_metrics_port + 1
+        return None
 
     @property
     def checkpoint_root(self) -> str:

@@ -35,6 +35,7 @@ from worker.contracts import (
     TrainingHeartbeat,
     TrainRoundInput,
     TrainRoundOutput,
+    keep_history,
 )
 
 
@@ -55,6 +56,7 @@ def last_heartbeat(round_: int) -> TrainingHeartbeat | None:
 def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     from worker import artifacts
     from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
+    from worker.metrics import TRAINING_ITERATIONS, TRAINING_ROUNDS
     from worker.rl.config import TrainRoundConfig
     from worker.rl.inference import CheckpointError
     from worker.rl.runtime import ensure_ray
@@ -67,11 +69,13 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     local_dir, _ = artifacts.resolve_output(settings, input.output_dir)
 
     resume_from, done, last = input.resume_from, 0, None
+    history: list[IterationProgress] = []
     prior = last_heartbeat(input.round)
     if prior is not None and prior.checkpoint:
         try:
             artifacts.ensure_local(settings, prior.checkpoint)
             resume_from, done, last = prior.checkpoint, prior.iterations_done, prior.progress
+            history = [p for p in prior.history if p.iterations_in_round <= done]
             activity.logger.info(
                 "round %d resumes at iteration %d/%d from %s", input.round, done, target, resume_from
             )
@@ -82,7 +86,7 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
                 prior.checkpoint,
             )
     if done >= target and resume_from:
-        return _output(resume_from, last, elapsed_s=0.0)
+        return _output(resume_from, last, history, elapsed_s=0.0)
 
     try:
         resume_local = str(artifacts.ensure_local(settings, resume_from)) if resume_from else None
@@ -98,18 +102,26 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         output_dir=str(local_dir),
         save_every=config.checkpoint_every,
     )
-    first = TrainingHeartbeat(round=input.round, progress=last, checkpoint=resume_from, iterations_done=done)
+    first = TrainingHeartbeat(
+        round=input.round, progress=last, checkpoint=resume_from, iterations_done=done, history=history
+    )
     started = time.monotonic()
     with Heartbeater(first, liveness_interval()) as heart:
 
         def on_iteration(progress: Any) -> None:
-            nonlocal done, last
+            nonlocal done, last, history
             done += 1
+            TRAINING_ITERATIONS.inc()
             last = iteration_progress(progress, done)
+            history = keep_history([*history, last])
             checkpoint = getattr(progress, "checkpoint", None) or heart.details.checkpoint
             heart.beat(
                 TrainingHeartbeat(
-                    round=input.round, progress=last, checkpoint=checkpoint, iterations_done=done
+                    round=input.round,
+                    progress=last,
+                    checkpoint=checkpoint,
+                    iterations_done=done,
+                    history=history,
                 )
             )
 
@@ -130,10 +142,15 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
                 raise invalid_input(error) from error
             heart.beat(
                 TrainingHeartbeat(
-                    round=input.round, progress=last, checkpoint=result.checkpoint, iterations_done=done
+                    round=input.round,
+                    progress=last,
+                    checkpoint=result.checkpoint,
+                    iterations_done=done,
+                    history=history,
                 )
             )
     if done < target:
+        TRAINING_ROUNDS.labels("interrupted").inc()
         # Only a cancel (raised by the shield above) or a worker shutdown stops a round early.
         raise ApplicationError(
             f"worker shut down during round {input.round} at iteration {done}/{target}; "
@@ -142,7 +159,8 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         )
     if Path(result.checkpoint).parent == local_dir.resolve():
         _prune_siblings(Path(result.checkpoint))
-    return _output(result.checkpoint, last, elapsed_s=time.monotonic() - started, result=result)
+    TRAINING_ROUNDS.labels("completed").inc()
+    return _output(result.checkpoint, last, history, elapsed_s=time.monotonic() - started, result=result)
 
 
 def round_seed(seed: int, round_: int) -> int:
@@ -151,12 +169,21 @@ def round_seed(seed: int, round_: int) -> int:
 
 
 def _output(
-    checkpoint: str, last: IterationProgress | None, elapsed_s: float, result: Any = None
+    checkpoint: str,
+    last: IterationProgress | None,
+    history: list[IterationProgress],
+    elapsed_s: float,
+    result: Any = None,
 ) -> TrainRoundOutput:
     iteration = getattr(result, "iteration", None) or (last.iteration if last else 0)
     env_steps = getattr(result, "env_steps", None) or (last.env_steps if last else 0)
     return TrainRoundOutput(
-        checkpoint=str(checkpoint), iteration=iteration, env_steps=env_steps, elapsed_s=elapsed_s, last=last
+        checkpoint=str(checkpoint),
+        iteration=iteration,
+        env_steps=env_steps,
+        elapsed_s=elapsed_s,
+        last=last,
+        history=history,
     )
 
 

@@ -1,8 +1,8 @@
 """env_steps as 64-bit integers: PostgreSQL's INTEGER stops at 2,147,483,647, which a
 long run passes after about eight days at 3,000 env steps/s (SQLite's are 64-bit anyway).
 
-Revision ID: 0002_bigint_env_steps
-Revises: 0001
+Revision ID: 0004_bigint_env_steps
+Revises: 0003_training_history
 Create Date: 2026-11-24 23:20:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0002_bigint_env_steps"
-down_revision = "0001"
+revision = "0004_bigint_env_steps"
+down_revision = "0003_training_history"
 branch_labels = None
 depends_on = None
 
