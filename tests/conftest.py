@@ -29,6 +29,19 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """moto's S3 server (tests/moto_s3.py), once per session."""
+    from moto_s3 import start_moto
+
+    server = start_moto()
+    try:
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session. Skips (saying what to install) only when
     the server binaries or the psycopg driver are missing; any other failure to start

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Literal
@@ -170,9 +171,34 @@ def _shutdown_ray() -> None:
         log.exception("Ray shutdown failed")
 
 
+def check_artifact_store(settings: WorkerSettings, queues: QueueChoice) -> None:
+    """Refuse to start against a remote artifact store that doesn't answer.
+
+    Checked before serving, not when a round needs it: a worker that cannot write
+    checkpoints would still take training tasks off the queue and fail each one
+    (or, worse, train a round and lose it at the upload), while a process that exits
+    at once with the reason shows the misconfiguration where it is deployed and leaves
+    the tasks to healthy workers. Training workers must be able to write (a probe object
+    is written and deleted); inference-only workers only read.
+    """
+    from worker.contracts import artifact_store_problem
+
+    options = settings.store_options
+    if options is None:
+        return
+    started = time.monotonic()
+    problem = artifact_store_problem(options, write=queues in ("training", "all"))
+    if problem is not None:
+        log.error("not starting: %s", problem)
+        raise SystemExit(f"rlsched worker: {problem}")
+    log.info("artifact store %s answered in %.2f s", options.uri, time.monotonic() - started)
+
+
 async def run(queues: QueueChoice = "all", prefix: str = "", settings: WorkerSettings | None = None) -> None:
-    """The process entry point: connect, serve, stop on SIGTERM/SIGINT, then stop Ray."""
+    """The process entry point: check the artifact store, connect, serve, stop on
+    SIGTERM/SIGINT, then stop Ray."""
     settings = settings or get_settings()
+    check_artifact_store(settings, queues)  # seconds at most (connect timeout), before anything runs
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
