@@ -13,7 +13,7 @@ WORKDIR /srv/rl-scheduler
 # Dependencies first, so code changes do not reinstall torch and ray.
 COPY pyproject.toml README.md ./
 RUN mkdir -p app worker && touch app/__init__.py worker/__init__.py \
-    && pip install . "psycopg[binary]>=3.2,<4" \
+    && pip install ".[postgres]" \
     && pip uninstall -y rl-scheduler
 
 COPY app ./app

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from temporalio.client import RPCTimeoutOrCancelledError
@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+NUL_DETAIL = "text must not contain NUL (0x00) characters: the database cannot store them"
 
 
 class Problem(BaseModel):
@@ -183,6 +184,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         """The database being unreachable or locked is not the client's fault either."""
         log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(503, "the database is unavailable; try again shortly", request)
+
+    @app.exception_handler(DataError)
+    async def _database_data(request: Request, exc: DataError) -> JSONResponse:
+        """A safety net behind the input checks: PostgreSQL refuses NUL characters in text
+        (SQLite stores them), and that is the client's input, not a server fault."""
+        if "NUL" in str(exc.orig):
+            return problem_response(422, NUL_DETAIL, request)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

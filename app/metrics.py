@@ -1,4 +1,6 @@
-"""Prometheus metrics and the one ASGI middleware that also enforces the body size limit.
+"""Prometheus metrics and the one ASGI middleware that also enforces the body size limit
+and rejects NUL characters in the path and query (PostgreSQL cannot store or even compare
+them in text, so an id like `a%00b` would otherwise fail deep in the database layer).
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware: the latter wraps
 every request in extra tasks and streams, which costs measurable latency per call on
@@ -15,7 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import problem_body
+from app.errors import NUL_DETAIL, problem_body
 
 REQUESTS = Counter("rlsched_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -50,6 +52,10 @@ class MetricsAndLimitsMiddleware:
         if length is not None and length > limit:
             await _too_large(send, limit, scope)
             self._observe(scope, 413, started)
+            return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _problem(send, 422, NUL_DETAIL, scope)
+            self._observe(scope, 422, started)
             return
         received = 0
 
@@ -95,12 +101,13 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, limit: int, scope: Scope) -> None:
-    body, headers = problem_body(
-        413,
-        f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs",
-        scope.get("path", ""),
-    )
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    detail = f"request body exceeds {limit} bytes; a plan takes at most 2,000 nodes, 10,000 jobs"
+    await _problem(send, 413, detail, scope)
+
+
+async def _problem(send: Send, status: int, detail: str, scope: Scope) -> None:
+    body, headers = problem_body(status, detail, scope.get("path", "").replace("\x00", "\\x00"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

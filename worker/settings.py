@@ -24,6 +24,11 @@ class WorkerSettings(BaseSettings):
     )
     """Attach training to an existing Ray cluster instead of starting one in-process."""
     ray_num_cpus: int = 2
+    env_runners: int | None = Field(default=None, ge=0, le=1024)
+    """Remote env-runner actors per training round (RLSCHED_ENV_RUNNERS). Default: none
+    with the embedded Ray (sampling in the worker's own process measured fastest on 2
+    cores), and one per CPU of the cluster with RAY_ADDRESS, so that sampling actually
+    runs on the cluster the address names rather than in the worker."""
     artifact_store: str | None = None
     """Where checkpoints go: a local path or any pyarrow/fsspec URI (s3://...); default
     <data_dir>/checkpoints."""

@@ -213,9 +213,20 @@ async def refresh_run(
         return True
     try:
         client = await temporal.client()
-        await asyncio.wait_for(
-            _sync_from_workflow(session, client, settings, run), budget_s or settings.temporal_rpc_timeout_s
-        )
+        for attempt in (1, 2):
+            try:
+                await asyncio.wait_for(
+                    _sync_from_workflow(session, client, settings, run),
+                    budget_s or settings.temporal_rpc_timeout_s,
+                )
+                break
+            except IntegrityError:
+                # Another writer (a second app instance's reconciler or read) indexed the
+                # same round first; its rows hold what the workflow told us, so apply the
+                # progress again on top of them. Twice in a row is not a race: give up.
+                session.rollback()
+                if attempt == 2:
+                    raise
     except (ProblemError, RPCError, TimeoutError) as error:
         session.rollback()
         log.debug("refresh of run %s failed: %s", run.id, error)
@@ -338,14 +349,14 @@ def failure_message(error: BaseException) -> str:
 
 
 def _save(session: Session, run: Run) -> None:
+    """Commit the run and the rows indexed with it. An IntegrityError (another writer
+    recorded the same rounds first) propagates: refresh_run applies the progress again,
+    rather than dropping this writer's update of the run with the rolled-back rows."""
     now = datetime.now(UTC)
     run.updated_at = now
     run.synced_at = now
     session.add(run)
-    try:
-        session.commit()
-    except IntegrityError:  # another writer (a second app instance) recorded the same rows
-        session.rollback()
+    session.commit()
 
 
 async def _heartbeat(client: Client, pending: object) -> TrainingHeartbeat | None:

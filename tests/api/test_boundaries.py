@@ -1,9 +1,11 @@
-"""Structural checks: the API process stays light, the migration matches the models, the
-settings read what the README says, and docker-compose.yml is well formed (there is no
-Docker engine here, so its structure is what we can check)."""
+"""Structural checks: the API process stays light, the migration matches the models (on
+SQLite and PostgreSQL), the settings read what the README says, and docker-compose.yml is
+valid against the Compose Specification's schema and has the structure we rely on (there
+is no container engine here, so that is what we can check)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from jsonschema import Draft7Validator
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
@@ -32,16 +35,21 @@ def test_importing_the_app_loads_no_ray_torch_or_simulator() -> None:
     assert out.stdout.strip() == "", f"app imports heavy modules: {out.stdout}"
 
 
-def test_migration_creates_exactly_the_models_and_downgrades(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) -> None:
+    """On SQLite and on a real PostgreSQL server: upgrade to head leaves no difference
+    between the migrated schema and the models (types included), downgrade removes it all."""
+    url = database_url
     command.upgrade(alembic_config(url), "head")
     engine = create_engine(url)
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert diff == [], f"models and migrations disagree: {diff}"
     assert {"runs", "rounds", "checkpoints", "schedule_requests"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
     command.downgrade(alembic_config(url), "base")
-    assert set(inspect(create_engine(url)).get_table_names()) <= {"alembic_version"}
+    engine = create_engine(url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
 
 
 def test_database_url_defaults_to_sqlite_under_the_data_dir_and_accepts_postgres(
@@ -100,6 +108,32 @@ def test_docker_compose_structure() -> None:
     assert dynamic["history.transferProcessorMaxPollRPS"][0]["value"] >= 1000
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile and "alembic.ini" in dockerfile
+
+
+COMPOSE_SCHEMA = ROOT / "tests" / "compose" / "compose-spec.json"
+"""The Compose Specification's own JSON schema, vendored (tests/compose/README.md)."""
+
+
+def compose_errors(document: object) -> list[str]:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+    return [f"{error.json_path}: {error.message}" for error in validator.iter_errors(document)]
+
+
+def test_docker_compose_is_valid_against_the_compose_specification_schema() -> None:
+    """What `docker compose config` would check first; there is no engine here to run it."""
+    Draft7Validator.check_schema(json.loads(COMPOSE_SCHEMA.read_text()))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose_errors(compose) == []
+
+
+def test_the_compose_schema_check_catches_a_misplaced_key() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    compose["services"]["worker"]["replica"] = 4  # deploy.replicas is the real one
+    compose["services"]["api"]["depends_on"]["postgresql"]["condition"] = "service_up"
+    errors = compose_errors(compose)
+    assert any("worker" in e and "'replica'" in e for e in errors), errors
+    assert any("api.depends_on" in e and "service_up" in e for e in errors), errors
 
 
 def test_rlsched_migrate_creates_the_database_under_the_data_dir(tmp_path: Path) -> None:

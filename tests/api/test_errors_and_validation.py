@@ -1,5 +1,5 @@
-"""Routes with the database on a temp SQLite file and Temporal deliberately unreachable:
-validation, error shapes, limits and auth. Nothing here needs a Temporal server."""
+"""Routes with a fresh database (SQLite, then PostgreSQL) and Temporal deliberately
+unreachable: validation, error shapes, limits and auth. Nothing here needs a Temporal server."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(tmp_path))) as test_client:
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
+    with TestClient(create_app(make_settings(tmp_path, database_url=database_url))) as test_client:
         yield test_client
 
 

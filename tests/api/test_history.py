@@ -30,9 +30,11 @@ from worker.contracts import (
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
     settings = Settings(
         data_dir=tmp_path,
+        database_url=database_url,
         temporal_address="127.0.0.1:9",
         temporal_connect_timeout_s=1,
         reconcile_interval_s=0,

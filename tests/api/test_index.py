@@ -1,6 +1,7 @@
 """The index as users read it: runs, rounds and checkpoints recorded from workflow progress
 (applied here directly, as the reconciler would), paging, filters, ordering, and what
-reads do when Temporal cannot be asked. Temporal is unreachable on purpose."""
+reads do when Temporal cannot be asked. Temporal is unreachable on purpose. Every test
+runs on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from worker.contracts import RoundSummary, TrainingProgress
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
     settings = Settings(
         data_dir=tmp_path,
+        database_url=database_url,
         temporal_address="127.0.0.1:9",
         temporal_connect_timeout_s=1,
         reconcile_interval_s=0,

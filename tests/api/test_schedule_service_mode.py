@@ -64,9 +64,12 @@ def service_worker(temporal_address: str, prefix: str) -> Iterator[None]:
     thread.join(30)
 
 
-def make_client(temporal_address: str, prefix: str, tmp_path: Path, timeout_s: float = 30) -> TestClient:
+def make_client(
+    temporal_address: str, prefix: str, tmp_path: Path, timeout_s: float = 30, database_url: str | None = None
+) -> TestClient:
     settings = Settings(
         data_dir=tmp_path,
+        database_url=database_url,
         temporal_address=temporal_address,
         task_queue_prefix=prefix,
         schedule_mode="service",
@@ -77,9 +80,9 @@ def make_client(temporal_address: str, prefix: str, tmp_path: Path, timeout_s: f
 
 
 def test_plans_are_updates_to_one_service_workflow(
-    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path, database_url: str
 ) -> None:
-    with make_client(temporal_address, prefix, tmp_path) as client:
+    with make_client(temporal_address, prefix, tmp_path, database_url=database_url) as client:
         answers = [client.post("/schedule", json=CLUSTER) for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 200], answers[0].text
         plans = [a.json() for a in answers]
@@ -93,8 +96,11 @@ def test_plans_are_updates_to_one_service_workflow(
         assert accepted.status_code == 202 and accepted.json()["workflow_id"].startswith("schedule-")
 
 
-def test_service_mode_times_out_as_504_when_nothing_answers(temporal_address: str, tmp_path: Path) -> None:
-    with make_client(temporal_address, f"nobody-{uuid.uuid4().hex[:6]}-", tmp_path, timeout_s=0.5) as client:
+def test_service_mode_times_out_as_504_when_nothing_answers(
+    temporal_address: str, tmp_path: Path, database_url: str
+) -> None:
+    nobody = f"nobody-{uuid.uuid4().hex[:6]}-"
+    with make_client(temporal_address, nobody, tmp_path, timeout_s=0.5, database_url=database_url) as client:
         response = client.post("/schedule", json=CLUSTER)
         assert response.status_code == 504, response.text
         assert client.get(f"/schedule/{response.json()['id']}").json()["status"] == "timed_out"
@@ -109,9 +115,9 @@ def _add_checkpoint(client: TestClient, checkpoint_id: str, location: str) -> No
 
 
 def test_unplannable_input_is_422_from_the_validator_and_from_the_activity(
-    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
+    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path, database_url: str
 ) -> None:
-    with make_client(temporal_address, prefix, tmp_path) as client:
+    with make_client(temporal_address, prefix, tmp_path, database_url=database_url) as client:
         _add_checkpoint(client, "no-location", "")
         _add_checkpoint(client, "gone", str(tmp_path / "no-such-checkpoint"))
         rejected = client.post("/schedule", json={**CLUSTER, "policy": "no-location"})

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
@@ -82,13 +83,20 @@ def inference_prefix(temporal_address: str) -> Iterator[str]:
     thread.join(30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def api_schema(
-    temporal_address: str, inference_prefix: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    temporal_address: str,
+    inference_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[object]:
+    """The app once on SQLite and once on PostgreSQL: generated strings reach the
+    database too (ids in paths, names, reasons), and PostgreSQL is stricter about them."""
+    data_dir = tmp_path_factory.mktemp("schemathesis")
     app = create_app(
         Settings(
-            data_dir=tmp_path_factory.mktemp("schemathesis"),
+            data_dir=data_dir,
+            database_url=backend_url(request, request.param, data_dir),
             temporal_address=temporal_address,
             task_queue_prefix=inference_prefix,
             schedule_timeout_s=10,

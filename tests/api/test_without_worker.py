@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -22,10 +23,15 @@ CLUSTER = {
 }
 
 
-@pytest.fixture(scope="module")
-def client(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def client(
+    request: pytest.FixtureRequest, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """Once on SQLite, once on PostgreSQL."""
+    data_dir = Path(tmp_path_factory.mktemp("noworker"))
     settings = Settings(
-        data_dir=Path(tmp_path_factory.mktemp("noworker")),
+        data_dir=data_dir,
+        database_url=backend_url(request, request.param, data_dir),
         temporal_address=temporal_address,
         task_queue_prefix=f"noworker-{uuid.uuid4().hex[:6]}-",
         schedule_mode="workflow",  # a workflow per request: its 504 leaves the request running

@@ -3,6 +3,7 @@ worker process (`python -m worker.main`, its own task-queue prefix) and the real
 (TestClient with lifespan: migrations, reconciler). A tiny run trains, its rounds and
 checkpoints appear in the index by themselves, plans come from the new checkpoint and
 from a heuristic, the run is stopped, and a restarted app finds everything still there.
+All of it twice: with the app's index on SQLite and on a real PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -55,17 +57,29 @@ CLUSTER = {
 }
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The whole stack once on SQLite and once on PostgreSQL (the app's index)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def data_dir() -> Iterator[Path]:
+def data_dir(backend: str) -> Iterator[Path]:
     """Short on purpose: Ray's unix socket paths live under it (108-byte limit)."""
-    path = Path(tempfile.mkdtemp(prefix="rls-api-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=f"rls-api-{backend[:2]}-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def prefix() -> str:
-    return f"api-{uuid.uuid4().hex[:6]}-"
+def database_url(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> str:
+    return backend_url(request, backend, data_dir)
+
+
+@pytest.fixture(scope="module")
+def prefix(backend: str) -> str:
+    """Per backend: each run of the stack has its own queues and scheduler service."""
+    return f"api-{backend[:2]}-{uuid.uuid4().hex[:6]}-"
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +109,10 @@ def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subpr
     process.wait()
 
 
-def app_settings(temporal_address: str, data_dir: Path, prefix: str) -> Settings:
+def app_settings(temporal_address: str, data_dir: Path, prefix: str, database_url: str) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database_url=database_url,
         temporal_address=temporal_address,
         task_queue_prefix=prefix,
         reconcile_interval_s=0.5,
@@ -118,9 +133,9 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float, log: Path) -
 
 
 def test_train_schedule_stop_and_restart(
-    temporal_address: str, data_dir: Path, prefix: str, worker: subprocess.Popen
+    temporal_address: str, data_dir: Path, prefix: str, database_url: str, worker: subprocess.Popen
 ) -> None:
-    settings = app_settings(temporal_address, data_dir, prefix)
+    settings = app_settings(temporal_address, data_dir, prefix, database_url)
     log = data_dir / "worker.log"
     with TestClient(create_app(settings)) as client:
         wait_for("readiness", lambda: client.get("/readyz").status_code == 200, 180, log)

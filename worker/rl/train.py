@@ -116,13 +116,26 @@ def _round_seed(config: TrainRoundConfig, start_iteration: int) -> int:
     return (config.seed * 1_000_003 + start_iteration * 7_919) % (2**31 - 1)
 
 
-def _fit_runners_to_cluster(config: TrainRoundConfig) -> TrainRoundConfig:
+def env_runners_for(requested: int, settings: WorkerSettings, cluster_cpus: int) -> int:
+    """How many remote env runners a round uses: RLSCHED_ENV_RUNNERS when set; on an
+    attached cluster (RAY_ADDRESS) with none requested, one per cluster CPU; else as
+    requested (0 by default: sampling in the worker's process)."""
+    if settings.env_runners is not None:
+        return settings.env_runners
+    if settings.ray_address and requested == 0:
+        return cluster_cpus
+    return requested
+
+
+def _fit_runners_to_cluster(config: TrainRoundConfig, settings: WorkerSettings) -> TrainRoundConfig:
     """Remote env runners take one CPU each; asking for more than the cluster has would
     block the build forever, so fall back to fewer (or sampling in the driver)."""
     import ray
 
-    runners = config.ppo.num_env_runners
     cpus = int(ray.cluster_resources().get("CPU", 0))
+    runners = env_runners_for(config.ppo.num_env_runners, settings, cpus)
+    if runners != config.ppo.num_env_runners:
+        config = replace(config, ppo=replace(config.ppo, num_env_runners=runners))
     if runners <= cpus:
         return config
     fitted = cpus if cpus >= 2 else 0
@@ -149,7 +162,7 @@ def train_round(
         start_iteration = int(read_metadata(resume_from).get("iteration", 0))
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
 
-    config = _fit_runners_to_cluster(config)
+    config = _fit_runners_to_cluster(config, settings)
     started = time.monotonic()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.ppo.torch_threads))
