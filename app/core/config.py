@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(2.0, ge=0)
     """How often the background reconciler refreshes live runs; 0 disables it."""
     migrate_on_start: bool = True
+    rediscover_on_start: bool = True
+    """Before the reconciler's first pass, add to the index any run Temporal still has
+    and any round whose checkpoint summary is in the artifact store (a lost or restored
+    database catches up); rows already indexed are left alone."""
+    artifact_store: str | None = None
+    """The worker's RLSCHED_ARTIFACT_STORE; read here only to find round summaries when
+    the index is rebuilt (a local path; default <data_dir>/checkpoints)."""
     fallback_heuristic: str = "sjf+fastest"
     """What `policy: "best"` serves for a class with nothing deployed (said so in the answer).
     sjf on the fastest GPU that fits is within 0.002 of the best heuristic on every
