@@ -24,6 +24,7 @@ import httpx
 from worker.devserver import DevServer, free_port, start_dev_server
 
 ROOT = Path(__file__).resolve().parents[2]
+UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--no-access-log"]
 FAULTY_WORKER = Path(__file__).with_name("faulty_worker.py")
 
 TINY_PPO = {"train_batch_size": 256, "minibatch_size": 128, "num_epochs": 1, "num_envs_per_env_runner": 4}
@@ -47,7 +48,8 @@ def tiny_run(name: str, **overrides: Any) -> dict[str, Any]:
 CLUSTER = {
     "nodes": [{"id": "a", "cpus": 32, "gpus": {"p5": 8}}, {"id": "b", "cpus": 32, "gpus": {"p4": 8}}],
     "jobs": [
-        {"id": f"j{i}", "cpus": 4, "gpus": 2, "priority": 1 + i % 3, "runtime_estimate_s": 600} for i in range(6)
+        {"id": f"j{i}", "cpus": 4, "gpus": 2, "priority": 1 + i % 3, "runtime_estimate_s": 600}
+        for i in range(6)
     ],
 }
 
@@ -156,8 +158,7 @@ class Stack:
     def start_api(self) -> None:
         with open(self.root / "api.log", "ab") as log:
             self.api = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-                + ["--port", str(self.api_port), "--no-access-log"],
+                [*UVICORN, "--port", str(self.api_port)],
                 env=self.env(self.app_dir),
                 cwd=ROOT,
                 stdout=log,
@@ -206,7 +207,9 @@ def remove_stack(stack: Stack) -> None:
     shutil.rmtree(stack.root, ignore_errors=True)
 
 
-def wait_run(http: httpx.Client, run_id: str, statuses: tuple[str, ...], timeout_s: float, stack: Stack) -> dict:
+def wait_run(
+    http: httpx.Client, run_id: str, statuses: tuple[str, ...], timeout_s: float, stack: Stack
+) -> dict:
     def check() -> dict | None:
         response = http.get(f"/training-runs/{run_id}")
         body = response.json() if response.status_code == 200 else {}

@@ -6,13 +6,13 @@ import asyncio
 from collections import Counter
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
 from worker.contracts import TrainingProgress
+from worker.main import connect
 
 
 async def _scheduled(address: str, workflow_id: str) -> tuple[Counter[str], TrainingProgress]:
-    client = await Client.connect(address)
+    client = await connect(address=address)
     handle = client.get_workflow_handle(workflow_id, result_type=TrainingProgress)
     result = await handle.result()
     counts: Counter[str] = Counter()
