@@ -174,6 +174,8 @@ def index_round_summaries(session: Session, root: Path, report: RediscoveryRepor
                 created_at=summary.finished_at or utcnow(),
                 finished_at=summary.finished_at,
             )
+            session.add(run)
+            session.flush()  # before its checkpoint, which refers to it
             report.runs_from_artifacts.append(run_id)
         summary.checkpoint = str(path.parent)
         ckpt = record_checkpoint(session, run, summary)
@@ -186,7 +188,8 @@ def index_round_summaries(session: Session, root: Path, report: RediscoveryRepor
         session.add_all([run, row])
         try:
             session.commit()
-        except IntegrityError:
+        except IntegrityError as error:  # another writer indexed it meanwhile
+            log.debug("round %d of %s already indexed: %s", summary.round, run_id, error)
             session.rollback()
             continue
         added += 1
