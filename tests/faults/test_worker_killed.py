@@ -19,7 +19,7 @@ from worker.main import connect
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
 
-ITERATIONS = 8
+ITERATIONS = 6
 
 
 async def running_attempt(client: Client, handle: WorkflowHandle) -> tuple[TrainingHeartbeat, str] | None:
