@@ -20,6 +20,8 @@ is safe on every start.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 WORKFLOW_ID_PREFIX = workflow_id_for("")
 ROUND_SUMMARY_FILE = "rlsched-round.json"
+CHECKPOINT_METADATA_FILE = "rlsched.json"
 """Written next to each stored checkpoint by the worker's `store_checkpoint`."""
 WORKFLOW_GONE = "the workflow no longer exists on Temporal (retention expired?)"
 
@@ -128,7 +131,8 @@ def _run_row(run_id: str, config: TrainingRunConfig | None, started: datetime) -
     if config is not None:
         values = config.model_dump(mode="json")
         body = {k: values[k] for k in TrainingRunCreate.model_fields if k in values}
-        body = TrainingRunCreate.model_validate(body).model_dump(mode="json")
+        with contextlib.suppress(ValidationError):  # another contract version: keep it as is
+            body = TrainingRunCreate.model_validate(body).model_dump(mode="json")
     return Run(
         id=run_id,
         name=config.name if config is not None else None,
@@ -179,6 +183,7 @@ def index_round_summaries(session: Session, root: Path, report: RediscoveryRepor
             report.runs_from_artifacts.append(run_id)
         summary.checkpoint = str(path.parent)
         ckpt = record_checkpoint(session, run, summary)
+        ckpt.window = _trained_window(path.parent) or ckpt.window
         row = Round(run_id=run_id, round=summary.round, checkpoint_id=ckpt.id)
         copy_round_scores(row, summary)
         row.episode_return_mean = summary.episode_return_mean
@@ -195,6 +200,17 @@ def index_round_summaries(session: Session, root: Path, report: RediscoveryRepor
         added += 1
     report.rounds_from_artifacts += added
     return added
+
+
+def _trained_window(checkpoint: Path) -> int | None:
+    """The job window the policy was trained with, from the worker's own metadata file in
+    the checkpoint (worker/rl/train.py METADATA_FILE): a run known only from its
+    checkpoints has no config to read it from, and inference needs it."""
+    try:
+        window = json.loads((checkpoint / CHECKPOINT_METADATA_FILE).read_text()).get("window")
+    except (OSError, ValueError):
+        return None
+    return window if isinstance(window, int) and window > 0 else None
 
 
 def _keep_best(session: Session, run: Run, ckpt: Checkpoint) -> None:

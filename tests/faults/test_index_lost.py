@@ -4,6 +4,7 @@ API shows what it showed before."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,6 +100,7 @@ def test_round_summaries_alone_rebuild_runs_whose_workflows_are_gone(tmp_path: P
         ckpt = store / "gone123" / f"round-{round_:04d}" / f"iter-{round_:06d}"
         ckpt.mkdir(parents=True)
         (ckpt / ROUND_SUMMARY_FILE).write_text(summary(round_, ckpt).model_dump_json())
+        (ckpt / "rlsched.json").write_text(json.dumps({"iteration": round_, "window": 8}))
     (store / "junk" / "round-0001" / "iter-1").mkdir(parents=True)
     (store / "junk" / "round-0001" / "iter-1" / ROUND_SUMMARY_FILE).write_text("{half written")
     settings = Settings(data_dir=tmp_path / "app")
@@ -115,5 +117,6 @@ def test_round_summaries_alone_rebuild_runs_whose_workflows_are_gone(tmp_path: P
         assert [r.round for r in session.exec(select(Round).order_by(Round.round)).all()] == [1, 2]
         ckpt = session.get(Checkpoint, "gone123-r1")
         assert ckpt is not None and ckpt.location == str(store / "gone123" / "round-0001" / "iter-000001")
+        assert ckpt.window == 8  # from the checkpoint's own metadata: the run's config is gone
         assert session.get(Run, "junk") is None
     engine.dispose()

@@ -4,7 +4,7 @@ reconnect by themselves and the run completes with every round exactly once."""
 from __future__ import annotations
 
 import pytest
-from fault_stack import Stack, tiny_run, wait_for, wait_run
+from fault_stack import TINY_PPO, Stack, tiny_run, wait_for, wait_run
 from history import scheduled_activities
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
@@ -14,7 +14,10 @@ ROUNDS = 2
 
 def test_run_survives_a_temporal_restart_mid_round(stack: Stack) -> None:
     with stack.http() as http:
-        created = http.post("/training-runs", json=tiny_run("temporal-restart", iterations_per_round=3))
+        # ~1 s per iteration on 2 cores: the restart lands inside round 1, not after it.
+        ppo = {**TINY_PPO, "train_batch_size": 1024, "minibatch_size": 512}
+        body = tiny_run("temporal-restart", iterations_per_round=4, ppo=ppo)
+        created = http.post("/training-runs", json=body)
         assert created.status_code == 201, created.text
         run = created.json()
 
@@ -25,6 +28,7 @@ def test_run_survives_a_temporal_restart_mid_round(stack: Stack) -> None:
             120,
             stack.logs,
         )
+        assert http.get(f"/training-runs/{run['id']}").json()["rounds_done"] == 0
         stack.stop_temporal()
         stack.start_temporal()
 
