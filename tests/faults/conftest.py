@@ -1,5 +1,5 @@
-"""One fault stack per test package run (dev server with a SQLite file, two workers, the
-API process): tests restart or kill parts of it and leave it working again."""
+"""One fault stack per test package run (dev server with a SQLite file, a worker, the
+API process): tests restart or kill parts of it and leave it whole again."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ def stack() -> Iterator[Stack]:
     try:
         stack.start_temporal()
         stack.start_worker()
-        stack.start_worker()  # two on the same queues: test_worker_killed kills one of them
         stack.start_api()
         yield stack
     finally:
