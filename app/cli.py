@@ -204,6 +204,7 @@ def dev_command(
             f"""
 ready.
   API docs     {base}/docs
+  dashboard    {base}/ui
   Temporal UI  {settings.temporal_ui_url if server else "(external server)"}
   logs         {logs}
 

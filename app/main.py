@@ -20,6 +20,7 @@ from app.errors import install_problem_handlers
 from app.metrics import MetricsAndLimitsMiddleware
 from app.services.reconciler import run_reconciler
 from app.services.temporal import TemporalGateway
+from app.ui import routes as ui
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[
             {"name": "training runs", "description": "Train PPO policies in rounds on Temporal."},
+            {
+                "name": "training schedules",
+                "description": "Start training runs every interval or on a cron (Temporal Schedules).",
+            },
             {"name": "schedule", "description": "Placement plans from a checkpoint or a heuristic."},
             {"name": "checkpoints", "description": "Policies saved after each round, with their scores."},
             {"name": "health", "description": "Probes and metrics."},
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(api_router)
+    ui.install(app)
     app.add_middleware(MetricsAndLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

@@ -3,14 +3,21 @@ that crosses Temporal (pydantic models, sent with temporalio's pydantic data con
 
 This module is the only bridge between `app/` and `worker/`: it imports pydantic and the
 standard library only, never numpy, ray, torch or the simulator, so the API process and
-Temporal's workflow sandbox can both load it cheaply.
+Temporal's workflow sandbox can both load it cheaply. The one exception is opening the
+artifact store (`open_artifact_store`), which both processes must do identically from
+the same settings; it imports pyarrow inside the function, never at module load.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import threading
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -51,6 +58,35 @@ def scheduler_service_id(task_queue: str, instance: int = 0) -> str:
     further instances (the app may spread plans over several) add `-<n>`."""
     base = f"{SCHEDULER_SERVICE_ID}-{task_queue}"
     return base if instance == 0 else f"{base}-{instance}"
+
+
+TRAINING_SCHEDULE_PREFIX = "training-schedule-"
+"""Id of a training schedule on Temporal (`training-schedule-<id>`), which is also the
+workflow id of its action: Temporal starts each fired run as `<that id>-<RFC 3339 time>`."""
+SCHEDULE_RUN_MEMO = "rlsched_run"
+"""Memo key, on a schedule's action and so on every run it fires, holding the run's
+POST /training-runs body: the app indexes a fired run from it like a run it started."""
+SCHEDULE_ID_MEMO = "rlsched_schedule_id"
+"""Memo key with the app's schedule id, next to SCHEDULE_RUN_MEMO."""
+_SCHEDULED_WORKFLOW_ID = re.compile(
+    re.escape(TRAINING_SCHEDULE_PREFIX)
+    + r"(?P<schedule>[A-Za-z0-9]+)-(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
+)
+
+
+def training_schedule_id(schedule_id: str) -> str:
+    return f"{TRAINING_SCHEDULE_PREFIX}{schedule_id}"
+
+
+def scheduled_run_id(workflow_id: str) -> str:
+    """The run id of a run a schedule fired, derived from its workflow id alone, so the
+    workflow (TrainingRunConfig.run_id empty) and the app's reconciler agree on it without
+    talking: `training-schedule-abc-2026-11-24T03:00:00Z` -> `abc-20261124T030000Z`. Any
+    other workflow id (started by hand with an empty run id) gets a hash of it."""
+    match = _SCHEDULED_WORKFLOW_ID.fullmatch(workflow_id)
+    if match is not None:
+        return f"{match['schedule']}-{match['at'].replace('-', '').replace(':', '')}"
+    return hashlib.sha256(workflow_id.encode()).hexdigest()[:12]
 
 
 WORKLOAD_PRESETS = ("seed-demo", "steady", "bursty", "deadline-tight", "node-failures")
@@ -205,7 +241,10 @@ class PPOParams(Model):
 class TrainingRunConfig(Model):
     """Input of TrainingLoopWorkflow."""
 
-    run_id: str
+    run_id: str = Field(
+        description="Empty: derived from the workflow id (scheduled_run_id), as runs fired by a "
+        "Temporal Schedule are, since one schedule action starts them all."
+    )
     name: str | None = None
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
@@ -277,6 +316,17 @@ class IterationProgress(Model):
     """Set when this iteration was checkpointed: the newest resumable state."""
 
 
+HISTORY_PER_ROUND = 2_000
+"""Iterations of one round carried in heartbeats and the round's output (the newest ones
+when a round is longer): ~300 bytes each, well under Temporal's payload limits. The app
+also stores every heartbeat's iterations as they arrive, so longer rounds lose none in
+practice."""
+
+
+def keep_history(history: list[IterationProgress]) -> list[IterationProgress]:
+    return history[-HISTORY_PER_ROUND:]
+
+
 class TrainingHeartbeat(Model):
     """Heartbeat details of the training activity: a retried attempt resumes from
     `checkpoint` instead of starting the round over."""
@@ -285,6 +335,8 @@ class TrainingHeartbeat(Model):
     progress: IterationProgress | None = None
     checkpoint: str | None = None
     iterations_done: int = 0
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of this round so far (across attempts): the app indexes them live."""
 
 
 class TrainRoundInput(Model):
@@ -301,6 +353,8 @@ class TrainRoundOutput(Model):
     env_steps: int
     elapsed_s: float
     last: IterationProgress | None = None
+    history: list[IterationProgress] = Field(default_factory=list)
+    """Every iteration of the round, in order (see HISTORY_PER_ROUND)."""
 
 
 class StoreCheckpointInput(Model):
@@ -385,6 +439,9 @@ class RoundSummary(Model):
     heuristic_scores: dict[str, float] = Field(default_factory=dict)
     evaluation: EvaluationResult | None = None
     finished_at: datetime | None = None
+    iterations: list[IterationProgress] = Field(default_factory=list)
+    """The round's per-iteration learner metrics; the workflow keeps them for its last
+    rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]
@@ -672,6 +729,8 @@ class PlacementOut(Model):
     start_s: float
     finish_s: float
     meets_deadline: bool
+    priority: int | None = None
+    """The job's priority (1-3), so a plan can be drawn without its request."""
 
 
 class UnplacedOut(Model):
@@ -726,3 +785,103 @@ class SmokeReport(Model):
 
 TrainingRunConfig.model_rebuild()
 StoreCheckpointInput.model_rebuild()
+
+
+class ArtifactStoreOptions(Model):
+    """How to reach the artifact store (RLSCHED_ARTIFACT_STORE and its S3 options), read
+    from the same environment by the app (for /readyz) and the worker."""
+
+    uri: str
+    """A URI (`s3://bucket/prefix`, `gs://...`, `file:///...`, any fsspec protocol)."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, moto, ...): `http://host:port`; None = AWS."""
+    s3_region: str | None = None
+    connect_timeout_s: float = 5.0
+    request_timeout_s: float = 60.0
+    retries: int = 3
+    """Attempts per request (pyarrow's AWS standard retry strategy)."""
+
+
+def is_store_uri(location: str) -> bool:
+    """True for URIs (`scheme://...`), which go through pyarrow.fs; plain paths are local."""
+    return "://" in location
+
+
+_AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+_filesystems: dict[tuple[object, ...], Any] = {}
+_filesystems_lock = threading.Lock()
+
+
+def open_artifact_store(location: str, options: ArtifactStoreOptions) -> tuple[Any, str]:
+    """(pyarrow FileSystem, path inside it) of a URI in the artifact store.
+
+    `s3://` goes through pyarrow's own S3FileSystem (AWS SDK: credentials from the
+    standard AWS_* variables, ~/.aws or an instance role; endpoint and region from the
+    options); one filesystem per option set is reused, since building one looks up
+    credentials. Other schemes pyarrow knows (gs, hdfs, abfs, file) go through
+    `FileSystem.from_uri`; anything else through fsspec, wrapped for pyarrow.
+    """
+    import pyarrow.fs as pafs
+
+    parts = urlsplit(location)
+    if parts.scheme == "s3":
+        credentials = tuple(os.environ.get(name) for name in _AWS_CREDENTIAL_VARIABLES)
+        key = ("s3", options.s3_endpoint_url, options.s3_region, options.connect_timeout_s,
+               options.request_timeout_s, options.retries, credentials)  # fmt: skip
+        with _filesystems_lock:
+            filesystem = _filesystems.get(key)
+            if filesystem is None:
+                endpoint: dict[str, str] = {}
+                if options.s3_endpoint_url:
+                    url = urlsplit(options.s3_endpoint_url)
+                    endpoint = {"endpoint_override": url.netloc or url.path, "scheme": url.scheme or "https"}
+                filesystem = _filesystems[key] = pafs.S3FileSystem(
+                    region=options.s3_region,
+                    connect_timeout=options.connect_timeout_s,
+                    request_timeout=options.request_timeout_s,
+                    retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=options.retries),
+                    **endpoint,
+                )
+        return filesystem, f"{parts.netloc}{parts.path}".rstrip("/")
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(location)
+    except Exception:  # a scheme pyarrow doesn't know natively: ask fsspec
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(location)
+        filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+    return filesystem, path.rstrip("/")
+
+
+def artifact_store_problem(options: ArtifactStoreOptions, write: bool = False) -> str | None:
+    """None if the store answers (and, with `write`, takes an object), else a message
+    naming the store and what to fix: wrong credentials, a missing bucket, an endpoint
+    that doesn't answer. Used by the worker at start and by the app's /readyz."""
+    import pyarrow.fs as pafs
+
+    where = options.uri + (f" at {options.s3_endpoint_url}" if options.s3_endpoint_url else "")
+    try:
+        filesystem, path = open_artifact_store(options.uri, options)
+        if urlsplit(options.uri).scheme == "s3":
+            bucket = path.split("/", 1)[0]
+            if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+                return f"artifact store {where}: bucket {bucket!r} does not exist; create it first"
+        filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        if write:
+            probe = f"{path}/.rlsched-probe-{uuid.uuid4().hex}"
+            with filesystem.open_output_stream(probe) as out:
+                out.write(b"probe")
+            filesystem.delete_file(probe)
+    except Exception as error:  # pyarrow raises OSError / ArrowInvalid with the AWS error inside
+        return f"artifact store {where}: {_store_hint(str(error))}{error}"
+    return None
+
+
+def _store_hint(message: str) -> str:
+    if any(code in message for code in ("ACCESS_DENIED", "InvalidAccessKeyId", "SignatureDoesNotMatch")):
+        return "credentials rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE): "
+    if "NO_SUCH_BUCKET" in message:
+        return "the bucket does not exist: "
+    if "NETWORK_CONNECTION" in message or "curlCode" in message:
+        return "endpoint unreachable (check RLSCHED_S3_ENDPOINT_URL / AWS_ENDPOINT_URL and the network): "
+    return ""

@@ -96,6 +96,7 @@ def plan_output(
                 start_s=p.start_s,
                 finish_s=p.finish_s,
                 meets_deadline=p.meets_deadline,
+                priority=p.priority,
             )
             for p in plan.placements
         ],

@@ -9,24 +9,27 @@ get `GRACEFUL_SHUTDOWN` to finish (a training round checkpoints at its next iter
 boundary and hands over to a retry), then Ray is shut down.
 
 Configuration comes from the environment (worker/settings.py: RLSCHED_DATA_DIR,
-RLSCHED_TEMPORAL_ADDRESS, ...) plus RLSCHED_WORKER_QUEUE (training | inference | all)
-and RLSCHED_TASK_QUEUE_PREFIX (tests give each worker its own pair of queues).
+RLSCHED_TEMPORAL_ADDRESS, RLSCHED_WORKER_METRICS_PORT, ...) plus RLSCHED_WORKER_QUEUE
+(training | inference | all) and RLSCHED_TASK_QUEUE_PREFIX (tests give each worker its own pair of queues).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Literal
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from worker.activities.evaluation import evaluate_policy
@@ -48,13 +51,32 @@ INFERENCE_CONCURRENCY = 8
 log = logging.getLogger("worker")
 
 
-async def connect(settings: WorkerSettings | None = None, address: str | None = None) -> Client:
+async def connect(
+    settings: WorkerSettings | None = None, address: str | None = None, runtime: Runtime | None = None
+) -> Client:
     settings = settings or get_settings()
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
+
+
+def start_metrics(settings: WorkerSettings) -> Runtime | None:
+    """Start serving our metrics when RLSCHED_WORKER_METRICS_PORT is set; returns the
+    Temporal runtime exporting the SDK's metrics to connect with (None: the default)."""
+    from worker.metrics import sdk_runtime, start_metrics_server
+
+    host = settings.worker_metrics_host
+    if settings.worker_metrics_port is not None:
+        start_metrics_server(settings.worker_metrics_port, host)
+        log.info("worker metrics on http://%s:%d/metrics", host, settings.worker_metrics_port)
+    port = settings.sdk_metrics_port
+    if port is None:
+        return None
+    log.info("Temporal SDK metrics on http://%s:%d/metrics", host, port)
+    return sdk_runtime(port, host)
 
 
 def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "") -> list[Worker]:
@@ -149,14 +171,39 @@ def _shutdown_ray() -> None:
         log.exception("Ray shutdown failed")
 
 
+def check_artifact_store(settings: WorkerSettings, queues: QueueChoice) -> None:
+    """Refuse to start against a remote artifact store that doesn't answer.
+
+    Checked before serving, not when a round needs it: a worker that cannot write
+    checkpoints would still take training tasks off the queue and fail each one
+    (or, worse, train a round and lose it at the upload), while a process that exits
+    at once with the reason shows the misconfiguration where it is deployed and leaves
+    the tasks to healthy workers. Training workers must be able to write (a probe object
+    is written and deleted); inference-only workers only read.
+    """
+    from worker.contracts import artifact_store_problem
+
+    options = settings.store_options
+    if options is None:
+        return
+    started = time.monotonic()
+    problem = artifact_store_problem(options, write=queues in ("training", "all"))
+    if problem is not None:
+        log.error("not starting: %s", problem)
+        raise SystemExit(f"rlsched worker: {problem}")
+    log.info("artifact store %s answered in %.2f s", options.uri, time.monotonic() - started)
+
+
 async def run(queues: QueueChoice = "all", prefix: str = "", settings: WorkerSettings | None = None) -> None:
-    """The process entry point: connect, serve, stop on SIGTERM/SIGINT, then stop Ray."""
+    """The process entry point: check the artifact store, connect, serve, stop on
+    SIGTERM/SIGINT, then stop Ray."""
     settings = settings or get_settings()
+    check_artifact_store(settings, queues)  # seconds at most (connect timeout), before anything runs
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, runtime=start_metrics(settings))
     log.info("connected to %s (namespace %s)", settings.temporal_address, settings.temporal_namespace)
     try:
         await serve(client, queues, prefix, stop)
@@ -181,6 +228,7 @@ def run_and_exit(queues: QueueChoice = "all", prefix: str = "") -> None:
 
 
 def main() -> None:
+    faulthandler.enable(all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     queues = os.environ.get("RLSCHED_WORKER_QUEUE", "all")
     if queues not in QUEUE_CHOICES:

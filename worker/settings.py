@@ -9,9 +9,11 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.contracts import ArtifactStoreOptions, is_store_uri
+
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RLSCHED_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RLSCHED_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path("./data")
     """Checkpoints, Ray's temp dir, Temporal's dev database all live under here."""
@@ -30,8 +32,46 @@ class WorkerSettings(BaseSettings):
     start; Ray's processes inherit it. Training soaks up every core it gets, and on a small
     machine plans (inference workers, the API, Temporal) would queue behind it: at a lower
     priority it takes only what they leave. 0 = unchanged."""
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RLSCHED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
+    """An S3-compatible server for s3:// stores (`http://host:port`); unset = AWS.
+    Credentials come from the standard AWS_* variables (or ~/.aws, an instance role)."""
+    s3_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("RLSCHED_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    checkpoint_cache_bytes: int = Field(2 * 1024**3, ge=0)
+    """Bound on <data_dir>/checkpoint-cache, the downloaded copies of store checkpoints
+    (least recently used go first; entries used in the last minute are kept)."""
+    artifact_revalidate_s: float = Field(10.0, ge=0)
+    """How long a downloaded checkpoint is trusted before the store is listed again to
+    see whether the object at its URI was replaced (0: list on every use)."""
     policy_cache_size: int = 8
     """Loaded RLModules kept for inference (LRU, keyed by checkpoint)."""
+    worker_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve the worker's own Prometheus metrics (rounds, iterations, plan latency) on
+    this port (9464 in docker-compose); unset = off. 0 picks a free port (tests)."""
+    worker_sdk_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """The Temporal SDK's runtime metrics; default worker_metrics_port + 1 when that is set."""
+    worker_metrics_host: str = "0.0.0.0"
+
+    @property
+    def sdk_metrics_port(self) -> int | None:
+        if self.worker_sdk_metrics_port is not None:
+            return self.worker_sdk_metrics_port
+        if self.worker_metrics_port:
+            return self.worker_metrics_port + 1
+        return None
+
+    @property
+    def store_options(self) -> ArtifactStoreOptions | None:
+        """How to open the artifact store, or None when it is a local directory."""
+        if not self.artifact_store or not is_store_uri(self.artifact_store):
+            return None
+        return ArtifactStoreOptions(
+            uri=self.artifact_store, s3_endpoint_url=self.s3_endpoint_url, s3_region=self.s3_region
+        )
 
     @property
     def checkpoint_root(self) -> str:

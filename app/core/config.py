@@ -11,11 +11,17 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE, heuristic_problem
+from worker.contracts import (
+    INFERENCE_TASK_QUEUE,
+    TRAINING_TASK_QUEUE,
+    ArtifactStoreOptions,
+    heuristic_problem,
+    is_store_uri,
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RLSCHED_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RLSCHED_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path("./data")
     """The app's SQLite file, Temporal's dev database and (worker side) checkpoints."""
@@ -59,14 +65,24 @@ class Settings(BaseSettings):
     """Before the reconciler's first pass, add to the index any run Temporal still has
     and any round whose checkpoint summary is in the artifact store (a lost or restored
     database catches up); rows already indexed are left alone."""
-    artifact_store: str | None = None
-    """The worker's RLSCHED_ARTIFACT_STORE; read here only to find round summaries when
-    the index is rebuilt (a local path; default <data_dir>/checkpoints)."""
     fallback_heuristic: str = "sjf+fastest"
     """What `policy: "best"` serves for a class with nothing deployed (said so in the answer).
     sjf on the fastest GPU that fits is within 0.002 of the best heuristic on every
     workload of the README's league table; plain edf is 3-10 points below it."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    artifact_store: str | None = None
+    """The worker's checkpoint store (RLSCHED_ARTIFACT_STORE): /readyz checks that a
+    remote one (s3://...) answers. A local path is the worker's own disk: not checked here,
+    but scanned for round summaries when the index is rebuilt (default <data_dir>/checkpoints)."""
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RLSCHED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
+    s3_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("RLSCHED_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    store_check_timeout_s: float = Field(5.0, gt=0)
+    """Bound on the artifact store check of /readyz."""
 
     @field_validator("fallback_heuristic")
     @classmethod
@@ -84,6 +100,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def store_options(self) -> ArtifactStoreOptions | None:
+        """How to reach a remote artifact store (None for a local directory or none)."""
+        if not self.artifact_store or not is_store_uri(self.artifact_store):
+            return None
+        return ArtifactStoreOptions(
+            uri=self.artifact_store,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
+            connect_timeout_s=min(self.store_check_timeout_s, 5.0),
+            request_timeout_s=self.store_check_timeout_s,
+            retries=1,
+        )
 
     @property
     def training_queue(self) -> str:

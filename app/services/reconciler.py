@@ -1,7 +1,9 @@
 """Background task in the app's lifespan that keeps the index current without anyone
 polling: every live run is refreshed from its workflow, so rounds and checkpoints appear
 (and a run's end is recorded) even if no client asks, and a restarted app catches up on
-what happened while it was down. Requests answered 202/504 get their plans fetched too."""
+what happened while it was down. Requests answered 202/504 get their plans fetched too,
+and runs fired by training schedules are indexed first, so they are refreshed like the
+rest from the same pass on."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from app.services.rediscover import rediscover
 from app.services.runs import refresh_run
 from app.services.schedule import refresh_schedule
 from app.services.temporal import TemporalGateway
+from app.services.training_schedules import index_all_schedules
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Se
     """Refresh every live run and pending schedule request; returns how many were refreshed."""
     refreshed = 0
     with RECONCILE_SECONDS.time(), Session(engine, expire_on_commit=False) as session:
+        await index_all_schedules(session, temporal, settings)
         runs = session.exec(select(Run).where(col(Run.status).in_(("running", "stopping")))).all()
         LIVE_RUNS.set(len(runs))
         for run in runs:

@@ -40,6 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.services.checkpoints import checkpoint_id, copy_round_scores, get_checkpoint, record_checkpoint
+from app.services.history import record_iterations, record_round
 from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
@@ -78,6 +79,34 @@ def _public(run: Run) -> TrainingRunPublic:
     )
 
 
+def resume_location(session: Session, body: TrainingRunCreate, field: list[str | int]) -> str | None:
+    """The checkpoint location a run body resumes from; an unknown checkpoint is the
+    client's mistake (422 at `field`), not a missing resource."""
+    if body.resume_from_checkpoint is None:
+        return None
+    try:
+        return get_checkpoint(session, body.resume_from_checkpoint).location
+    except NotFound as error:
+        raise Unprocessable(error.detail, field) from error
+
+
+def training_config(body: TrainingRunCreate, run_id: str, resume_from: str | None) -> TrainingRunConfig:
+    """The workflow input of a run body; `run_id` empty for a schedule's action (each
+    fired run derives its id from its workflow id)."""
+    return TrainingRunConfig(
+        run_id=run_id,
+        name=body.name,
+        workload=body.workload,
+        objective=body.objective,
+        ppo=body.ppo,
+        iterations_per_round=body.iterations_per_round,
+        max_rounds=body.max_rounds,
+        eval_episodes=body.eval_episodes,
+        seed=body.seed,
+        resume_from=resume_from,
+    )
+
+
 async def create_run(
     session: Session,
     temporal: TemporalGateway,
@@ -98,26 +127,10 @@ async def create_run(
                     "use a new key for a new run"
                 )
             return _public(existing), True
-    resume_from = None
-    if body.resume_from_checkpoint is not None:
-        try:
-            resume_from = get_checkpoint(session, body.resume_from_checkpoint).location
-        except NotFound as error:
-            raise Unprocessable(error.detail, ["body", "resume_from_checkpoint"]) from error
+    resume_from = resume_location(session, body, ["body", "resume_from_checkpoint"])
     client = await temporal.client()
     run_id = uuid.uuid4().hex[:12]
-    config = TrainingRunConfig(
-        run_id=run_id,
-        name=body.name,
-        workload=body.workload,
-        objective=body.objective,
-        ppo=body.ppo,
-        iterations_per_round=body.iterations_per_round,
-        max_rounds=body.max_rounds,
-        eval_episodes=body.eval_episodes,
-        seed=body.seed,
-        resume_from=resume_from,
-    )
+    config = training_config(body, run_id, resume_from)
     run = Run(
         id=run_id,
         name=body.name,
@@ -153,12 +166,17 @@ async def create_run(
     return _public(run), False
 
 
-def list_runs(session: Session, status: str | None, offset: int, limit: int) -> TrainingRunsPublic:
+def list_runs(
+    session: Session, status: str | None, offset: int, limit: int, schedule_id: str | None = None
+) -> TrainingRunsPublic:
     query = select(Run)
     count_query = select(func.count()).select_from(Run)
     if status is not None:
         query = query.where(Run.status == status)
         count_query = count_query.where(Run.status == status)
+    if schedule_id is not None:
+        query = query.where(Run.schedule_id == schedule_id)
+        count_query = count_query.where(Run.schedule_id == schedule_id)
     query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).offset(offset).limit(limit)
     rows = session.exec(query).all()
     return TrainingRunsPublic(data=[_public(r) for r in rows], count=session.exec(count_query).one())
@@ -241,6 +259,8 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
     new_checkpoints: list[Checkpoint] = []
     if progress is not None:
         new_checkpoints = _apply_progress(session, run, progress)
+    if live is not None:
+        record_iterations(session, run.id, live.round, live.history)
     if run.status not in TERMINAL_STATUSES:
         run.live_progress = (
             LiveProgress(
@@ -280,6 +300,8 @@ def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> l
         row.episode_return_mean = summary.episode_return_mean
         row.finished_at = summary.finished_at
         session.add(row)
+        if summary.round not in existing or summary.iterations or summary.evaluation is not None:
+            record_round(session, run, summary, ckpt.id)
     run.rounds_done = max(progress.rounds_done, len(progress.rounds), run.rounds_done)
     run.current_round = progress.current_round if run.status not in TERMINAL_STATUSES else None
     run.stop_reason = progress.stop_reason or run.stop_reason

@@ -80,6 +80,13 @@ def test_docker_compose_structure() -> None:
         assert any(str(v).startswith("checkpoints:") for v in app_service["volumes"]), (
             "shared checkpoint volume"
         )
+    scrape = yaml.safe_load(compose["configs"]["prometheus-config"]["content"])["scrape_configs"]
+    targets = {c["job_name"]: c for c in scrape}
+    assert targets["rlsched-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    assert targets["rlsched-worker"]["dns_sd_configs"][0]["port"] == int(
+        worker["environment"]["RLSCHED_WORKER_METRICS_PORT"]
+    )
+    assert "prometheus" in services
     assert (
         "DATABASE_URL" in services["api"]["environment"]
         or "RLSCHED_DATABASE_URL" in services["api"]["environment"]

@@ -171,4 +171,7 @@ def test_the_largest_allowed_request_answers_504_with_its_id_when_it_cannot_fini
         assert response.headers["content-type"].startswith("application/problem+json")
         request_id = response.json()["id"]
         assert client.get(f"/schedule/{request_id}").json()["status"] == "timed_out"
+    # The worker gave up at the same budget, so the next request is served; its own
+    # budget is a normal one (a loaded CI machine may need more than a second).
+    with make_client(temporal_address, prefix, tmp_path, timeout_s=30.0) as client:
         assert client.post("/schedule", json=CLUSTER).status_code == 200

@@ -89,6 +89,7 @@ def test_cancel_between_iterations_then_resume_from_the_heartbeat(data_dir: Path
     assert last.iterations_done in (2, 3)  # stopped at the next iteration boundary
     assert last.checkpoint and Path(last.checkpoint).is_dir()
     assert last.progress is not None and last.progress.iterations_in_round == last.iterations_done
+    assert [p.iterations_in_round for p in last.history] == list(range(1, last.iterations_done + 1))
 
     # A retried attempt sees the heartbeat (as a dict, the way Temporal returns it).
     retry, retry_beats = environment([last.model_dump(mode="json")])
@@ -96,6 +97,10 @@ def test_cancel_between_iterations_then_resume_from_the_heartbeat(data_dir: Path
     assert out.last is not None and out.last.iterations_in_round == 5
     assert out.iteration == last.progress.iteration + 5 - last.iterations_done  # counted on
     assert distinct(retry_beats)[0].iterations_done == last.iterations_done
+    # The round's history spans both attempts: every iteration once, in order.
+    assert [p.iterations_in_round for p in out.history] == [1, 2, 3, 4, 5]
+    numbers = [p.iteration for p in out.history]
+    assert numbers == list(range(numbers[0], numbers[0] + 5)) and out.history[-1] == out.last
     final = Path(out.checkpoint)
     assert final.is_dir() and [p.name for p in final.parent.glob("iter-*")] == [final.name]
 

@@ -17,6 +17,8 @@ INVALID_INPUT = "InvalidInput"
 """Error type of a request no retry can fix (unknown workload or policy, bad sizes)."""
 CHECKPOINT_ERROR = "CheckpointError"
 """Error type of a missing, corrupt or incompatible checkpoint."""
+ARTIFACT_STORE_ERROR = "ArtifactStoreError"
+"""The artifact store could not take or give a checkpoint; retryable (an outage passes)."""
 WORKER_SHUTDOWN = "WorkerShutdown"
 """A training attempt interrupted by its worker shutting down; the retry resumes it."""
 

@@ -48,6 +48,18 @@ def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
 
 @activity.defn(name="plan_schedule")
 def plan_schedule(input: PlanInput) -> PlanOutput:
+    from worker.metrics import PLAN_SECONDS
+
+    started, outcome = time.perf_counter(), "failed"
+    try:
+        output = _plan(input)
+        outcome = "completed"
+        return output
+    finally:
+        PLAN_SECONDS.labels(input.policy.kind, outcome).observe(time.perf_counter() - started)
+
+
+def _plan(input: PlanInput) -> PlanOutput:
     from worker.convert import job_from_spec, node_from_spec, plan_metrics, plan_output, workload_spec
     from worker.sim.heuristics import make_heuristic
     from worker.sim.plan import plan_schedule as plan

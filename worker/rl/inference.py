@@ -9,7 +9,10 @@ dispatch overhead per batch-1 call); the torch path stays for checking and as an
 
 Loaded modules are kept in a small LRU keyed by the resolved checkpoint path (and the
 state file's mtime, so a checkpoint rewritten in place is reloaded): the inference
-worker serves many requests for the same few checkpoints from many threads.
+worker serves many requests for the same few checkpoints from many threads. A checkpoint
+from a remote artifact store reaches this module as its local cache directory, whose
+name carries a signature of the objects behind the URI (worker/artifacts.py), so an
+object replaced at the same URI arrives under a new path and is loaded anew.
 """
 
 from __future__ import annotations

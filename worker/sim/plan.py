@@ -26,6 +26,7 @@ class Placement:
     start_s: float
     finish_s: float
     meets_deadline: bool
+    priority: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ def plan_schedule(policy: Policy, nodes: list[Node], jobs: list[Job], window: in
                     float(sim.start[i]),
                     finish,
                     finish <= job.deadline_s,
+                    job.priority,
                 )
             )
         elif not sim.schedulable[i]:

@@ -25,6 +25,10 @@ Seeds come from the input only: round r trains on episodes drawn from a seed der
 from (seed, r); evaluation uses the same held-out seed stream every round (so rounds
 compare) derived differently from the run's seed, and a `trace:NAME:train` workload is
 evaluated on `trace:NAME:heldout`.
+
+A run fired by a Temporal Schedule (POST /training-schedules) comes with an empty run id:
+the schedule's one action starts every run, so each takes its id from its own workflow id
+(`scheduled_run_id`), which the app derives the same way when it indexes the run.
 """
 
 from __future__ import annotations
@@ -54,12 +58,17 @@ with workflow.unsafe.imports_passed_through():
         TrainRoundInput,
         evaluation_seed,
         evaluation_workload,
+        scheduled_run_id,
     )
 
 ROUNDS_KEPT = 500
 """Round summaries carried over continue-as-new (older ones live in the app's database)."""
 EVALUATIONS_KEPT = 10
 """Rounds whose full evaluation (every heuristic's metrics) is carried over."""
+ITERATIONS_KEPT = 20
+"""Rounds whose per-iteration metrics the `progress` query still answers: the app indexes
+them every reconcile pass (seconds), a round takes longer, so an app that was down for
+fewer than this many rounds still catches up on every iteration."""
 
 SCENARIO_OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -80,12 +89,16 @@ STORE_OPTIONS = {
 class TrainingLoopWorkflow:
     @workflow.init
     def __init__(self, config: TrainingRunConfig) -> None:
+        if not config.run_id:  # fired by a Temporal Schedule: one action starts every run
+            config = config.model_copy(update={"run_id": scheduled_run_id(workflow.info().workflow_id)})
+        self._config = config
         state = config.state
         self._progress = state.model_copy(deep=True) if state else TrainingProgress(run_id=config.run_id)
         self._finishing = False
 
     @workflow.run
     async def run(self, config: TrainingRunConfig) -> TrainingProgress:
+        config = self._config
         progress = self._progress
         rounds_here = 0
         while not self._done(config):
@@ -195,6 +208,7 @@ class TrainingLoopWorkflow:
             or {m.policy: m.score for m in evaluation.heuristics},
             evaluation=evaluation,
             finished_at=workflow.now(),
+            iterations=trained.history,
         )
         stored = await workflow.execute_activity(
             store_checkpoint,
@@ -222,6 +236,8 @@ class TrainingLoopWorkflow:
             progress.best_checkpoint = summary.checkpoint
         for old in progress.rounds[:-EVALUATIONS_KEPT]:
             old.evaluation = None
+        for old in progress.rounds[:-ITERATIONS_KEPT]:
+            old.iterations = []
         del progress.rounds[:-ROUNDS_KEPT]
         workflow.logger.info(
             "run %s round %d: score %.3f (best heuristic %s %.3f)",

@@ -12,6 +12,7 @@ from app.api.deps import EngineDep, SettingsDep, TemporalDep
 from app.db import migration_state
 from app.errors import ProblemError
 from app.models import Health, Readiness, ReadinessCheck
+from worker.contracts import ArtifactStoreOptions, artifact_store_problem
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +25,8 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     responses={503: {"model": Readiness, "description": "Not ready; `checks` says what is missing"}},
-    summary="Database migrated, Temporal reachable, a worker polling both task queues",
+    summary="Database migrated, Temporal reachable, a worker polling both task queues, "
+    "the artifact store readable (when it is remote)",
 )
 async def readyz(
     engine: EngineDep, temporal: TemporalDep, settings: SettingsDep, response: Response
@@ -55,10 +57,24 @@ async def readyz(
         checks["temporal"] = ReadinessCheck(ok=False, detail=error.detail)
     except Exception as error:  # an RPC failure is a readiness answer, not a 500
         checks["temporal"] = ReadinessCheck(ok=False, detail=f"{settings.temporal_address}: {error}")
+    if (store := settings.store_options) is not None:
+        checks["artifact_store"] = await _store_check(store, settings.store_check_timeout_s)
     ready = all(check.ok for check in checks.values()) and len(checks) >= 4
     if not ready:
         response.status_code = 503
     return Readiness(ready=ready, checks=checks)
+
+
+async def _store_check(options: ArtifactStoreOptions, timeout_s: float) -> ReadinessCheck:
+    """Read access to the checkpoint store, through pyarrow as the worker opens it: plans
+    and evaluations of stored checkpoints fail without it."""
+    try:
+        problem = await asyncio.wait_for(asyncio.to_thread(artifact_store_problem, options), timeout_s)
+    except TimeoutError:
+        problem = f"artifact store {options.uri}: no answer within {timeout_s:g} s"
+    if problem is not None:
+        return ReadinessCheck(ok=False, detail=problem)
+    return ReadinessCheck(ok=True, detail=f"{options.uri} readable")
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.errors import Problem
 from app.metrics import RUNS_STARTED
 from app.models import (
+    IterationMetricsPage,
+    LeagueMetricsPage,
+    MetricsSeries,
+    RoundMetricsPage,
     StopAccepted,
     StopBody,
     TrainingRunCreate,
@@ -17,6 +21,7 @@ from app.models import (
     TrainingRunPublic,
     TrainingRunsPublic,
 )
+from app.services import history
 from app.services import runs as service
 from worker.contracts import RunStatus
 
@@ -68,10 +73,13 @@ async def create_training_run(
 async def list_training_runs(
     session: SessionDep,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    schedule_id: Annotated[
+        str | None, Query(max_length=64, description="Only runs this training schedule started.")
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunsPublic:
-    return service.list_runs(session, status, offset, limit)
+    return service.list_runs(session, status, offset, limit, schedule_id)
 
 
 @router.get("/{run_id}", responses={404: PROBLEMS[404]}, summary="A run: status, rounds, live progress")
@@ -109,3 +117,48 @@ async def stop_training_run(
     run = service.get_run_row(session, run_id)
     result = await service.stop_run(session, temporal, settings, run, body.reason if body else None)
     return StopAccepted(id=run.id, rounds_done=result.rounds_done)
+
+
+CSV = "text/csv"
+
+
+@router.get(
+    "/{run_id}/metrics",
+    responses={
+        200: {
+            "description": "One page of the series: JSON, or CSV (a header row, then one row per "
+            "record; nested fields omitted) when the request says `Accept: text/csv`. The CSV's "
+            'paging is in the headers `X-Total-Count` and `Link: <...>; rel="next"`.',
+            "content": {CSV: {"schema": {"type": "string"}}},
+        },
+        404: PROBLEMS[404],
+    },
+    summary="A run's training history: per-iteration learner metrics, per-round scores, the league",
+)
+async def read_training_metrics(
+    run_id: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    request: Request,
+    series: Annotated[
+        MetricsSeries,
+        Query(
+            description="iterations: every PPO iteration (episode return and score, entropy, KL, "
+            "losses, env steps/s); rounds: each round's held-out score, best heuristic and bound; "
+            "league: every policy's value in every round's evaluation."
+        ),
+    ] = "iterations",
+    offset: Annotated[int, Query(ge=0, le=100_000_000, description="Rows to skip (see next_offset).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5_000, description="Rows per page.")] = 500,
+) -> IterationMetricsPage | RoundMetricsPage | LeagueMetricsPage:
+    run = service.get_run_row(session, run_id)
+    await service.refresh_run(session, temporal, settings, run, READ_REFRESH_BUDGET_S)
+    page = history.metrics_page(session, run, series, offset, limit)
+    if CSV not in request.headers.get("accept", ""):
+        return page  # type: ignore[return-value]
+    headers = {"X-Total-Count": str(page.count)}
+    if page.next_offset is not None:
+        following = request.url.include_query_params(offset=page.next_offset, limit=limit, series=series)
+        headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return Response(history.page_csv(page), media_type=CSV, headers=headers)  # type: ignore[return-value]

@@ -1,0 +1,145 @@
+"""The dashboard's pages from the index (Temporal unreachable on purpose: pages answer
+from what the reconciler stored), the Gantt chart of a stored plan, and the login that
+puts the API key in a cookie. tests/integration/test_dashboard.py loads the same pages
+in a real browser against a real stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlmodel import Session
+from test_history import apply, summary
+
+from app.core.config import Settings
+from app.main import create_app
+from app.models import ScheduleRequest
+from app.ui.auth import COOKIE
+from worker.contracts import TrainingProgress
+
+
+def make_client(tmp_path: Path, api_key: str | None = None) -> TestClient:
+    settings = Settings(
+        data_dir=tmp_path,
+        temporal_address="127.0.0.1:9",
+        temporal_connect_timeout_s=1,
+        temporal_rpc_timeout_s=1,
+        reconcile_interval_s=0,
+        api_key=SecretStr(api_key) if api_key else None,
+    )
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path) as test_client:
+        yield test_client
+
+
+def store_plan(client: TestClient) -> str:
+    placements = [
+        {
+            "job_id": f"j{i}",
+            "node_id": f"n{i % 3}",
+            "gpu_type": "p5",
+            "start_s": 100.0 * i,
+            "finish_s": 100.0 * i + 250,
+            "meets_deadline": i != 4,
+            "priority": 1 + i % 3,
+        }
+        for i in range(6)
+    ]
+    metrics = {
+        "score": 0.8,
+        "mean_bounded_slowdown": 1.2,
+        "p95_bounded_slowdown": 2.0,
+        "mean_wait": 30.0,
+        "gpu_utilization": 0.5,
+        "cpu_utilization": 0.3,
+        "makespan": 750.0,
+        "jobs_finished": 6,
+        "deadline_misses": 1,
+        "unschedulable": 1,
+    }
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        session.add(
+            ScheduleRequest(
+                id="plan1",
+                workflow_id="schedule-plan1",
+                status="completed",
+                requested_policy="best",
+                policy="sjf+fastest",
+                nodes=3,
+                jobs=7,
+                notes=["nothing deployed for class 'default'"],
+                result={
+                    "placements": placements,
+                    "unplaced": [{"job_id": "huge", "reason": "needs 16 GPUs"}],
+                    "metrics": metrics,
+                    "baseline": None,
+                },
+            )
+        )
+        session.commit()
+    return "plan1"
+
+
+def test_pages_render_runs_curves_league_and_gantt(client: TestClient) -> None:
+    apply(
+        client,
+        TrainingProgress(run_id="h1", rounds_done=2, rounds=[summary(1, 0.6, True), summary(2, 0.7, True)]),
+    )
+    runs = client.get("/ui")
+    assert runs.status_code == 200 and "text/html" in runs.headers["content-type"]
+    assert 'href="/ui/runs/h1"' in runs.text and "completed" in runs.text
+
+    run = client.get("/ui/runs/h1").text
+    assert 'id="round-scores"' in run and 'id="iteration-returns"' in run and run.count("<svg") == 2
+    assert "best heuristic" in run and "empty-cluster bound" in run and "h1-r2" in run
+
+    league = client.get("/ui/league").text
+    assert "trace:alibaba-default:heldout" in league and "h1-r1" in league and "edf" in league
+
+    store_plan(client)
+    plan = client.get("/ui/schedules/plan1").text
+    assert 'id="gantt"' in plan and "<svg" in plan and "misses deadline (1)" in plan
+    assert "priority 3" in plan and "needs 16 GPUs" in plan
+    assert 'href="/ui/schedules/plan1"' in client.get("/ui/schedules").text
+
+    policies = client.get("/ui/policies")  # Temporal is down: the page says so
+    assert policies.status_code == 200 and "Could not ask the scheduler service" in policies.text
+    assert client.get("/ui/schedules/nope").status_code == 404
+
+
+def test_dashboard_wants_the_api_key_when_one_is_set(tmp_path: Path) -> None:
+    with make_client(tmp_path, api_key="s3cret") as client:
+        first = client.get("/ui/league", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"].startswith(
+            "/ui/login?next=%2Fui%2Fleague"
+        )
+        assert client.get("/ui/login").status_code == 200
+
+        wrong = client.post("/ui/login", data={"key": "nope", "next": "/ui/league"}, follow_redirects=False)
+        assert wrong.status_code == 200 and "not right" in wrong.text and COOKIE not in client.cookies
+
+        right = client.post("/ui/login", data={"key": "s3cret", "next": "/ui/league"}, follow_redirects=False)
+        assert right.status_code == 303 and right.headers["location"] == "/ui/league"
+        cookie = right.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        assert "s3cret" not in cookie
+        assert client.get("/ui/league").status_code == 200
+        assert client.get("/training-runs").status_code == 401  # the cookie is no API credential
+
+        client.cookies.clear()
+        by_query = client.get("/ui/league?key=s3cret", follow_redirects=False)
+        assert by_query.status_code == 303 and by_query.headers["location"] == "/ui/league"
+        assert client.get("/ui/league").status_code == 200
+        client.cookies.clear()
+        assert client.get("/ui", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        offsite = client.post(
+            "/ui/login", data={"key": "s3cret", "next": "//evil.example"}, follow_redirects=False
+        )
+        assert offsite.headers["location"] == "/ui"
