@@ -233,6 +233,10 @@ def main() -> None:
     queues = os.environ.get("RLSCHED_WORKER_QUEUE", "all")
     if queues not in QUEUE_CHOICES:
         raise SystemExit(f"RLSCHED_WORKER_QUEUE must be one of {', '.join(QUEUE_CHOICES)}, not {queues!r}")
+    niceness = get_settings().training_niceness
+    if queues == "training" and niceness:
+        os.nice(niceness)  # before Ray starts, so its workers inherit it
+        log.info("training worker at niceness +%d: plans get the CPU first", niceness)
     run_and_exit(queues, os.environ.get("RLSCHED_TASK_QUEUE_PREFIX", ""))  # type: ignore[arg-type]
 
 

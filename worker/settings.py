@@ -32,6 +32,11 @@ class WorkerSettings(BaseSettings):
     artifact_store: str | None = None
     """Where checkpoints go: a local path or any pyarrow/fsspec URI (s3://...); default
     <data_dir>/checkpoints."""
+    training_niceness: int = Field(10, ge=0, le=19)
+    """Added to the niceness of a training-only worker (RLSCHED_WORKER_QUEUE=training) at
+    start; Ray's processes inherit it. Training soaks up every core it gets, and on a small
+    machine plans (inference workers, the API, Temporal) would queue behind it: at a lower
+    priority it takes only what they leave. 0 = unchanged."""
     s3_endpoint_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("RLSCHED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),

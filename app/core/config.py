@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(2.0, ge=0)
     """How often the background reconciler refreshes live runs; 0 disables it."""
     migrate_on_start: bool = True
+    rediscover_on_start: bool = True
+    """Before the reconciler's first pass, add to the index any run Temporal still has
+    and any round whose checkpoint summary is in the artifact store (a lost or restored
+    database catches up); rows already indexed are left alone."""
     fallback_heuristic: str = "sjf+fastest"
     """What `policy: "best"` serves for a class with nothing deployed (said so in the answer).
     sjf on the fastest GPU that fits is within 0.002 of the best heuristic on every
@@ -68,7 +72,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     artifact_store: str | None = None
     """The worker's checkpoint store (RLSCHED_ARTIFACT_STORE): /readyz checks that a
-    remote one (s3://...) answers. A local path is the worker's own disk: not checked here."""
+    remote one (s3://...) answers. A local path is the worker's own disk: not checked here,
+    but scanned for round summaries when the index is rebuilt (default <data_dir>/checkpoints)."""
     s3_endpoint_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("RLSCHED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from app.core.config import Settings
 from app.metrics import LIVE_RUNS, RECONCILE_SECONDS
 from app.models import Run, ScheduleRequest, utcnow
+from app.services.rediscover import rediscover
 from app.services.runs import refresh_run
 from app.services.schedule import refresh_schedule
 from app.services.temporal import TemporalGateway
@@ -49,7 +50,19 @@ async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Se
 
 
 async def run_reconciler(engine: Engine, temporal: TemporalGateway, settings: Settings) -> None:
+    """Rediscover once (retrying until Temporal answers), then reconcile forever."""
+    rediscovered = not settings.rediscover_on_start
+    failures = 0
     while True:
+        if not rediscovered:
+            try:
+                await rediscover(engine, temporal, settings)
+                rediscovered = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Temporal not up yet: the next pass tries again
+                failures += 1
+                (log.warning if failures == 1 else log.debug)("rediscovery failed, retrying: %s", error)
         try:
             await reconcile_once(engine, temporal, settings)
         except asyncio.CancelledError:

@@ -257,6 +257,7 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
         progress = await handle.query("progress", result_type=TrainingProgress, rpc_timeout=timeout)
         live = await _heartbeat(client, description.raw_description.pending_activities)
         run.status = "stopping" if progress.status == "stopping" else "running"
+        run.error = retrying_activity(description.raw_description.pending_activities)
     elif status == WorkflowExecutionStatus.COMPLETED:
         progress = await handle.result(rpc_timeout=timeout)
         run.status = "completed"
@@ -357,6 +358,23 @@ def _save(session: Session, run: Run) -> None:
     run.synced_at = now
     session.add(run)
     session.commit()
+
+
+def retrying_activity(pending: object) -> str | None:
+    """Why a live run is stuck, if it is: a pending activity that failed and is waiting
+    for its retry (a full disk while saving, a corrupt checkpoint). Temporal keeps
+    retrying; the run's `error` says so until an attempt succeeds."""
+    for activity in pending:  # type: ignore[attr-defined]
+        if activity.attempt > 1 and activity.HasField("last_failure"):
+            failure = activity.last_failure
+            message = failure.message
+            if failure.HasField("application_failure_info") and failure.application_failure_info.type:
+                message = f"{failure.application_failure_info.type}: {message}"
+            return (
+                f"{activity.activity_type.name} failed (attempt {activity.attempt - 1}), "
+                f"Temporal retries it: {message}"
+            )[:4000]
+    return None
 
 
 async def _heartbeat(client: Client, pending: object) -> TrainingHeartbeat | None:

@@ -14,6 +14,7 @@ Nothing is cached across rounds: each round builds its own Algorithm and stops i
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -95,6 +96,31 @@ def _save(algo: Any, config: TrainRoundConfig, progress: IterationProgress | Non
         shutil.rmtree(path)
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _write_checkpoint(algo, config, progress, iteration, partial)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)  # never leave half a checkpoint behind
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise CheckpointSaveError(
+                f"no space left to save the checkpoint of iteration {iteration} to {path} "
+                f"({error.strerror}); free space there: the round retries from its last saved "
+                "checkpoint"
+            ) from error
+        raise CheckpointSaveError(
+            f"cannot save the checkpoint of iteration {iteration} to {path}: {error}"
+        ) from error
+    partial.rename(path)  # a reader never sees a half-written checkpoint under its name
+    return str(path)
+
+
+class CheckpointSaveError(OSError):
+    """Saving a checkpoint failed (full disk, lost mount). Retryable: the activity fails,
+    Temporal retries it, and the retry resumes from the last checkpoint that was saved."""
+
+
+def _write_checkpoint(
+    algo: Any, config: TrainRoundConfig, progress: IterationProgress | None, iteration: int, partial: Path
+) -> None:
     algo.save_to_path(str(partial))
     meta = {
         "iteration": iteration,
@@ -107,8 +133,6 @@ def _save(algo: Any, config: TrainRoundConfig, progress: IterationProgress | Non
         "saved_at": time.time(),
     }
     (partial / METADATA_FILE).write_text(json.dumps(meta, indent=2))
-    partial.rename(path)  # a reader never sees a half-written checkpoint under its name
-    return str(path)
 
 
 def _round_seed(config: TrainRoundConfig, start_iteration: int) -> int:

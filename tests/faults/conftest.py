@@ -1,0 +1,21 @@
+"""One fault stack per test package run (dev server with a SQLite file, a worker, the
+API process): tests restart or kill parts of it and leave it whole again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fault_stack import Stack, make_stack, remove_stack
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[Stack]:
+    stack = make_stack()
+    try:
+        stack.start_temporal()
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        remove_stack(stack)

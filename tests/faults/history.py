@@ -1,0 +1,36 @@
+"""What a run's Temporal history says happened: every check of "exactly once" reads it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from temporalio.api.enums.v1 import EventType
+
+from worker.contracts import TrainingProgress
+from worker.main import connect
+
+
+async def _scheduled(address: str, workflow_id: str) -> tuple[Counter[str], TrainingProgress]:
+    client = await connect(address=address)
+    handle = client.get_workflow_handle(workflow_id, result_type=TrainingProgress)
+    result = await handle.result()
+    counts: Counter[str] = Counter()
+    # Every run of a continue-as-new chain: the first execution's id follows them all.
+    description = await handle.describe()
+    run_id: str | None = description.run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        counts.update(
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        )
+        first = history.events[0].workflow_execution_started_event_attributes
+        run_id = first.continued_execution_run_id or None
+    return counts, result
+
+
+def scheduled_activities(address: str, workflow_id: str) -> tuple[Counter[str], TrainingProgress]:
+    """(activity type -> times scheduled over the whole chain, the workflow's result)."""
+    return asyncio.run(_scheduled(address, workflow_id))

@@ -1,0 +1,92 @@
+"""Two training workers serve the same queues; the one running the round is SIGKILLed
+(its whole process group: Ray and all, like a lost machine). The other picks the round
+up after the heartbeat timeout and resumes at the heartbeat's iteration from its
+checkpoint: the round ends at exactly `iterations_per_round`, scheduled once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from fault_stack import TINY_PPO, TINY_WORKLOAD, Stack, kill_group, wait_for
+from history import scheduled_activities
+from temporalio.client import Client, WorkflowHandle
+
+from worker.contracts import TrainingHeartbeat, TrainingProgress, TrainingRunConfig, WorkloadConfig
+from worker.main import connect
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
+
+ITERATIONS = 6
+
+
+async def running_attempt(client: Client, handle: WorkflowHandle) -> tuple[TrainingHeartbeat, str] | None:
+    """The train_policy attempt's last heartbeat and the identity (pid@host) of its worker."""
+    description = await handle.describe()
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name == "train_policy" and pending.heartbeat_details.payloads:
+            [details] = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            return TrainingHeartbeat.model_validate(details), pending.last_worker_identity
+    return None
+
+
+def test_surviving_worker_resumes_the_killed_workers_round(stack: Stack) -> None:
+    second = stack.start_worker()
+    wait_for(
+        "the second worker to serve",
+        lambda: "serving" in (stack.root / f"worker{len(stack.workers) - 1}.log").read_text(),
+        120,
+        stack.logs,
+    )
+    config = TrainingRunConfig(
+        run_id=f"kill-{uuid.uuid4().hex[:6]}",
+        workload=WorkloadConfig.model_validate(TINY_WORKLOAD),
+        ppo={**TINY_PPO, "train_batch_size": 1024, "minibatch_size": 512},
+        iterations_per_round=ITERATIONS,
+        max_rounds=1,
+        eval_episodes=1,
+        checkpoint_every=1,
+        heartbeat_timeout_s=5,
+    )
+
+    async def body() -> tuple[int, str]:
+        client = await connect(address=stack.temporal_address)
+        handle = await client.start_workflow(
+            "TrainingLoopWorkflow",
+            config,
+            id=f"training-run-{config.run_id}",
+            task_queue=stack.prefix + "rl-training",
+            result_type=TrainingProgress,
+        )
+        deadline = time.monotonic() + 150
+        attempt = None
+        while time.monotonic() < deadline:
+            attempt = await running_attempt(client, handle)
+            if attempt is not None and attempt[0].iterations_done >= 2 and attempt[0].checkpoint:
+                break
+            await asyncio.sleep(0.2)
+        assert attempt is not None and attempt[0].iterations_done < ITERATIONS, attempt
+        pid = int(attempt[1].split("@", 1)[0])
+        [victim] = [w for w in stack.workers if w.pid == pid]
+        kill_group(victim)
+        victim.wait()
+        stack.workers.remove(victim)  # the survivor stays as the stack's worker
+
+        settle = time.monotonic() + 20
+        beat = (await running_attempt(client, handle) or attempt)[0]
+        while not beat.checkpoint and time.monotonic() < settle:
+            await asyncio.sleep(0.2)
+            beat = (await running_attempt(client, handle) or attempt)[0]
+        final = await asyncio.wait_for(handle.result(), 150)
+        assert [r.round for r in final.rounds] == [1]
+        assert final.rounds[0].iteration == ITERATIONS  # counted on, neither restarted nor doubled
+        return beat.iterations_done, beat.checkpoint or ""
+
+    resumed_at, checkpoint = asyncio.run(body())
+    assert second.pid in {w.pid for w in stack.workers} or len(stack.workers) == 1
+    counts, _ = scheduled_activities(stack.temporal_address, f"training-run-{config.run_id}")
+    assert counts["train_policy"] == 1, counts
+    logs = "".join(log.read_text(errors="replace") for log in stack.root.glob("worker*.log"))
+    assert f"round 1 resumes at iteration {resumed_at}/{ITERATIONS} from {checkpoint}" in logs
