@@ -109,7 +109,10 @@ def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subpr
     process.wait()
 
 
-def app_settings(temporal_address: str, data_dir: Path, prefix: str, database_url: str) -> Settings:
+def app_settings(
+    temporal_address: str, data_dir: Path, prefix: str, database_url: str | None = None
+) -> Settings:
+    """The stack's app settings; no database_url means the SQLite file under data_dir."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
