@@ -14,14 +14,9 @@ docs/dashboard-plan.png for the README.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -33,7 +28,8 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from test_stack import CLUSTER, ROOT, TINY_RUN, app_settings, wait_for
+from stack_support import ROOT, free_port, short_data_dir, wait_for, worker_process
+from test_stack import CLUSTER, TINY_RUN, app_settings
 
 from app.main import create_app
 
@@ -44,18 +40,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUN = {**TINY_RUN, "name": "dashboard", "iterations_per_round": 2, "max_rounds": 2, "deploy": "manual"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """Short on purpose: Ray's unix socket paths live under it (108-byte limit)."""
-    path = Path(tempfile.mkdtemp(prefix="rls-ui-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_data_dir("rls-ui-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -64,31 +52,12 @@ def worker(temporal_address: str, data_dir: Path) -> Iterator[tuple[str, int, in
     prefix = f"ui-{uuid.uuid4().hex[:6]}-"
     ours, sdk = free_port(), free_port()
     env = {
-        **os.environ,
-        "RLSCHED_DATA_DIR": str(data_dir),
-        "RLSCHED_TEMPORAL_ADDRESS": temporal_address,
-        "RLSCHED_TASK_QUEUE_PREFIX": prefix,
         "RLSCHED_WORKER_METRICS_PORT": str(ours),
         "RLSCHED_WORKER_SDK_METRICS_PORT": str(sdk),
         "RLSCHED_WORKER_METRICS_HOST": "127.0.0.1",
     }
-    with open(data_dir / "worker.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker.main"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    yield prefix, ours, sdk
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    with worker_process(temporal_address, data_dir, prefix, env):
+        yield prefix, ours, sdk
 
 
 @pytest.fixture(scope="module")

@@ -8,29 +8,21 @@ All of it twice: with the app's index on SQLite and on a real PostgreSQL server.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
+from stack_support import short_data_dir, wait_for, worker_process
 
 from app.core.config import Settings
 from app.main import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY_RUN = {
     "name": "integration",
     "workload": {"name": "seed-demo", "nodes": 4, "window": 8, "jobs": 40},
@@ -65,10 +57,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def data_dir(backend: str) -> Iterator[Path]:
-    """Short on purpose: Ray's unix socket paths live under it (108-byte limit)."""
-    path = Path(tempfile.mkdtemp(prefix=f"rls-api-{backend[:2]}-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_data_dir(f"rls-api-{backend[:2]}-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -84,29 +74,8 @@ def prefix(backend: str) -> str:
 
 @pytest.fixture(scope="module")
 def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subprocess.Popen]:
-    env = {
-        **os.environ,
-        "RLSCHED_DATA_DIR": str(data_dir),
-        "RLSCHED_TEMPORAL_ADDRESS": temporal_address,
-        "RLSCHED_TASK_QUEUE_PREFIX": prefix,
-    }
-    with open(data_dir / "worker.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker.main"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so stopping it takes Ray's helpers along
-        )
-    yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    with worker_process(temporal_address, data_dir, prefix) as process:
+        yield process
 
 
 def app_settings(
@@ -122,17 +91,6 @@ def app_settings(
         schedule_timeout_s=60,
         temporal_rpc_timeout_s=10,
     )
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, log: Path) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; worker log tail:\n{tail}")
 
 
 def test_train_schedule_stop_and_restart(

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from stack_support import short_data_dir, wait_for, worker_process
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -32,7 +27,6 @@ from app.models import TrainingRunCreate
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY_RUN = {
     "name": "scheduled-tiny",
     "workload": {"name": "seed-demo", "nodes": 4, "window": 8, "jobs": 40},
@@ -46,10 +40,8 @@ TINY_RUN = {
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """Short on purpose: Ray's unix socket paths live under it (108-byte limit)."""
-    path = Path(tempfile.mkdtemp(prefix="rls-sch-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_data_dir("rls-sch-") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -59,40 +51,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subprocess.Popen]:
-    env = {
-        **os.environ,
-        "RLSCHED_DATA_DIR": str(data_dir),
-        "RLSCHED_TEMPORAL_ADDRESS": temporal_address,
-        "RLSCHED_TASK_QUEUE_PREFIX": prefix,
-    }
-    with open(data_dir / "worker.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker.main"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, log: Path) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; worker log tail:\n{tail}")
+    with worker_process(temporal_address, data_dir, prefix) as process:
+        yield process
 
 
 async def _describe_schedule(address: str, schedule_id: str) -> RPCError | None:
