@@ -51,6 +51,8 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api_schedule_latency import wait_ready  # noqa: E402  (a sibling script: its readiness wait)
+
 from worker.contracts import INFERENCE_TASK_QUEUE, scheduler_service_id  # noqa: E402
 from worker.devserver import free_port, start_dev_server  # noqa: E402
 
@@ -126,18 +128,7 @@ def own_stack() -> Iterator[Stack]:
                 )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 300
-            while True:
-                if any(c.poll() is not None for c in children.values()):
-                    raise SystemExit(f"a stack process exited; logs in {data}")
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"stack not ready; logs in {data}")
-                time.sleep(0.5)
+            wait_ready(url, list(children.values()), data, timeout_s=300)
             yield Stack(url, server.address, data, {n: c.pid for n, c in children.items()})
         finally:
             for child in reversed(list(children.values())):

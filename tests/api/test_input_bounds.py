@@ -7,10 +7,8 @@ Worker), and on many generated requests in tests/worker/test_plan_bounds.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inference_thread import inference_worker_thread
 
 from app.core.config import Settings
 from app.main import create_app
@@ -34,7 +33,6 @@ from worker.contracts import (
     MIN_GPUS,
     MIN_SECONDS,
 )
-from worker.main import build_workers, connect
 
 NODE = {"id": "n1", "cpus": 32, "memory_gb": 256, "gpus": {"p5": 8}}
 JOB = {"id": "j1", "cpus": 4, "gpus": 1, "runtime_estimate_s": 600, "deadline_s": 3600}
@@ -216,22 +214,8 @@ EXTREME_JOBS = [
 def inference_prefix(temporal_address: str) -> Iterator[str]:
     """The worker's real inference Worker (build_workers) in a thread, on fresh queues."""
     prefix = f"bounds-{uuid.uuid4().hex[:6]}-"
-    ready, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        client = await connect(address=temporal_address)
-        (worker,) = build_workers(client, "inference", prefix)
-        async with worker:
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the in-process worker did not start"
-    yield prefix
-    stop.set()
-    thread.join(30)
+    with inference_worker_thread(temporal_address, prefix):
+        yield prefix
 
 
 @pytest.mark.parametrize("policy", ["edf", "sjf+fastest", "easy:sjf+deadline", "fifo+fgd", "packing"])

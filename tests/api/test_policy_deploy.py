@@ -9,7 +9,6 @@ rows carry the evaluation figures eligibility is decided on, so no test trains."
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import gymnasium as gym
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from inference_thread import inference_worker_thread
 from sqlmodel import Session
 
 from app.core.config import Settings
@@ -31,7 +31,7 @@ from worker.contracts import (
     SchedulerServiceInput,
     scheduler_service_id,
 )
-from worker.main import build_workers, connect
+from worker.main import connect
 from worker.rl.module import PairScoringModule
 from worker.sim.features import observation_space
 
@@ -55,22 +55,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def worker(temporal_address: str, prefix: str) -> Iterator[None]:
-    ready, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        client = await connect(address=temporal_address)
-        (inference,) = build_workers(client, "inference", prefix)
-        async with inference:
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30), "the in-process worker did not start"
-    yield
-    stop.set()
-    thread.join(30)
+    with inference_worker_thread(temporal_address, prefix, ready_timeout_s=30):
+        yield
 
 
 @pytest.fixture(scope="module")

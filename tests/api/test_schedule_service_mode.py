@@ -8,20 +8,18 @@ the activity), and a 504 (marked timed out) when nothing answers."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from inference_thread import inference_worker_thread
 from sqlmodel import Session
 
 from app.core.config import Settings
 from app.main import create_app
 from app.models import Checkpoint, Run
-from worker.main import build_workers, connect
 
 CLUSTER = {
     "nodes": [{"id": "a", "cpus": 16, "gpus": {"p5": 8}}, {"id": "b", "cpus": 16, "gpus": {"p4": 4}}],
@@ -40,28 +38,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def service_worker(temporal_address: str, prefix: str) -> Iterator[None]:
-    ready, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        for _ in range(100):  # the session's server may be listening but not yet healthy
-            try:
-                await (await connect(address=temporal_address)).service_client.check_health()
-                break
-            except RuntimeError:
-                await asyncio.sleep(0.2)
-        client = await connect(address=temporal_address)
-        (worker,) = build_workers(client, "inference", prefix)
-        async with worker:
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30), "the in-process worker did not start"
-    yield
-    stop.set()
-    thread.join(30)
+    with inference_worker_thread(temporal_address, prefix, ready_timeout_s=30):
+        yield
 
 
 def make_client(

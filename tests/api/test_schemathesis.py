@@ -14,8 +14,6 @@ are tested in tests/api/test_input_bounds.py."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -26,11 +24,11 @@ import schemathesis
 from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from inference_thread import inference_worker_thread
 from schemathesis.config import SchemathesisConfig
 
 from app.core.config import Settings
 from app.main import create_app
-from worker.main import build_workers, connect
 
 API_KEY = "schemathesis-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -65,22 +63,8 @@ CONFIG = SchemathesisConfig.from_dict(
 def inference_prefix(temporal_address: str) -> Iterator[str]:
     """The worker's real inference Worker in a thread, on fresh queues; no training worker."""
     prefix = f"fuzz-{uuid.uuid4().hex[:6]}-"
-    ready, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        client = await connect(address=temporal_address)
-        (worker,) = build_workers(client, "inference", prefix)
-        async with worker:
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the in-process worker did not start"
-    yield prefix
-    stop.set()
-    thread.join(30)
+    with inference_worker_thread(temporal_address, prefix):
+        yield prefix
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

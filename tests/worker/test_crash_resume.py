@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
-from worker_support import TINY_PPO, fresh_prefix, queues, tiny_run, training_heartbeat
+from worker_support import TINY_PPO, fresh_prefix, mid_round_heartbeat, queues, tiny_run, training_heartbeat
 
 from worker.main import connect
 from worker.workflows.training_loop import TrainingLoopWorkflow
@@ -111,17 +110,7 @@ def test_killed_worker_round_resumes_from_last_heartbeat(
                 id=f"training-run-{config.run_id}",
                 task_queue=queues(prefix)[0],
             )
-            deadline = time.monotonic() + 180
-            beat = None
-            while time.monotonic() < deadline:
-                beat = await training_heartbeat(client, handle)
-                if beat is not None and beat.iterations_done >= 2 and beat.checkpoint:
-                    break
-                assert first.poll() is None, log.read_text()[-3000:]
-                status = (await handle.describe()).status
-                assert status == WorkflowExecutionStatus.RUNNING, f"round ended before the kill: {status}"
-                await asyncio.sleep(0.2)
-            assert beat is not None and beat.iterations_done >= 2, log.read_text()[-3000:]
+            beat = await mid_round_heartbeat(client, handle, first, log, timeout_s=180)
             assert beat.iterations_done < ITERATIONS
             if graceful:
                 first.send_signal(signal.SIGTERM)

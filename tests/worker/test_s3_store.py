@@ -272,11 +272,9 @@ def test_killed_worker_resumes_on_another_machine_from_the_store(
     restores the heartbeated checkpoint from the bucket and trains only what is missing."""
     import asyncio
     import tempfile
-    import time
 
-    from temporalio.client import WorkflowExecutionStatus
     from test_crash_resume import ITERATIONS, kill_group, start_worker, stop_worker
-    from worker_support import TINY_PPO, training_heartbeat
+    from worker_support import TINY_PPO, mid_round_heartbeat, training_heartbeat
 
     from worker.main import connect
     from worker.workflows.training_loop import TrainingLoopWorkflow
@@ -303,16 +301,8 @@ def test_killed_worker_resumes_on_another_machine_from_the_store(
                 id=f"training-run-{config.run_id}",
                 task_queue=queues(prefix)[0],
             )
-            deadline = time.monotonic() + 240
-            beat = None
-            while time.monotonic() < deadline:
-                beat = await training_heartbeat(client, handle)
-                if beat is not None and beat.iterations_done >= 2 and beat.checkpoint:
-                    break
-                assert first.poll() is None, log.read_text()[-3000:]
-                assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-                await asyncio.sleep(0.2)
-            assert beat is not None and beat.checkpoint and beat.iterations_done < ITERATIONS
+            beat = await mid_round_heartbeat(client, handle, first, log, timeout_s=240)
+            assert beat.checkpoint and beat.iterations_done < ITERATIONS
             kill_group(first)
             first.wait()
             beat = await training_heartbeat(client, handle)

@@ -3,11 +3,15 @@ queues, and the tiny RL settings that keep every training test to seconds on 2 c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from worker.contracts import (
     INFERENCE_TASK_QUEUE,
@@ -64,3 +68,23 @@ async def training_heartbeat(client: Client, handle: WorkflowHandle) -> Training
             details = await client.data_converter.decode(pending.heartbeat_details.payloads)
             return TrainingHeartbeat.model_validate(details[0])
     return None
+
+
+async def mid_round_heartbeat(
+    client: Client, handle: WorkflowHandle, worker: subprocess.Popen, log: Path, timeout_s: float
+) -> TrainingHeartbeat:
+    """The round's first heartbeat with two iterations and a checkpoint: the moment a
+    kill both loses work and leaves a checkpoint to resume from. Fails if the worker
+    process died or the run stopped running first."""
+    deadline = time.monotonic() + timeout_s
+    beat = None
+    while time.monotonic() < deadline:
+        beat = await training_heartbeat(client, handle)
+        if beat is not None and beat.iterations_done >= 2 and beat.checkpoint:
+            return beat
+        assert worker.poll() is None, log.read_text()[-3000:]
+        status = (await handle.describe()).status
+        assert status == WorkflowExecutionStatus.RUNNING, f"round ended before the kill: {status}"
+        await asyncio.sleep(0.2)
+    tail = log.read_text()[-3000:]
+    raise AssertionError(f"no mid-round checkpoint in {timeout_s:.0f} s: {beat}\n{tail}")
