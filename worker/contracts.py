@@ -60,6 +60,14 @@ def scheduler_service_id(task_queue: str, instance: int = 0) -> str:
     return base if instance == 0 else f"{base}-{instance}"
 
 
+def scheduler_service_start(instance: int, instances: int) -> SchedulerServiceInput:
+    """What instance `instance` of `instances` starts with when the first plan or
+    deployment reaches it: its first run hands over at (instance+1)/instances of the
+    budget, which keeps the instances' later hand-overs apart too (plans reach them in
+    turn, so they fill at the same rate)."""
+    return SchedulerServiceInput(first_run_share=(instance + 1) / max(instances, 1))
+
+
 TRAINING_SCHEDULE_PREFIX = "training-schedule-"
 """Id of a training schedule on Temporal (`training-schedule-<id>`), which is also the
 workflow id of its action: Temporal starts each fired run as `<that id>-<RFC 3339 time>`."""
@@ -956,6 +964,14 @@ class SchedulerServiceInput(Model):
     )
     deployments: dict[str, Deployment] = Field(
         default_factory=dict, description="Carried over continue-as-new; callers leave it empty."
+    )
+    first_run_share: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="The first run continues as new after this share of its budget (plans and "
+        "history bytes); later runs use all of it. Instance i of n starts with (i+1)/n, so "
+        "instances that receive plans in turn hand over one at a time, not all at once.",
     )
 
 

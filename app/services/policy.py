@@ -42,12 +42,14 @@ from worker.contracts import (
     DeployRequest,
     DeployResult,
     EvaluationEvidence,
+    SchedulerServiceInput,
     WorkloadConfig,
     deploy_problem,
     evaluation_seed,
     evaluation_workload,
     heuristic_problem,
     scheduler_service_id,
+    scheduler_service_start,
 )
 
 log = logging.getLogger(__name__)
@@ -168,8 +170,9 @@ async def send_deployment(client: Client, settings: Settings, request: DeployReq
     results: list[DeployResult] = []
     for instance in range(settings.schedule_service_instances):
         workflow_id = scheduler_service_id(settings.inference_queue, instance)
+        start = scheduler_service_start(instance, settings.schedule_service_instances)
         try:
-            results.append(await _update(client, settings, workflow_id, request))
+            results.append(await _update(client, settings, workflow_id, start, request))
         except WorkflowUpdateFailedError as error:
             cause = error.__cause__
             if isinstance(cause, ApplicationError) and cause.type == DEPLOY_REJECTED:
@@ -183,12 +186,17 @@ async def send_deployment(client: Client, settings: Settings, request: DeployReq
 
 
 async def _update(
-    client: Client, settings: Settings, workflow_id: str, request: DeployRequest
+    client: Client,
+    settings: Settings,
+    workflow_id: str,
+    start: SchedulerServiceInput,
+    request: DeployRequest,
 ) -> DeployResult:
     deadline = time.monotonic() + settings.schedule_timeout_s
     while True:
         operation = WithStartWorkflowOperation(
             SCHEDULER_SERVICE_WORKFLOW,
+            start,
             id=workflow_id,
             task_queue=settings.inference_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -50,6 +50,7 @@ from worker.contracts import (
     deployed_note,
     heuristic_problem,
     scheduler_service_id,
+    scheduler_service_start,
 )
 
 RETRY_PAUSE_S = 0.002
@@ -154,9 +155,10 @@ async def create_schedule(
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error
     client = await temporal.client()
     request_id = uuid.uuid4().hex[:16]
+    instance = service_instance(settings) if use_service else 0
     row = ScheduleRequest(
         id=request_id,
-        workflow_id=service_workflow_id(settings) if use_service else f"schedule-{request_id}",
+        workflow_id=service_workflow_id(settings, instance) if use_service else f"schedule-{request_id}",
         requested_policy=body.policy,
         policy=body.policy if policy.kind == "deployed" else policy.name,
         checkpoint_id=policy.name if policy.kind == "checkpoint" else None,
@@ -167,7 +169,7 @@ async def create_schedule(
     started = time.perf_counter()
     timings["resolve"] = (started - mark) * 1000
     if use_service:
-        output = await _plan_via_service(session, client, settings, row, plan_input)
+        output = await _plan_via_service(session, client, settings, row, plan_input, instance)
         timings["wait"] = (time.perf_counter() - started) * 1000
         return _finish(session, row, output, started, timings)
     try:
@@ -233,21 +235,40 @@ def _finish(
 
 
 _next_instance = itertools.count()
+_avoid_until: dict[int, float] = {}
+"""Instance -> time.monotonic() until which new plans skip it: it refused a plan because
+it is handing over (continue-as-new), and a plan sent there meanwhile would only be
+refused again or, racing the hand-over itself, wait ~1 s for the SDK's retry."""
+HANDOVER_AVOID_S = 1.0
 
 
-def service_workflow_id(settings: Settings) -> str:
+def service_instance(settings: Settings) -> int:
     """The service workflow this request goes to: round robin over
     `schedule_service_instances` (a workflow runs one workflow task at a time, so plans
     arriving while one is in flight wait for the next; several instances take them in
-    parallel)."""
+    parallel), skipping instances that are handing over while another is available."""
     instances = settings.schedule_service_instances
-    return scheduler_service_id(
-        settings.inference_queue, next(_next_instance) % instances if instances > 1 else 0
-    )
+    if instances == 1:
+        return 0
+    now = time.monotonic()
+    for _ in range(instances):
+        index = next(_next_instance) % instances
+        if _avoid_until.get(index, 0.0) <= now:
+            return index
+    return index
+
+
+def service_workflow_id(settings: Settings, instance: int) -> str:
+    return scheduler_service_id(settings.inference_queue, instance)
 
 
 async def _plan_via_service(
-    session: Session, client: Client, settings: Settings, row: ScheduleRequest, plan_input: PlanInput
+    session: Session,
+    client: Client,
+    settings: Settings,
+    row: ScheduleRequest,
+    plan_input: PlanInput,
+    instance: int,
 ) -> PlanOutput:
     """`schedule_mode=service`: one long-lived scheduler workflow per inference queue
     (worker/workflows/scheduler_service.py) answers each plan as an update, started on
@@ -266,6 +287,7 @@ async def _plan_via_service(
         left = deadline - time.monotonic()
         operation = WithStartWorkflowOperation(
             SCHEDULER_SERVICE_WORKFLOW,
+            scheduler_service_start(instance, settings.schedule_service_instances),
             id=row.workflow_id,
             task_queue=settings.inference_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -309,7 +331,9 @@ async def _plan_via_service(
             # Another instance takes it now, rather than this one once it has continued
             # as new: resending here every few ms while it closes ends in "workflow is
             # closing", which the SDK retries only after ~1 s (the p99 at 8 clients).
-            row.workflow_id = service_workflow_id(settings)
+            _avoid_until[instance] = time.monotonic() + HANDOVER_AVOID_S
+            instance = service_instance(settings)
+            row.workflow_id = service_workflow_id(settings, instance)
             if refused % settings.schedule_service_instances:
                 continue
         await asyncio.sleep(pause)

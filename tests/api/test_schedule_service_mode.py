@@ -8,6 +8,8 @@ the activity), and a 504 (marked timed out) when nothing answers."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,14 @@ import pytest
 from fastapi.testclient import TestClient
 from inference_thread import inference_worker_thread
 from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from app.core.config import Settings
 from app.main import create_app
 from app.models import Checkpoint, Run
+from app.services import schedule
+from worker.contracts import SchedulerServiceInput
 
 CLUSTER = {
     "nodes": [{"id": "a", "cpus": 16, "gpus": {"p5": 8}}, {"id": "b", "cpus": 16, "gpus": {"p4": 4}}],
@@ -123,6 +129,31 @@ def test_plans_spread_over_several_service_workflows(
         base = f"scheduler-service-{prefix}rl-inference"
         assert {a.json()["workflow_id"] for a in answers} == {base, f"{base}-1", f"{base}-2"}
         assert len({str(a.json()["placements"]) for a in answers}) == 1
+        # Each instance was started with its share of the hand-over budget, so they
+        # continue as new one at a time (instance 0 may be the earlier tests', started
+        # with one instance configured: share 1).
+        started = asyncio.run(start_inputs(temporal_address, [f"{base}-1", f"{base}-2"]))
+        assert [i.first_run_share for i in started] == pytest.approx([2 / 3, 1.0])
+
+
+async def start_inputs(address: str, workflow_ids: list[str]) -> list[SchedulerServiceInput]:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    inputs = []
+    for workflow_id in workflow_ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
+        [start] = await client.data_converter.decode(list(payloads), [SchedulerServiceInput])
+        inputs.append(start)
+    return inputs
+
+
+def test_new_plans_skip_an_instance_that_is_handing_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(schedule_service_instances=3)
+    monkeypatch.setattr(schedule, "_avoid_until", {1: time.monotonic() + 60})
+    picked = {schedule.service_instance(settings) for _ in range(9)}
+    assert picked == {0, 2}
+    monkeypatch.setattr(schedule, "_avoid_until", {i: time.monotonic() + 60 for i in range(3)})
+    assert schedule.service_instance(settings) in {0, 1, 2}, "all handing over: still one is picked"
 
 
 def test_baseline_is_planned_unless_the_request_declines_it(

@@ -130,3 +130,34 @@ def test_continue_as_new_keeps_answering_and_replays(temporal_address: str, data
             await replayer.replay_workflow(history)
 
     asyncio.run(body())
+
+
+def test_the_first_run_hands_over_at_its_share_of_the_budget(temporal_address: str, data_dir: object) -> None:
+    """Instance i of n starts with first_run_share (i+1)/n: its first run continues as new
+    early, later runs use the whole budget, so instances fed in turn never all hand over
+    at once."""
+
+    async def body() -> None:
+        prefix = fresh_prefix()
+        async with running_workers(temporal_address, prefix, "inference") as client:
+            handle = await client.start_workflow(
+                SchedulerServiceWorkflow.run,
+                SchedulerServiceInput(continue_as_new_every=4, first_run_share=0.5),
+                id=f"scheduler-service-{uuid.uuid4().hex[:8]}",
+                task_queue=queues(prefix)[1],
+            )
+            first_run = (await handle.describe()).run_id
+            request = cluster_request(PolicyRef(kind="heuristic", name="sjf"), jobs=20)
+            for _ in range(7):
+                await plan(handle, request)
+            runs, run_id = [], first_run
+            for _ in range(2):
+                history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+                kinds = [e.event_type for e in history.events]
+                runs.append(kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
+                last = history.events[-1]
+                assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+                run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            assert runs == [2, 4]
+
+    asyncio.run(body())

@@ -10,7 +10,10 @@ Updates run concurrently: each handler awaits its own local activity, and the wo
 `max_concurrent_local_activities` bounds how many plans compute at once.
 
 History grows by each plan's input and output (~45 KB for 100 jobs), so the workflow
-continues as new after `continue_as_new_every` plans or when the server suggests it.
+continues as new after `continue_as_new_every` plans, at HISTORY_BUDGET_BYTES of history,
+or when the server suggests it. Instance i of n (the app spreads plans over several in
+turn) ends its first run at (i+1)/n of those budgets, so the instances hand over one at a
+time: when they all drained at once, every plan in flight had nowhere to go.
 While it drains, the validator rejects new plans as `SchedulerRestarting` (nothing is
 written to history, the API sends them again) and the run waits for the plans in flight
 to finish, so no accepted update is ever cut off by continue-as-new.
@@ -22,14 +25,18 @@ whose policy is `deployed` resolves it in its own handler, so each plan uses wha
 deployed when it arrived and a deployment takes effect for the next plan with no
 restart and nothing in flight dropped.
 
-Measured cost of a continue-as-new under load: plans the server admitted but had not yet
-delivered when the run closed are refused with RESOURCE_EXHAUSTED "workflow is closing",
-which the SDK client retries after ~1 s on its own; with 8 clients that is ~8 plans per
-~100 (the server suggests continue-as-new near 4 MB of history, ~41 KB per 100-job plan)
-answered in ~1.2 s instead of tens of ms: the p99 at 8 clients.
+Measured cost of a continue-as-new under load (benchmarks/api_schedule_latency.py, 8
+clients): plans that reach the server while the run's last workflow task is open are
+refused when the run closes, and the SDK client resends them only after ~1 s. With the
+server's suggestion as the only trigger, all instances handed over at the same plan
+count and ~1.3% of plans took 1-1.6 s (p99 4-6x p50). Staggered first runs and the
+HANDOVER_PAUSE before continuing (pending plans are refused by the validator and go to
+another instance) leave ~0.5% of them.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -57,6 +64,13 @@ with workflow.unsafe.imports_passed_through():
     from worker.workflows.scheduler import plan_locally
 
 
+HANDOVER_PAUSE = timedelta(milliseconds=50)
+HISTORY_BUDGET_BYTES = 3_000_000
+"""A run hands over at this history size, below the server's default suggestion (4 MB):
+its own budget, scaled by `first_run_share`, keeps instances' hand-overs staggered, where
+the server's suggestion would come to every instance at the same plan count."""
+
+
 @workflow.defn(name=SCHEDULER_SERVICE_WORKFLOW)
 class SchedulerServiceWorkflow:
     @workflow.init
@@ -70,15 +84,28 @@ class SchedulerServiceWorkflow:
     async def run(self, input: SchedulerServiceInput | None = None) -> None:
         """Serve plans until this run should hand over, then continue as new with the
         same configuration. Never returns otherwise."""
+        share = self._config.first_run_share
+        plans = max(1, round(self._config.continue_as_new_every * share))
+        history_bytes = HISTORY_BUDGET_BYTES * share
         await workflow.wait_condition(
             lambda: (
-                self._accepted >= self._config.continue_as_new_every
+                self._accepted >= plans
+                or workflow.info().get_current_history_size() >= history_bytes
                 or workflow.info().is_continue_as_new_suggested()
             )
         )
         self._draining = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._config.model_copy(update={"deployments": self._deployments}))
+        # Plans that reached the server while the last workflow task was open (it stays
+        # open while its local activities compute) are delivered only in the next task:
+        # a short timer makes that task, where the validator refuses them at once and the
+        # app sends them elsewhere. Continuing as new right away would close the run with
+        # them pending, and the SDK resends those only after ~1 s.
+        await workflow.sleep(HANDOVER_PAUSE)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            self._config.model_copy(update={"deployments": self._deployments, "first_run_share": 1.0})
+        )
 
     @workflow.update(name=PLAN_UPDATE)
     async def plan(self, request: PlanInput) -> PlanOutput:
