@@ -405,8 +405,8 @@ async def temporal_direct(
     """The same plan started straight on Temporal: the floor the API adds to."""
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
+    from worker.codec import DATA_CONVERTER
     from worker.contracts import (
         INFERENCE_TASK_QUEUE,
         PLAN_UPDATE,
@@ -420,7 +420,7 @@ async def temporal_direct(
         scheduler_service_id,
     )
 
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
     if location is not None:
         policy = PolicyRef(kind="checkpoint", name=plan["policy"], checkpoint=location)
     else:

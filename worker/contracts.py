@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from worker.codec import DATA_CONVERTER as DATA_CONVERTER  # what the app's client must use
+
 TRAINING_TASK_QUEUE = "rl-training"
 """Long, CPU-heavy work: at most one training activity per worker process."""
 INFERENCE_TASK_QUEUE = "rl-inference"

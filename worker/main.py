@@ -28,7 +28,6 @@ from datetime import timedelta
 from typing import Literal
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
@@ -36,6 +35,7 @@ from worker.activities.evaluation import evaluate_policy
 from worker.activities.inference import plan_schedule
 from worker.activities.scenario import generate_scenario
 from worker.activities.training import store_checkpoint, train_policy
+from worker.codec import DATA_CONVERTER
 from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
 from worker.settings import WorkerSettings, get_settings
 from worker.workflows.scheduler import SchedulerWorkflow
@@ -58,7 +58,7 @@ async def connect(
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime,
     )
 

@@ -13,11 +13,11 @@ from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from app.core.config import Settings
 from app.errors import Unavailable
+from worker.contracts import DATA_CONVERTER
 
 RETRY_AFTER_FAILURE_S = 2.0
 """After a failed connect, fail fast for this long instead of paying the timeout again."""
@@ -44,7 +44,7 @@ class TemporalGateway:
                     Client.connect(
                         self.settings.temporal_address,
                         namespace=self.settings.temporal_namespace,
-                        data_converter=pydantic_data_converter,
+                        data_converter=DATA_CONVERTER,
                     ),
                     timeout=self.settings.temporal_connect_timeout_s,
                 )

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 from inference_thread import inference_worker_thread
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from app.core.config import Settings
 from app.main import create_app
 from app.models import Checkpoint, Run
 from app.services import schedule
+from worker.codec import DATA_CONVERTER
 from worker.contracts import SchedulerServiceInput
 
 CLUSTER = {
@@ -137,7 +137,7 @@ def test_plans_spread_over_several_service_workflows(
 
 
 async def start_inputs(address: str, workflow_ids: list[str]) -> list[SchedulerServiceInput]:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
     inputs = []
     for workflow_id in workflow_ids:
         history = await client.get_workflow_handle(workflow_id).fetch_history()

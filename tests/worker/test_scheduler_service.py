@@ -9,7 +9,6 @@ import uuid
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
@@ -17,6 +16,7 @@ from test_scheduler_workflow import cluster_request
 from worker_support import fresh_prefix, queues, running_workers
 
 from worker.activities.inference import plan_schedule
+from worker.codec import DATA_CONVERTER
 from worker.contracts import (
     SCHEDULER_RESTARTING,
     PlanInput,
@@ -125,7 +125,7 @@ def test_continue_as_new_keeps_answering_and_replays(temporal_address: str, data
                 completed = kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED)
                 assert accepted >= 3 and completed == accepted, "continued as new with plans in flight"
                 assert kinds[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        replayer = Replayer(workflows=[SchedulerServiceWorkflow], data_converter=pydantic_data_converter)
+        replayer = Replayer(workflows=[SchedulerServiceWorkflow], data_converter=DATA_CONVERTER)
         for history in histories:
             await replayer.replay_workflow(history)
 

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 from temporalio.client import WorkflowFailureError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 from worker_support import fresh_prefix, queues, running_workers
 
+from worker.codec import DATA_CONVERTER
 from worker.contracts import (
     JobSpec,
     NodeSpec,
@@ -71,7 +71,7 @@ def test_heuristic_plan_with_baseline_and_replay(temporal_address: str, data_dir
             assert out.metrics.jobs_finished == len(out.placements)
             assert out.elapsed_ms > 0
             history = await client.get_workflow_handle(workflow_id).fetch_history()
-        replayer = Replayer(workflows=[SchedulerWorkflow], data_converter=pydantic_data_converter)
+        replayer = Replayer(workflows=[SchedulerWorkflow], data_converter=DATA_CONVERTER)
         await replayer.replay_workflow(history)
 
     asyncio.run(body())

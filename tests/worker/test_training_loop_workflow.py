@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from worker_support import queues, tiny_run
 
+from worker.codec import DATA_CONVERTER
 from worker.contracts import (
     EvaluateInput,
     EvaluationResult,
@@ -118,7 +118,7 @@ async def _replay(client: Client, workflow_id: str) -> None:
     """Replays every run of `workflow_id` (continue-as-new chains) against the code."""
     replayer = Replayer(
         workflows=[TrainingLoopWorkflow, SchedulerWorkflow, SmokeWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     histories = client.list_workflows(f"WorkflowId = '{workflow_id}'").map_histories()
     results = await replayer.replay_workflows(histories, raise_on_replay_failure=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from worker_support import TINY_PPO, fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
 
+from worker.codec import DATA_CONVERTER
 from worker.contracts import HEURISTIC_POLICIES, PolicyRef, SmokeInput, StopRequest
 from worker.workflows.scheduler import SchedulerWorkflow
 from worker.workflows.smoke import SmokeWorkflow
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.rl]
 async def replay(client: Client, workflow_id: str) -> None:
     replayer = Replayer(
         workflows=[TrainingLoopWorkflow, SchedulerWorkflow, SmokeWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     histories = client.list_workflows(f"WorkflowId = '{workflow_id}'").map_histories()
     results = await replayer.replay_workflows(histories, raise_on_replay_failure=True)
