@@ -48,6 +48,18 @@ def parse(name: str) -> Composition:
     return Composition(*parse_heuristic(name))
 
 
+_LARGEST = np.finfo(np.float64).max
+
+
+def _finite_keys(keys: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Order keys with +-inf clipped to the largest floats and NaN or an empty slot as
+    inf, so a real job with an infinite key (no deadline) still ranks before an empty
+    slot. `np.nan_to_num(keys, nan=np.inf)` says the same at ~10x the cost, which was a
+    fifth of every heuristic decision."""
+    clipped = np.minimum(np.maximum(keys, -_LARGEST), _LARGEST)
+    return np.where(real & (clipped == clipped), clipped, np.inf)
+
+
 class ComposedHeuristic:
     needs_observation = False
 
@@ -103,7 +115,7 @@ class ComposedHeuristic:
         if not real.any():
             return view.wait_action
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            keys = np.where(real, np.nan_to_num(self.order.key(view), nan=np.inf), np.inf)
+            keys = _finite_keys(self.order.key(view), real)
         if self.composition.mode == "greedy":
             slot_ok = fits.any(axis=1)
             if not slot_ok.any():
