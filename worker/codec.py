@@ -4,10 +4,11 @@ zlib-compressed.
 Why: a plan puts its request (~17 KB of JSON for 100 jobs x 16 nodes) and its answer
 (~14 KB) into the scheduler service workflow's history, so a run filled its history
 budget every ~75 plans and continued as new, and the plans racing a hand-over were the
-p99 at 8 clients. JSON this regular compresses ~7x at level 1 in ~35 us. Small payloads (ids, signals, queries) are left as they
-are, so Temporal's UI and CLI still show them; a compressed one shows as
-`binary/zlib` there. A client without this codec cannot read compressed payloads: every
-process (the app, workers, tests, benchmarks) connects with DATA_CONVERTER.
+p99 at 8 clients. JSON this regular compresses ~7x at level 1 in ~35 us. Small payloads
+(ids, signals, queries) are left as they are, so Temporal's UI and CLI still show them;
+a compressed one shows as `binary/zlib` there. A client without this codec cannot read
+compressed payloads: every process (the app, workers, tests, benchmarks) connects with
+DATA_CONVERTER.
 """
 
 from __future__ import annotations

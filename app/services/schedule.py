@@ -235,8 +235,8 @@ def _finish(
 
 
 _next_instance = itertools.count()
-_avoid_until: dict[int, float] = {}
-"""Instance -> time.monotonic() until which new plans skip it: it refused a plan because
+_avoid_until: dict[tuple[str, int], float] = {}
+"""(queue, instance) -> time.monotonic() until which new plans skip it: it refused a plan because
 it is handing over (continue-as-new), and a plan sent there meanwhile would only be
 refused again or, racing the hand-over itself, wait ~1 s for the SDK's retry."""
 HANDOVER_AVOID_S = 1.0
@@ -253,7 +253,7 @@ def service_instance(settings: Settings) -> int:
     now = time.monotonic()
     for _ in range(instances):
         index = next(_next_instance) % instances
-        if _avoid_until.get(index, 0.0) <= now:
+        if _avoid_until.get((settings.inference_queue, index), 0.0) <= now:
             return index
     return index
 
@@ -331,7 +331,7 @@ async def _plan_via_service(
             # Another instance takes it now, rather than this one once it has continued
             # as new: resending here every few ms while it closes ends in "workflow is
             # closing", which the SDK retries only after ~1 s (the p99 at 8 clients).
-            _avoid_until[instance] = time.monotonic() + HANDOVER_AVOID_S
+            _avoid_until[(settings.inference_queue, instance)] = time.monotonic() + HANDOVER_AVOID_S
             instance = service_instance(settings)
             row.workflow_id = service_workflow_id(settings, instance)
             if refused % settings.schedule_service_instances:

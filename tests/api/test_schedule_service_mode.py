@@ -149,44 +149,10 @@ async def start_inputs(address: str, workflow_ids: list[str]) -> list[SchedulerS
 
 def test_new_plans_skip_an_instance_that_is_handing_over(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(schedule_service_instances=3)
-    monkeypatch.setattr(schedule, "_avoid_until", {1: time.monotonic() + 60})
+    queue = settings.inference_queue
+    monkeypatch.setattr(schedule, "_avoid_until", {(queue, 1): time.monotonic() + 60})
     picked = {schedule.service_instance(settings) for _ in range(9)}
     assert picked == {0, 2}
-    monkeypatch.setattr(schedule, "_avoid_until", {i: time.monotonic() + 60 for i in range(3)})
+    handing_over = {(queue, i): time.monotonic() + 60 for i in range(3)}
+    monkeypatch.setattr(schedule, "_avoid_until", handing_over)
     assert schedule.service_instance(settings) in {0, 1, 2}, "all handing over: still one is picked"
-
-
-def test_baseline_is_planned_unless_the_request_declines_it(
-    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
-) -> None:
-    with make_client(temporal_address, prefix, tmp_path) as client:
-        with_baseline = client.post("/schedule", json={**CLUSTER, "policy": "fifo"})
-        without = client.post("/schedule", json={**CLUSTER, "policy": "fifo", "baseline": None})
-        assert with_baseline.status_code == without.status_code == 200, without.text
-        assert with_baseline.json()["baseline"]["policy"] == "edf"
-        assert with_baseline.json()["baseline"]["metrics"]["jobs_finished"] == 6
-        assert without.json()["baseline"] is None
-        assert without.json()["placements"] == with_baseline.json()["placements"]
-
-
-def test_the_largest_allowed_request_answers_504_with_its_id_when_it_cannot_finish(
-    temporal_address: str, prefix: str, service_worker: None, tmp_path: Path
-) -> None:
-    """10,000 jobs on 2,000 nodes (the API's limits) take minutes to plan: the API
-    answers 504 with the request's id, and the worker gives up at the same budget
-    (tests/worker/test_plan_activity.py), so it is free for the next request."""
-    huge = {
-        "nodes": [{"id": f"n{i}", "cpus": 64, "gpus": {"p5": 8}} for i in range(2_000)],
-        "jobs": [{"id": f"j{i}", "cpus": 4, "gpus": 1, "runtime_estimate_s": 600 + i} for i in range(10_000)],
-        "policy": "sjf",
-    }
-    with make_client(temporal_address, prefix, tmp_path, timeout_s=1.0) as client:
-        response = client.post("/schedule", json=huge)
-        assert response.status_code == 504, response.text
-        assert response.headers["content-type"].startswith("application/problem+json")
-        request_id = response.json()["id"]
-        assert client.get(f"/schedule/{request_id}").json()["status"] == "timed_out"
-    # The worker gave up at the same budget, so the next request is served; its own
-    # budget is a normal one (a loaded CI machine may need more than a second).
-    with make_client(temporal_address, prefix, tmp_path, timeout_s=30.0) as client:
-        assert client.post("/schedule", json=CLUSTER).status_code == 200
