@@ -156,9 +156,10 @@ async def create_schedule(
     client = await temporal.client()
     request_id = uuid.uuid4().hex[:16]
     instance = service_instance(settings) if use_service else 0
+    workflow_id = scheduler_service_id(settings.inference_queue, instance) if use_service else None
     row = ScheduleRequest(
         id=request_id,
-        workflow_id=service_workflow_id(settings, instance) if use_service else f"schedule-{request_id}",
+        workflow_id=workflow_id or f"schedule-{request_id}",
         requested_policy=body.policy,
         policy=body.policy if policy.kind == "deployed" else policy.name,
         checkpoint_id=policy.name if policy.kind == "checkpoint" else None,
@@ -258,10 +259,6 @@ def service_instance(settings: Settings) -> int:
     return index
 
 
-def service_workflow_id(settings: Settings, instance: int) -> str:
-    return scheduler_service_id(settings.inference_queue, instance)
-
-
 async def _plan_via_service(
     session: Session,
     client: Client,
@@ -333,7 +330,7 @@ async def _plan_via_service(
             # closing", which the SDK retries only after ~1 s (the p99 at 8 clients).
             _avoid_until[(settings.inference_queue, instance)] = time.monotonic() + HANDOVER_AVOID_S
             instance = service_instance(settings)
-            row.workflow_id = service_workflow_id(settings, instance)
+            row.workflow_id = scheduler_service_id(settings.inference_queue, instance)
             if refused % settings.schedule_service_instances:
                 continue
         await asyncio.sleep(pause)

@@ -12,14 +12,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from stack_support import wait_for
 
 from worker.devserver import DevServer, free_port, start_dev_server
 
@@ -52,21 +51,6 @@ CLUSTER = {
         for i in range(6)
     ],
 }
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, logs: list[Path] | None = None) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    tails = "".join(
-        f"\n--- {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        for log in logs or []
-        if log.exists()
-    )
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{tails}")
 
 
 def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:

@@ -28,10 +28,11 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from stack_support import ROOT, free_port, short_data_dir, wait_for, worker_process
+from stack_support import ROOT, short_data_dir, wait_for, worker_process
 from test_stack import CLUSTER, TINY_RUN, app_settings
 
 from app.main import create_app
+from worker.devserver import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(900)]
 

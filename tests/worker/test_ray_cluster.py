@@ -9,14 +9,10 @@ Ray on the machine down with it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from ray_cluster import RayCluster, start_head
+from stack_support import ROOT, short_data_dir, worker_process
 from worker_support import TINY_PPO, queues, tiny_run
 
 from worker.contracts import TrainingProgress
@@ -33,7 +30,6 @@ from worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_PROBE = """
 import json, ray
 import ray._private.state as state
@@ -77,50 +73,27 @@ def test_env_runners_default_to_the_cluster_when_attached() -> None:
 
 
 def test_a_round_trains_on_the_cluster_ray_address_names(temporal_address: str, ray_head: RayCluster) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="rls-rc-", dir="/tmp"))
     prefix = f"ray-{uuid.uuid4().hex[:6]}-"
-    env = {
-        **os.environ,
-        **ray_head.driver_env,
-        "PYTHONPATH": str(ROOT),
-        "RLSCHED_DATA_DIR": str(data_dir),
-        "RLSCHED_TEMPORAL_ADDRESS": temporal_address,
-        "RLSCHED_TASK_QUEUE_PREFIX": prefix,
-        "RLSCHED_WORKER_QUEUE": "all",
-    }
-    log = data_dir / "worker.log"
-    with open(log, "ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker.main"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        progress = asyncio.run(_train_one_round(temporal_address, prefix))
-        assert progress.rounds_done == 1 and progress.status == "completed", progress
-        assert Path(progress.rounds[0].checkpoint).is_dir()
+    # PYTHONPATH: the cluster's env-runner actors import worker.* from this checkout.
+    env = {**ray_head.driver_env, "PYTHONPATH": str(ROOT), "RLSCHED_WORKER_QUEUE": "all"}
+    with (
+        short_data_dir("rls-rc-") as data_dir,
+        worker_process(temporal_address, data_dir, prefix, env) as worker,
+    ):
+        try:
+            progress = asyncio.run(_train_one_round(temporal_address, prefix))
+            assert progress.rounds_done == 1 and progress.status == "completed", progress
+            assert Path(progress.rounds[0].checkpoint).is_dir()
 
-        records = cluster_records(ray_head)
-        (driver,) = [j for j in records["jobs"] if j["driver_pid"] == worker.pid]
-        runners = [a for a in records["actors"] if "EnvRunner" in a["class"] and a["job"] == driver["id"]]
-        assert len(runners) == 2, records  # one per cluster CPU, the worker's default when attached
-        assert len(records["nodes"]) == 1
-        assert not (data_dir / "ray").exists(), "the worker started an embedded Ray instead of attaching"
-    except BaseException:
-        print(log.read_text(errors="replace")[-4000:])
-        raise
-    finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(timeout=60)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
+            records = cluster_records(ray_head)
+            (driver,) = [j for j in records["jobs"] if j["driver_pid"] == worker.pid]
+            runners = [a for a in records["actors"] if "EnvRunner" in a["class"] and a["job"] == driver["id"]]
+            assert len(runners) == 2, records  # one per cluster CPU, the worker's default when attached
+            assert len(records["nodes"]) == 1
+            assert not (data_dir / "ray").exists(), "the worker started an embedded Ray instead of attaching"
+        except BaseException:
+            print((data_dir / "worker.log").read_text(errors="replace")[-4000:])
+            raise
 
 
 async def _train_one_round(temporal_address: str, prefix: str) -> TrainingProgress:

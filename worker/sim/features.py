@@ -188,15 +188,6 @@ class PairState:
     def refresh(self) -> bool:
         sim, scales = self.sim, self.scales
         self.window = sim.window_jobs()
-        if not sim.waiting:
-            # Nothing waits, so nothing fits: the kernel's answer without its call. This is
-            # most refreshes while jobs arrive one by one (place, then skip to the next).
-            self.fits.fill(False)
-            self.speed.fill(0.0)
-            self.pairs.fill(0.0)
-            np.sum(sim.free_gpu, axis=1, out=self.free_gpu_total)
-            self.any_fit = False
-            return False
         self.any_fit = _pair_kernel(
             self.window, sim.cpu, sim.mem, sim.gpu, sim.allowed, sim.estimate, sim.deadline,
             sim.free_cpu, sim.free_mem, sim.free_gpu, sim.whole_free, sim.max_share,

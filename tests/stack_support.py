@@ -1,6 +1,6 @@
-"""What the integration tests share to run the stack for real: a short data dir, a
-`python -m worker.main` process in its own session, waiting on a condition with the
-worker's log in the failure message, free loopback ports."""
+"""What the tests that run the stack for real share: a short data dir, a
+`python -m worker.main` process in its own session, and waiting on a condition with the
+processes' logs in the failure message."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
@@ -64,19 +63,17 @@ def worker_process(
         process.wait()
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, log: Path) -> Any:
-    """check()'s first truthy value; on timeout an AssertionError with the log's tail."""
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float, logs: Path | list[Path] = ()) -> Any:
+    """check()'s first truthy value; on timeout an AssertionError with the logs' tails."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(0.3)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; worker log tail:\n{tail}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    tails = "".join(
+        f"\n--- {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        for log in ([logs] if isinstance(logs, Path) else logs)
+        if log.exists()
+    )
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{tails}")
