@@ -4,7 +4,9 @@ empty-cluster bound, on held-out episodes.
 
 How to run: `.venv/bin/python benchmarks/policy_quality.py [--minutes 15 --seeds 3]`;
 `--workload NAME` (repeatable) picks training workloads, `--overrides '{"warm_start":
-"tuned"}'` changes PPOHyperparams fields, `--keep DIR` keeps the checkpoints. Prints one
+"tuned"}'` changes PPOHyperparams fields, `--keep DIR` keeps the checkpoints,
+`--validation` judges on training-side validation episodes instead (what settings may
+be chosen on). Prints one
 JSON line:
 `{"workloads": [{"workload", "trained_on", "nodes", "ppo_scores": [per training seed],
 "ppo_mean", "ppo_std", "best_heuristic", "best_heuristic_score", "bound", "gap_closed",
@@ -89,17 +91,27 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
     }
 
 
+VALIDATION_SEED_OFFSET = 2**32 + 2**31
+"""Validation episodes: training-side seeds beyond the range TrainingEnv draws from, for
+choosing hyper-parameters without looking at a held-out episode."""
+
+
 def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, window: int, jobs: int,
-          episodes: int, eval_seed: int) -> dict[str, Any]:  # fmt: skip
+          episodes: int, eval_seed: int, validation: bool = False) -> dict[str, Any]:  # fmt: skip
     from worker.rl.inference import PPOPolicy, load_module
     from worker.sim.bound import gap_closed
+    from worker.sim.heuristics.tuned import tuning_spec
     from worker.sim.league import run_league
     from worker.sim.workloads import WorkloadSpec
 
     load = TRACE_LOAD if eval_name.startswith("trace:") else None
     spec = WorkloadSpec(eval_name, nodes, load, jobs)
+    seeds = None
+    if validation:  # the training split of a trace, training-side seeds
+        spec = tuning_spec(spec)
+        seeds = [VALIDATION_SEED_OFFSET + eval_seed + i for i in range(episodes)]
     policies = [PPOPolicy(load_module(c), f"ppo-{i}") for i, c in enumerate(checkpoints)]
-    league = run_league(spec, window, episodes, eval_seed, "standard", policies)
+    league = run_league(spec, window, episodes, eval_seed, "standard", policies, seeds=seeds)
     scores = [league.row(p.name).value for p in policies]
     mean = statistics.fmean(scores)
     best = league.best_heuristic_score
@@ -133,6 +145,9 @@ def main(
     overrides: str = typer.Option("{}", help="JSON object of PPOHyperparams fields."),
     keep: Path | None = typer.Option(None, help="Keep checkpoints here (default: temp dir)."),
     double_size: bool = typer.Option(True, help="Also judge each policy on 2x the nodes."),
+    validation: bool = typer.Option(
+        False, help="Judge on training-side validation episodes (for choosing settings), not held-out ones."
+    ),
 ) -> None:
     output_dir = keep or Path(tempfile.mkdtemp(prefix="rlq-", dir="/tmp"))
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -146,18 +161,18 @@ def main(
             ]
             training.extend({k: v for k, v in r.items() if k != "hyperparams"} for r in runs)
             checkpoints = [r["checkpoint"] for r in runs]
-            for eval_name in EVALUATED_ON.get(name, [name]):
-                rows.append(judge(eval_name, name, checkpoints, nodes, window, jobs, episodes, eval_seed))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            judged = [(eval_name, nodes) for eval_name in EVALUATED_ON.get(name, [name])]
             if double_size:
-                eval_name = EVALUATED_ON.get(name, [name])[0]
-                rows.append(judge(eval_name, name, checkpoints, 2 * nodes, window, jobs, episodes, eval_seed))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                judged.append((EVALUATED_ON.get(name, [name])[0], 2 * nodes))
+            for eval_name, size in judged:
+                row = judge(eval_name, name, checkpoints, size, window, jobs, episodes, eval_seed, validation)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
     finally:
         if keep is None:
             shutil.rmtree(output_dir, ignore_errors=True)
     config = {"minutes": minutes, "seeds": seeds, "episodes": episodes, "nodes": nodes, "window": window,
-              "jobs": jobs, "overrides": json.loads(overrides)}  # fmt: skip
+              "jobs": jobs, "overrides": json.loads(overrides), "validation": validation}  # fmt: skip
     print(json.dumps({"workloads": rows, "training": training, "config": config}))
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 
 from worker.codec import DATA_CONVERTER as DATA_CONVERTER  # what the app's client must use
 
@@ -371,13 +371,20 @@ class PPOParams(Model):
         "before PPO starts.",
     )
     warm_start_episodes: StrictCount = Field(16, ge=1, le=500)
+    prior: str | None = Field(
+        None,
+        max_length=100,
+        description="Teacher heuristic (e.g. 'tuned'): the policy learns a correction to its "
+        "choices, starting as the teacher (residual policy).",
+    )
+    prior_weight: StrictNum = Field(3.0, ge=0, le=50, description="Initial weight of the teacher's choice.")
 
-    @field_validator("warm_start")
+    @field_validator("warm_start", "prior")
     @classmethod
-    def _known_teacher(cls, name: str | None) -> str | None:
+    def _known_teacher(cls, name: str | None, info: ValidationInfo) -> str | None:
         if name is None or name == "tuned":
             return name
-        if (problem := heuristic_problem(name, "warm_start teacher")) is not None:
+        if (problem := heuristic_problem(name, f"{info.field_name} teacher")) is not None:
             raise ValueError(problem)
         return name
 

@@ -221,3 +221,23 @@ def test_nothing_is_written_under_the_home_directory(
     assert redirected.is_relative_to(settings.data_dir.resolve())
     assert list(redirected.iterdir()) == []  # the round removed its own log folder
     assert list(home.iterdir()) == []
+
+
+def test_a_residual_run_trains_and_serves_with_its_teacher(settings: WorkerSettings) -> None:
+    """prior + warm start through real RLlib: the checkpoint's module names its teacher,
+    its learned weight moved, and a plan from the checkpoint runs that teacher."""
+    from worker.rl.inference import PPOPolicy
+    from worker.rl.train import train_round
+    from worker.sim.plan import plan_schedule
+    from worker.sim.workloads import make_scenario
+
+    ppo = replace(TINY, prior="edf+fastest", warm_start="edf+fastest", warm_start_episodes=2)
+    config = tiny_config(settings.data_dir / "residual", iterations=1, ppo=ppo)
+    result = train_round(config, settings=settings)
+    policy = PPOPolicy.from_checkpoint(result.checkpoint)
+    assert policy.module.prior == "edf+fastest"
+    assert policy.env_options == {"prior": "edf+fastest"}
+    assert float(policy.module.prior_weight) != pytest.approx(ppo.prior_weight)
+    scenario = make_scenario(WorkloadSpec("steady", nodes=16, jobs=40), seed=3)
+    plan = plan_schedule(policy, list(scenario.nodes), list(scenario.jobs))
+    assert len(plan.placements) == 40

@@ -14,7 +14,7 @@ other work, see the fields' docs):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,15 @@ class PPOHyperparams:
     from random weights."""
     warm_start_episodes: int = 16
     """Training episodes of the teacher to clone."""
+    prior: str | None = None
+    """A teacher heuristic (`tuned` or any heuristic name) whose choice the policy's logits
+    add `prior_weight` to (worker/rl/module.py): PPO learns a correction to the teacher
+    rather than a policy from nothing. `tuned` is resolved to its composition for the
+    workload when the round starts, and the checkpoint keeps that name, so the policy
+    runs with the same teacher on any cluster."""
+    prior_weight: float = 3.0
+    """Initial weight of the teacher's action (learned). At 3 the untrained policy samples
+    the teacher's action about half the time among ~20 valid ones, and always greedily."""
     torch_threads: int = 1
     """Torch intra-op threads of the learner (this process, during a round). On 2 cores,
     2 threads learn ~1.4x faster on an idle machine but ~4x slower as soon as another
@@ -95,7 +104,13 @@ class PPOHyperparams:
     """Seeds RLlib, torch and the env runners' episode draws."""
 
     def model_config(self) -> dict[str, Any]:
-        return {"embed_dim": self.embed_dim, "hidden": self.hidden, "pair_hidden": self.pair_hidden}
+        return {
+            "embed_dim": self.embed_dim,
+            "hidden": self.hidden,
+            "pair_hidden": self.pair_hidden,
+            "prior": self.prior,
+            "prior_weight": self.prior_weight,
+        }
 
 
 @dataclass
@@ -174,7 +189,11 @@ class TrainingEnv(SchedulingEnv):
 
 
 def env_config(
-    workload: WorkloadSpec, window: int, seed: int = 0, objective: str = "deadline"
+    workload: WorkloadSpec,
+    window: int,
+    seed: int = 0,
+    objective: str = "deadline",
+    prior: str | None = None,
 ) -> dict[str, Any]:
     return {
         "objective": objective,
@@ -184,7 +203,20 @@ def env_config(
         "jobs": workload.jobs,
         "window": window,
         "seed": seed,
+        "prior": prior,
     }
+
+
+def resolve_prior(cfg: TrainRoundConfig) -> TrainRoundConfig:
+    """`prior: tuned` as the composition `tuned` picks for the round's workload (chosen on
+    training seeds), so env, module and checkpoint all name a concrete heuristic."""
+    from worker.sim.heuristics import TUNED
+    from worker.sim.heuristics.tuned import tuned_choice
+
+    if cfg.ppo.prior != TUNED:
+        return cfg
+    name = tuned_choice(cfg.workload, cfg.window, cfg.objective).choice
+    return replace(cfg, ppo=replace(cfg.ppo, prior=name))
 
 
 def _lr_schedule(ppo: PPOHyperparams) -> float | list[list[float]]:
@@ -204,7 +236,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
         # RLlib deep-copies every action batch (~5% of sampling time).
         .environment(
             TrainingEnv,
-            env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective),
+            env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective, ppo.prior),
             normalize_actions=False,
             clip_actions=False,
         )

@@ -26,6 +26,7 @@ import numba
 import numpy as np
 
 from worker.rl.module import MASKED_LOGIT, PairScoringModule
+from worker.sim.features import PRIOR_KEY
 
 _MASKED = np.float32(MASKED_LOGIT)
 
@@ -58,6 +59,8 @@ class ForwardWeights:
     pair_out_b: np.ndarray
     embed_dim: int
     scale: float
+    prior_weight: float | None = None
+    """The module's learned weight of its teacher's action; None without a prior."""
 
     @classmethod
     def from_module(cls, module: PairScoringModule) -> ForwardWeights:
@@ -91,6 +94,7 @@ class ForwardWeights:
             *pair,
             embed_dim=d,
             scale=float(module.scale),
+            prior_weight=float(module.prior_weight.detach()) if module.prior else None,
         )
 
 
@@ -265,7 +269,7 @@ def _masked_logits(
 def masked_logits(weights: ForwardWeights, obs: dict[str, np.ndarray]) -> np.ndarray:
     """Masked logits [K*N+1] of one (unbatched) observation, as the module computes them."""
     w = weights
-    return _masked_logits(
+    logits = _masked_logits(
         np.ascontiguousarray(obs["jobs"], np.float32),
         np.ascontiguousarray(obs["nodes"], np.float32),
         np.ascontiguousarray(obs["pairs"], np.float32),
@@ -277,3 +281,8 @@ def masked_logits(weights: ForwardWeights, obs: dict[str, np.ndarray]) -> np.nda
         w.pair_job_w, w.pair_job_b, w.pair_node_w, w.pair_feat_w, w.pair_out_w, w.pair_out_b,
         w.embed_dim, w.scale, _MASKED,
     )  # fmt: skip
+    if w.prior_weight is not None:
+        teacher = int(np.argmax(obs[PRIOR_KEY]))
+        if obs["action_mask"][teacher] > 0.5:
+            logits[teacher] += np.float32(w.prior_weight)
+    return logits

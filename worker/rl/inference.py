@@ -33,6 +33,7 @@ from worker.rl.fast_forward import masked_logits as fast_masked_logits
 from worker.rl.module import PairScoringModule
 from worker.settings import get_settings
 from worker.sim.env import DecisionView
+from worker.sim.features import PRIOR_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -151,22 +152,29 @@ OBS_KEYS = ("jobs", "nodes", "pairs", "global", "action_mask")
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
+def obs_keys(module: PairScoringModule) -> tuple[str, ...]:
+    """What the module reads: the base observation, plus its teacher's choice."""
+    return (*OBS_KEYS, PRIOR_KEY) if module.prior else OBS_KEYS
+
+
 class _Positional(torch.nn.Module):
     """masked_logits with positional tensor arguments, the form torch.jit.trace takes."""
 
     def __init__(self, module: PairScoringModule) -> None:
         super().__init__()
         self.module = module
+        self.keys = obs_keys(module)
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.module.masked_logits(dict(zip(OBS_KEYS, tensors, strict=True)))
+        return self.module.masked_logits(dict(zip(self.keys, tensors, strict=True)))
 
 
 def _example(module: PairScoringModule) -> tuple[torch.Tensor, ...]:
     spaces = module.observation_space
     example = {key: torch.zeros((1, *spaces[key].shape)) for key in OBS_KEYS}
     example["action_mask"] = torch.ones_like(example["action_mask"])
-    return tuple(example[key] for key in OBS_KEYS)
+    example[PRIOR_KEY] = torch.zeros_like(example["action_mask"])
+    return tuple(example[key] for key in obs_keys(module))
 
 
 def _build_scorer(module: PairScoringModule) -> Scorer:
@@ -180,7 +188,8 @@ def _build_scorer(module: PairScoringModule) -> Scorer:
     except Exception as error:  # a scorer is an optimisation, never a failure
         logger.warning("tracing the policy module failed, using eager mode: %s", error)
         return module.masked_logits
-    return lambda obs: traced(*(obs[key] for key in OBS_KEYS))
+    keys = obs_keys(module)
+    return lambda obs: traced(*(obs[key] for key in keys))
 
 
 _scorers: weakref.WeakKeyDictionary[PairScoringModule, Scorer] = weakref.WeakKeyDictionary()
@@ -248,6 +257,8 @@ class PPOPolicy:
         self.module = module
         self.name = name
         self.backend = backend
+        self.env_options = {"prior": module.prior} if module.prior else {}
+        """The env runs the module's teacher so observations carry its choice."""
         if backend == "numba":
             self._weights = forward_weights(module)
         else:

@@ -15,6 +15,12 @@ this machine (one thread, 1,024-sample PPO minibatch of 32 x 16 pairs, forward+b
 ~70 ms for this design against ~200 ms with even a 16-wide per-pair MLP added
 (`pair_hidden=16`, kept as an option): ~3x the learner time, so not the default.
 
+With a teacher heuristic (`prior`, a heuristic name the env runs beside the policy), the
+logits are the learned scores plus `prior_weight` (one learned scalar) at the action the
+teacher would take (the observation's `prior` one-hot): residual policy learning. The
+correction starts near zero, so the greedy policy starts as the teacher, sampling stays
+near it, and PPO only has to learn where to depart from it.
+
 WAIT and the value are read from masked mean pools of the job and node embeddings plus
 the global features. Invalid actions get the most negative float via `torch.where` in
 every forward pass (exploration, training and inference), so they have probability
@@ -36,13 +42,19 @@ from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES
+from worker.sim.features import GLOBAL_FEATURES, JOB_FEATURES, NODE_FEATURES, PAIR_FEATURES, PRIOR_KEY
 
 MASKED_LOGIT = torch.finfo(torch.float32).min
 """Logit of an invalid action: exp() underflows to exactly 0, and unlike -inf it keeps
 entropy and KL terms finite (0 * finite) even for a row that is all masked."""
 
-DEFAULT_MODEL_CONFIG: dict[str, Any] = {"embed_dim": 32, "hidden": 64, "pair_hidden": 0}
+DEFAULT_MODEL_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "hidden": 64,
+    "pair_hidden": 0,
+    "prior": None,
+    "prior_weight": 3.0,
+}
 
 
 def _mlp(inp: int, hidden: int, out: int, out_gain: float = 1.0) -> nn.Sequential:
@@ -92,6 +104,9 @@ class PairScoringModule(TorchRLModule, ValueFunctionAPI):
         context = 2 * d + GLOBAL_FEATURES
         self.wait_head = _mlp(context, h, 1, out_gain=0.01)
         self.value_head = _mlp(context, h, 1, out_gain=1.0)
+        self.prior: str | None = cfg["prior"]
+        if self.prior:
+            self.prior_weight = nn.Parameter(torch.tensor(float(cfg["prior_weight"])))
         self.pair_hidden = ph
         if ph > 0:
             self.pair_job = nn.Linear(d, ph)
@@ -142,6 +157,8 @@ class PairScoringModule(TorchRLModule, ValueFunctionAPI):
             )
             scores = scores + self.pair_out(torch.relu(hidden)).squeeze(-1)
         logits = torch.cat([scores.reshape(b, -1), self.wait_head(context)], dim=-1)
+        if self.prior:
+            logits = logits + self.prior_weight * obs[PRIOR_KEY]
         return apply_action_mask(logits, obs["action_mask"])
 
     def masked_logits(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:

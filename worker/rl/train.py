@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from worker.contracts import IterationProgress
-from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config
+from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config, resolve_prior
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
 
@@ -186,7 +186,7 @@ def train_round(
         start_iteration = int(read_metadata(resume_from).get("iteration", 0))
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
 
-    config = _fit_runners_to_cluster(config, settings)
+    config = resolve_prior(_fit_runners_to_cluster(config, settings))
     started = time.monotonic()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.ppo.torch_threads))
@@ -216,6 +216,7 @@ def train_round(
                 config.seed,
                 config.ppo.gamma,
                 config.objective,
+                config.ppo.prior,
             )
         for in_round in range(1, config.iterations + 1):
             if should_stop is not None and should_stop():

@@ -27,7 +27,13 @@ import gymnasium as gym
 import numpy as np
 
 from worker.sim.engine import ClusterSim
-from worker.sim.features import FeatureScales, PairState, build_observation, observation_space
+from worker.sim.features import (
+    PRIOR_KEY,
+    FeatureScales,
+    PairState,
+    build_observation,
+    observation_space,
+)
 from worker.sim.metrics import EpisodeMetrics, episode_metrics
 from worker.sim.model import Scenario
 from worker.sim.workloads import WorkloadSpec, make_scenario
@@ -50,6 +56,19 @@ class DecisionView:
         return self.fits.size
 
 
+def _teacher(name: str) -> Any:
+    """The prior's heuristic, lenient like a plan's (jobs may carry no deadlines).
+    Imported here: the heuristics import this module for DecisionView."""
+    from worker.sim.heuristics import make_heuristic
+
+    teacher = make_heuristic(name)
+    if getattr(teacher, "needs_observation", False):
+        raise ValueError(f"prior {name!r} reads observations; a prior must be a heuristic")
+    if hasattr(teacher, "lenient"):
+        teacher.lenient = True
+    return teacher
+
+
 class SchedulingEnv(gym.Env):
     metadata = {"render_modes": []}
 
@@ -66,7 +85,11 @@ class SchedulingEnv(gym.Env):
         self.base_seed = int(config.get("seed", 0))
         self.objective = str(config.get("objective", "deadline"))
         """What the reward pays (worker/sim/objectives.py); the return equals its metric."""
-        self.observation_space = observation_space(self.window, self.n_nodes)
+        self.prior: str | None = config.get("prior")
+        """A heuristic whose choice each observation carries (`PRIOR_KEY`): a learned
+        policy then corrects a strong heuristic instead of starting from nothing."""
+        self._teacher = _teacher(self.prior) if self.prior else None
+        self.observation_space = observation_space(self.window, self.n_nodes, self._teacher is not None)
         self.action_space = gym.spaces.Discrete(self.window * self.n_nodes + 1)
         self.sim: ClusterSim | None = None
         self._pairs: PairState | None = None
@@ -98,6 +121,8 @@ class SchedulingEnv(gym.Env):
         self.sim = ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective)
         self.scales = FeatureScales(self.sim)
         self._pair_state = PairState(self.sim, self.scales)
+        if self._teacher is not None:
+            self._teacher.reset(sim_seed)
         self._settle()
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
@@ -141,7 +166,16 @@ class SchedulingEnv(gym.Env):
         self._wait_ok = over or not pairs.any_fit or sim.has_future_events()
         if self.observe:
             self._obs = build_observation(sim, self.scales, pairs, horizon, self._wait_ok)
+            if self._teacher is not None:
+                self._obs[PRIOR_KEY] = self._teacher_choice()
         return reward
+
+    def _teacher_choice(self) -> np.ndarray:
+        p = self._pairs
+        assert p is not None and self._teacher is not None
+        choice = np.zeros(p.fits.size + 1, dtype=np.float32)
+        choice[int(self._teacher.act(DecisionView(None, self.sim, p.window, p.fits, p.speed)))] = 1.0
+        return choice
 
     def decision_view(self) -> DecisionView:
         assert self._pairs is not None

@@ -31,7 +31,8 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
 def run_episode(policy: Policy, scenario: Scenario, window: int, sim_seed: int) -> SchedulingEnv:
     """Play one episode to its end and return the finished env (metrics, engine state)."""
     observe = getattr(policy, "needs_observation", True)
-    env = SchedulingEnv({"nodes": len(scenario.nodes), "window": window, "observe": observe})
+    config = {"nodes": len(scenario.nodes), "window": window, "observe": observe}
+    env = SchedulingEnv(config | getattr(policy, "env_options", {}))
     env.load_scenario(scenario, sim_seed)
     policy.reset(sim_seed)
     terminated = truncated = False

@@ -34,23 +34,30 @@ time / horizon, whether anything is still to happen (WAIT is useful), log time u
 the next arrival (5 when none is due)."""
 
 
+PRIOR_KEY = "prior"
+"""Observation entry of envs run with a teacher heuristic (env config `prior`): one-hot
+over the K*N+1 actions, 1 at the action the teacher would take now."""
+
+
 @functools.lru_cache(maxsize=64)
-def observation_space(window: int, nodes: int) -> gym.spaces.Dict:
+def observation_space(window: int, nodes: int, prior: bool = False) -> gym.spaces.Dict:
     """One instance per shape: building the five Boxes took ~0.5 ms, a tenth of a plan's
     rollout, and every rollout builds an env."""
 
     def box(*shape: int) -> gym.spaces.Box:
         return gym.spaces.Box(-np.inf, np.inf, shape=shape, dtype=np.float32)
 
-    return gym.spaces.Dict(
-        {
-            "jobs": box(window, JOB_FEATURES),
-            "nodes": box(nodes, NODE_FEATURES),
-            "pairs": box(window, nodes, PAIR_FEATURES),
-            "global": box(GLOBAL_FEATURES),
-            "action_mask": gym.spaces.Box(0.0, 1.0, shape=(window * nodes + 1,), dtype=np.float32),
-        }
-    )
+    actions = window * nodes + 1
+    spaces = {
+        "jobs": box(window, JOB_FEATURES),
+        "nodes": box(nodes, NODE_FEATURES),
+        "pairs": box(window, nodes, PAIR_FEATURES),
+        "global": box(GLOBAL_FEATURES),
+        "action_mask": gym.spaces.Box(0.0, 1.0, shape=(actions,), dtype=np.float32),
+    }
+    if prior:
+        spaces[PRIOR_KEY] = gym.spaces.Box(0.0, 1.0, shape=(actions,), dtype=np.float32)
+    return gym.spaces.Dict(spaces)
 
 
 class FeatureScales:

@@ -134,17 +134,19 @@ def run_league(
     heuristics: HeuristicSet | list[str] = "all",
     policies: list[Policy] | None = None,
     objective: str = "deadline",
+    seeds: list[int] | None = None,
 ) -> League:
     """Every heuristic of the set and the given policies on the same episodes, best first
-    by the objective's value."""
+    by the objective's value; `seeds` overrides the episode seeds derived from `seed`."""
     goal = get_objective(objective)
     names = heuristic_set(heuristics) if isinstance(heuristics, str) else list(heuristics)
     built, skipped = build_heuristics(names, spec, window, objective)
     others = list(policies or [])
     if not built:
         raise ValueError("a league needs at least one heuristic that applies to the workload")
-    results = evaluate_policies([*others, *built], spec, window, episodes, seed)
-    bounds = [goal.bound(make_scenario(spec, s)) for s in episode_seeds(seed, episodes)]
+    seeds = episode_seeds(seed, episodes) if seeds is None else seeds
+    results = evaluate_policies([*others, *built], spec, window, episodes, seed, seeds=seeds)
+    bounds = [goal.bound(make_scenario(spec, s)) for s in seeds]
     bound = None if any(b is None for b in bounds) else float(np.mean(bounds))
     other_names = {p.name for p in others}
     chose = {p.name: p.choice.choice for p in built if isinstance(p, TunedHeuristic)}

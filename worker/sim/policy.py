@@ -11,7 +11,9 @@ from worker.sim.env import DecisionView
 class Policy(Protocol):
     name: str
     needs_observation: bool
-    """False lets the env skip building features (heuristics read the engine directly)."""
+    """False lets the env skip building features (heuristics read the engine directly).
+    A policy may also carry `env_options`, extra env config it was trained with (a
+    learned policy's `prior`)."""
 
     def reset(self, seed: int) -> None:
         """Called at the start of each episode; stochastic policies reseed here."""
