@@ -6,7 +6,8 @@ How to run: `.venv/bin/python benchmarks/policy_quality.py [--minutes 15 --seeds
 `--workload NAME` (repeatable) picks training workloads, `--overrides '{"warm_start":
 "tuned"}'` changes PPOHyperparams fields, `--keep DIR` keeps the checkpoints,
 `--validation` judges on training-side validation episodes instead (what settings may
-be chosen on). Prints one
+be chosen on), `--select-every N` saves every N iterations and judges the checkpoint
+that scores best on training-side selection episodes. Prints one
 JSON line:
 `{"workloads": [{"workload", "trained_on", "nodes", "ppo_scores": [per training seed],
 "ppo_mean", "ppo_std", "best_heuristic", "best_heuristic_score", "bound", "gap_closed",
@@ -43,10 +44,36 @@ EVALUATED_ON = {
         "trace:alibaba-multigpu50",
     ]
 }
+VALIDATION_SEED_OFFSET = 2**32 + 2**31
+"""Validation episodes: training-side seeds beyond the range TrainingEnv draws from, for
+choosing hyper-parameters without looking at a held-out episode."""
+SELECTION_SEED_OFFSET = VALIDATION_SEED_OFFSET + 2**30
+"""Checkpoint-selection episodes: training-side too, apart from the validation ones."""
+
+
+def select_checkpoint(name: str, run_dir: Path, nodes: int, window: int, jobs: int,
+                      episodes: int) -> tuple[str, list[tuple[str, float]]]:  # fmt: skip
+    """The run's saved checkpoint with the best mean score on selection episodes of the
+    training workload (early stopping on training-side data, never a held-out episode)."""
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.sim.evaluate import evaluate_policies
+    from worker.sim.heuristics.tuned import tuning_spec
+    from worker.sim.workloads import WorkloadSpec
+
+    load = TRACE_LOAD if name.startswith("trace:") else None
+    spec = tuning_spec(WorkloadSpec(name, nodes, load, jobs))
+    seeds = [SELECTION_SEED_OFFSET + i for i in range(episodes)]
+    checkpoints = sorted(str(p) for p in run_dir.glob("iter-*") if not p.name.endswith(".partial"))
+    policies = [PPOPolicy(load_module(c), Path(c).name) for c in checkpoints]
+    results = evaluate_policies(policies, spec, window, episodes, 0, seeds=seeds)
+    scores = [(c, r.metrics["score"]) for c, r in zip(checkpoints, results, strict=True)]
+    best = max(scores, key=lambda cs: cs[1])[0]
+    return best, [(Path(c).name, round(v, 4)) for c, v in scores]
 
 
 def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, seed: int,
-              overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:  # fmt: skip
+              overrides: dict[str, Any], output_dir: Path, select_every: int = 0,
+              select_episodes: int = 10) -> dict[str, Any]:  # fmt: skip
     from worker.rl.config import PPOHyperparams, TrainRoundConfig
     from worker.rl.train import IterationProgress, train_round
     from worker.settings import WorkerSettings
@@ -61,6 +88,7 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
         ppo=ppo,
         seed=seed,
         output_dir=str(output_dir / f"{name.replace(':', '_')}-seed{seed}"),
+        save_every=select_every or None,
     )
     deadline = time.monotonic() + minutes * 60.0
     curve: list[tuple[int, float | None]] = []
@@ -79,21 +107,21 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
     result = train_round(
         config, on_iteration=on_iteration, should_stop=lambda: time.monotonic() >= deadline, settings=settings
     )
+    checkpoint, selection = result.checkpoint, None
+    if select_every:
+        run_dir = Path(config.output_dir)
+        checkpoint, selection = select_checkpoint(name, run_dir, nodes, window, jobs, select_episodes)
     return {
         "workload": name,
         "seed": seed,
-        "checkpoint": result.checkpoint,
+        "checkpoint": checkpoint,
+        "selection": selection,
         "iterations": result.iteration,
         "env_steps": result.env_steps,
         "train_score_last": result.episode_score_mean,
         "curve": curve[:: max(1, len(curve) // 20)],
         "hyperparams": asdict(ppo),
     }
-
-
-VALIDATION_SEED_OFFSET = 2**32 + 2**31
-"""Validation episodes: training-side seeds beyond the range TrainingEnv draws from, for
-choosing hyper-parameters without looking at a held-out episode."""
 
 
 def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, window: int, jobs: int,
@@ -148,6 +176,10 @@ def main(
     validation: bool = typer.Option(
         False, help="Judge on training-side validation episodes (for choosing settings), not held-out ones."
     ),
+    select_every: int = typer.Option(
+        0, min=0, help="Save every N iterations; judge the best on selection episodes (0: the last)."
+    ),
+    select_episodes: int = typer.Option(10, min=1, help="Training-side episodes per selected checkpoint."),
 ) -> None:
     output_dir = keep or Path(tempfile.mkdtemp(prefix="rlq-", dir="/tmp"))
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -155,10 +187,8 @@ def main(
     training: list[dict[str, Any]] = []
     try:
         for name in workload:
-            runs = [
-                train_one(name, minutes, nodes, window, jobs, s, json.loads(overrides), output_dir)
-                for s in range(seeds)
-            ]
+            settings = (json.loads(overrides), output_dir, select_every, select_episodes)
+            runs = [train_one(name, minutes, nodes, window, jobs, s, *settings) for s in range(seeds)]
             training.extend({k: v for k, v in r.items() if k != "hyperparams"} for r in runs)
             checkpoints = [r["checkpoint"] for r in runs]
             judged = [(eval_name, nodes) for eval_name in EVALUATED_ON.get(name, [name])]
@@ -172,7 +202,8 @@ def main(
         if keep is None:
             shutil.rmtree(output_dir, ignore_errors=True)
     config = {"minutes": minutes, "seeds": seeds, "episodes": episodes, "nodes": nodes, "window": window,
-              "jobs": jobs, "overrides": json.loads(overrides), "validation": validation}  # fmt: skip
+              "jobs": jobs, "overrides": json.loads(overrides), "validation": validation,
+              "select_every": select_every, "select_episodes": select_episodes}  # fmt: skip
     print(json.dumps({"workloads": rows, "training": training, "config": config}))
 
 

@@ -241,3 +241,18 @@ def test_a_residual_run_trains_and_serves_with_its_teacher(settings: WorkerSetti
     scenario = make_scenario(WorkloadSpec("steady", nodes=16, jobs=40), seed=3)
     plan = plan_schedule(policy, list(scenario.nodes), list(scenario.jobs))
     assert len(plan.placements) == 40
+
+
+def test_episode_means_hold_between_iterations_where_no_episode_ended() -> None:
+    from worker.contracts import IterationProgress
+    from worker.rl.train import _carry_smoothed
+
+    smoothed: dict[str, float | None] = {"episode_score_mean": 0.8}  # from the resumed checkpoint
+    reported = [None, 0.9, None, None, 0.95]
+    seen = [
+        _carry_smoothed(IterationProgress(iteration=i, episode_score_mean=s), smoothed).episode_score_mean
+        for i, s in enumerate(reported)
+    ]
+    assert seen == [0.8, 0.9, 0.9, 0.9, 0.95]
+    fresh: dict[str, float | None] = {}
+    assert _carry_smoothed(IterationProgress(iteration=1), fresh).episode_return_mean is None

@@ -80,6 +80,25 @@ def _progress(result: dict[str, Any], iteration: int, in_round: int, steps_per_s
     )
 
 
+SMOOTHED = ("episode_return_mean", "episode_score_mean")
+
+
+def _carry_smoothed(progress: IterationProgress, previous: dict[str, float | None]) -> IterationProgress:
+    """RLlib reports its means over the last 100 episodes only in iterations where some
+    episode ended; with 128 envs that finish ~500-step episodes together, most iterations
+    have none. The window has not moved then, so its last value still holds: carried
+    forward, progress and history show a curve instead of mostly gaps."""
+    missing = {
+        key: previous[key]
+        for key in SMOOTHED
+        if getattr(progress, key) is None and previous.get(key) is not None
+    }
+    for key in SMOOTHED:
+        if getattr(progress, key) is not None:
+            previous[key] = getattr(progress, key)
+    return progress.model_copy(update=missing) if missing else progress
+
+
 def read_metadata(checkpoint: str | Path) -> dict[str, Any]:
     """Our summary of a checkpoint ({} if it has none, e.g. written by plain RLlib)."""
     path = Path(checkpoint) / METADATA_FILE
@@ -195,6 +214,9 @@ def train_round(
     checkpoint: str | None = None
     last: IterationProgress | None = None
     stopped_early = False
+    smoothed: dict[str, float | None] = (
+        {"episode_score_mean": read_metadata(resume_from).get("episode_score_mean")} if resume_from else {}
+    )
     try:
         algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
         if resume_from is not None:
@@ -226,7 +248,7 @@ def train_round(
             before = int(algo.metrics.peek(LIFETIME_STEPS, default=0))
             result = algo.train()
             elapsed = time.perf_counter() - tick
-            last = _progress(result, int(algo.iteration), in_round, 0.0)
+            last = _carry_smoothed(_progress(result, int(algo.iteration), in_round, 0.0), smoothed)
             last.env_steps_per_second = (last.env_steps - before) / max(elapsed, 1e-9)
             due = bool(config.save_every) and in_round % config.save_every == 0
             if due or in_round == config.iterations:
