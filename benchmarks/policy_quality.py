@@ -51,6 +51,13 @@ SELECTION_SEED_OFFSET = VALIDATION_SEED_OFFSET + 2**30
 """Checkpoint-selection episodes: training-side too, apart from the validation ones."""
 
 
+def workload_spec(name: str, nodes: int, jobs: int):  # -> WorkloadSpec (imported lazily)
+    """Traces at `TRACE_LOAD`, presets at their own load."""
+    from worker.sim.workloads import WorkloadSpec
+
+    return WorkloadSpec(name, nodes, TRACE_LOAD if name.startswith("trace:") else None, jobs)
+
+
 def select_checkpoint(name: str, run_dir: Path, nodes: int, window: int, jobs: int,
                       episodes: int) -> tuple[str, list[tuple[str, float]]]:  # fmt: skip
     """The run's saved checkpoint with the best mean score on selection episodes of the
@@ -58,10 +65,8 @@ def select_checkpoint(name: str, run_dir: Path, nodes: int, window: int, jobs: i
     from worker.rl.inference import PPOPolicy, load_module
     from worker.sim.evaluate import evaluate_policies
     from worker.sim.heuristics.tuned import tuning_spec
-    from worker.sim.workloads import WorkloadSpec
 
-    load = TRACE_LOAD if name.startswith("trace:") else None
-    spec = tuning_spec(WorkloadSpec(name, nodes, load, jobs))
+    spec = tuning_spec(workload_spec(name, nodes, jobs))
     seeds = [SELECTION_SEED_OFFSET + i for i in range(episodes)]
     checkpoints = sorted(str(p) for p in run_dir.glob("iter-*") if not p.name.endswith(".partial"))
     policies = [PPOPolicy(load_module(c), Path(c).name) for c in checkpoints]
@@ -77,12 +82,10 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
     from worker.rl.config import PPOHyperparams, TrainRoundConfig
     from worker.rl.train import IterationProgress, train_round
     from worker.settings import WorkerSettings
-    from worker.sim.workloads import WorkloadSpec
 
-    load = TRACE_LOAD if name.startswith("trace:") else None
     ppo = replace(PPOHyperparams(seed=seed), **overrides)
     config = TrainRoundConfig(
-        workload=WorkloadSpec(name, nodes, load, jobs),
+        workload=workload_spec(name, nodes, jobs),
         window=window,
         iterations=1_000_000,
         ppo=ppo,
@@ -130,10 +133,8 @@ def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, w
     from worker.sim.bound import gap_closed
     from worker.sim.heuristics.tuned import tuning_spec
     from worker.sim.league import run_league
-    from worker.sim.workloads import WorkloadSpec
 
-    load = TRACE_LOAD if eval_name.startswith("trace:") else None
-    spec = WorkloadSpec(eval_name, nodes, load, jobs)
+    spec = workload_spec(eval_name, nodes, jobs)
     seeds = None
     if validation:  # the training split of a trace, training-side seeds
         spec = tuning_spec(spec)

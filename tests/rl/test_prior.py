@@ -122,5 +122,5 @@ def test_an_unknown_prior_is_refused_at_the_boundary() -> None:
     with pytest.raises(ValidationError, match="prior"):
         PPOParams(prior="fastest+fifo")
     assert PPOParams(prior="tuned").prior == "tuned"
-    with pytest.raises(ValueError, match="prior"):
+    with pytest.raises(ValueError, match="prior 'nonsense'"):
         SchedulingEnv({"nodes": 4, "window": 8, "prior": "nonsense"})

@@ -200,9 +200,11 @@ def train_round(
     settings = settings or get_settings()
     ensure_ray(settings)
     start_iteration = 0
+    resumed: dict[str, Any] = {}
     if resume_from is not None:
         validate_algorithm_checkpoint(resume_from)
-        start_iteration = int(read_metadata(resume_from).get("iteration", 0))
+        resumed = read_metadata(resume_from)
+        start_iteration = int(resumed.get("iteration", 0))
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
 
     config = resolve_prior(_fit_runners_to_cluster(config, settings))
@@ -214,9 +216,7 @@ def train_round(
     checkpoint: str | None = None
     last: IterationProgress | None = None
     stopped_early = False
-    smoothed: dict[str, float | None] = (
-        {"episode_score_mean": read_metadata(resume_from).get("episode_score_mean")} if resume_from else {}
-    )
+    smoothed: dict[str, float | None] = {"episode_score_mean": resumed.get("episode_score_mean")}
     try:
         algo = build_ppo_config(config, seed=_round_seed(config, start_iteration)).build_algo()
         if resume_from is not None:

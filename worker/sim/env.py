@@ -61,9 +61,10 @@ def _teacher(name: str) -> Any:
     Imported here: the heuristics import this module for DecisionView."""
     from worker.sim.heuristics import make_heuristic
 
-    teacher = make_heuristic(name)
-    if getattr(teacher, "needs_observation", False):
-        raise ValueError(f"prior {name!r} reads observations; a prior must be a heuristic")
+    try:
+        teacher = make_heuristic(name)
+    except ValueError as error:
+        raise ValueError(f"prior {name!r}: {error}") from None
     if hasattr(teacher, "lenient"):
         teacher.lenient = True
     return teacher
@@ -85,10 +86,10 @@ class SchedulingEnv(gym.Env):
         self.base_seed = int(config.get("seed", 0))
         self.objective = str(config.get("objective", "deadline"))
         """What the reward pays (worker/sim/objectives.py); the return equals its metric."""
-        self.prior: str | None = config.get("prior")
-        """A heuristic whose choice each observation carries (`PRIOR_KEY`): a learned
-        policy then corrects a strong heuristic instead of starting from nothing."""
-        self._teacher = _teacher(self.prior) if self.prior else None
+        prior = config.get("prior")
+        self._teacher = _teacher(prior) if prior else None
+        """The `prior` heuristic, whose choice each observation carries (`PRIOR_KEY`): a
+        learned policy then corrects a strong heuristic instead of starting from nothing."""
         self.observation_space = observation_space(self.window, self.n_nodes, self._teacher is not None)
         self.action_space = gym.spaces.Discrete(self.window * self.n_nodes + 1)
         self.sim: ClusterSim | None = None
@@ -171,10 +172,10 @@ class SchedulingEnv(gym.Env):
         return reward
 
     def _teacher_choice(self) -> np.ndarray:
-        p = self._pairs
-        assert p is not None and self._teacher is not None
-        choice = np.zeros(p.fits.size + 1, dtype=np.float32)
-        choice[int(self._teacher.act(DecisionView(None, self.sim, p.window, p.fits, p.speed)))] = 1.0
+        assert self._teacher is not None
+        view = self.decision_view()
+        choice = np.zeros(view.wait_action + 1, dtype=np.float32)
+        choice[int(self._teacher.act(view))] = 1.0
         return choice
 
     def decision_view(self) -> DecisionView:
