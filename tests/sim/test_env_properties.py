@@ -134,14 +134,23 @@ def test_same_seed_same_episode(scenario: Scenario, seed: int) -> None:
 @settings(max_examples=40, deadline=None)
 @given(scenario=scenarios())
 def test_masked_pairs_do_not_fit(scenario: Scenario) -> None:
-    """The mask says exactly which pairs fit, against the vectorised reference."""
+    """The mask says exactly which pairs fit, and the pair features what starting there
+    would mean, against the vectorised reference."""
     env = SchedulingEnv({"nodes": len(scenario.nodes), "window": 4})
     env.load_scenario(scenario, 0)
     for _ in range(50):
         view = env.decision_view()
-        reference = env.sim.fit(view.window)
+        sim = env.sim
+        reference = sim.fit(view.window)
         np.testing.assert_array_equal(view.fits, reference.fits)
         np.testing.assert_allclose(view.speed[view.fits], reference.speed[view.fits])
+        pairs = view.obs["pairs"]
+        run = sim.estimate[view.window][:, None] / np.where(reference.fits, reference.speed, 1.0)
+        meets = sim.now + run <= sim.deadline[view.window][:, None]
+        np.testing.assert_array_equal(pairs[..., 4], np.where(reference.fits, meets, 0.0))
+        np.testing.assert_allclose(
+            pairs[..., 5], np.where(reference.fits, np.log1p(run * env.scales.inv_time), 0.0), rtol=1e-6
+        )
         mask = view.obs["action_mask"]
         valid = np.flatnonzero(mask)
         _, _, terminated, truncated, _ = env.step(int(valid[0]))

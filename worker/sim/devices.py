@@ -34,6 +34,13 @@ def summarize(types: np.ndarray, free: np.ndarray, whole: np.ndarray, share: np.
 
 
 @numba.njit(cache=True, nogil=True)
+def summarize_all(types: np.ndarray, free: np.ndarray, whole: np.ndarray, share: np.ndarray) -> None:
+    """`summarize` for every node (rows) in one call: a call per node was a tenth of a reset."""
+    for n in range(types.shape[0]):
+        summarize(types[n], free[n], whole[n], share[n])
+
+
+@numba.njit(cache=True, nogil=True)
 def take(
     types: np.ndarray,
     free: np.ndarray,

@@ -179,15 +179,9 @@ class ClusterSim:
         n_types = self.cap_gpu.shape[1]
         self.whole_free = np.zeros((len(nodes), n_types))
         self.max_share = np.zeros((len(nodes), n_types))
-        for n in range(len(nodes)):
-            self._refresh_devices(n)
+        devices.summarize_all(self.dev_type, self.dev_free, self.whole_free, self.max_share)
         self.cap_whole = self.whole_free.copy()
         self.cap_share = self.max_share.copy()
-
-    def _refresh_devices(self, node: int) -> None:
-        devices.summarize(
-            self.dev_type[node], self.dev_free[node], self.whole_free[node], self.max_share[node]
-        )
 
     def _fits_capacity(self, scenario: Scenario) -> np.ndarray:
         """Jobs that some node could ever run; the rest are reported unschedulable.

@@ -138,6 +138,7 @@ def _pair_kernel(
         need_cpu, need_mem, need_gpu = cpu[j], mem[j], gpu[j]
         whole = need_gpu >= 1.0 - EPS
         devices = math.ceil(need_gpu - EPS) if whole and need_gpu < 1e9 else 0.0
+        last_speed, log_run, meets = -1.0, 0.0, 0.0
         for n in range(free_cpu.shape[0]):
             s = 0.0
             if need_gpu == 0.0:
@@ -155,13 +156,16 @@ def _pair_kernel(
             best_speed[k, n] = s
             if ok:
                 any_fit = True
-                run = estimate[j] / s
+                if s != last_speed:  # nodes of one GPU type share speeds: log once per speed
+                    run = estimate[j] / s
+                    last_speed, log_run = s, np.log1p(run * inv_time)
+                    meets = 1.0 if now + run <= deadline[j] else 0.0
                 pairs[k, n, 0] = 1.0
                 pairs[k, n, 1] = s
                 pairs[k, n, 2] = (free_cpu[n] - need_cpu) * inv_cap_cpu[n]
                 pairs[k, n, 3] = (free_gpu_total[n] - need_gpu) * inv_cap_gpu[n]
-                pairs[k, n, 4] = 1.0 if now + run <= deadline[j] else 0.0
-                pairs[k, n, 5] = np.log1p(run * inv_time)
+                pairs[k, n, 4] = meets
+                pairs[k, n, 5] = log_run
             else:
                 for f in range(pairs.shape[2]):
                     pairs[k, n, f] = 0.0

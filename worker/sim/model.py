@@ -80,6 +80,5 @@ class Scenario:
         seen: dict[str, None] = {}
         for node in self.nodes:
             seen.update(dict.fromkeys(node.gpus))
-        for job in self.jobs:
-            seen.update(dict.fromkeys(job.gpu_types))
+        seen.update(dict.fromkeys(t for job in self.jobs for t in job.gpu_types))
         return tuple(seen)

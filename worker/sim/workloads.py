@@ -108,20 +108,24 @@ def synthetic_scenario(name: str, preset: Preset, spec: WorkloadSpec, seed: int)
     work = _dominant_work(shapes, nodes)
     submits = _arrivals(spec.jobs, work / load, preset.burstiness, rng)
     deadlines = submits + rng.uniform(*preset.deadline_slack, size=spec.jobs) * shapes["estimate"]
+    # Python scalars up front (tolist): per-element float(np.float64) made this loop half
+    # of an env reset.
     jobs = [
-        Job(
-            id=f"job-{i:05d}",
-            cpus=float(shapes["cpus"][i]),
-            gpus=float(shapes["gpus"][i]),
-            priority=int(shapes["priority"][i]),
-            submit_s=float(submits[i]),
-            runtime_estimate_s=float(shapes["estimate"][i]),
-            runtime_s=float(shapes["runtime"][i]),
-            deadline_s=float(deadlines[i]),
-            memory_gb=float(shapes["memory"][i]),
-            gpu_types=("p5",) if shapes["p5_only"][i] else (),
+        Job(f"job-{i:05d}", cpu, gpu, priority, submit, estimate, run, deadline, mem, ("p5",) if p5 else ())
+        for i, (cpu, gpu, priority, submit, estimate, run, deadline, mem, p5) in enumerate(
+            zip(
+                shapes["cpus"].astype(float).tolist(),
+                shapes["gpus"].astype(float).tolist(),
+                shapes["priority"].tolist(),
+                submits.tolist(),
+                shapes["estimate"].tolist(),
+                shapes["runtime"].tolist(),
+                deadlines.tolist(),
+                shapes["memory"].tolist(),
+                shapes["p5_only"].tolist(),
+                strict=True,
+            )
         )
-        for i in range(spec.jobs)
     ]
     span = work / load
     slowest = min(DEFAULT_GPU_SPEEDS.values())
