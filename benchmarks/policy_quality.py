@@ -58,20 +58,22 @@ def workload_spec(name: str, nodes: int, jobs: int):  # -> WorkloadSpec (importe
     return WorkloadSpec(name, nodes, TRACE_LOAD if name.startswith("trace:") else None, jobs)
 
 
-def select_checkpoint(name: str, run_dir: Path, nodes: int, window: int, jobs: int,
-                      episodes: int) -> tuple[str, list[tuple[str, float]]]:  # fmt: skip
-    """The run's saved checkpoint with the best mean score on selection episodes of the
-    training workload (early stopping on training-side data, never a held-out episode)."""
+def select_checkpoint(spec: Any, run_dir: Path, window: int, episodes: int,
+                      objective: str = "deadline") -> tuple[str, list[tuple[str, float]]]:  # fmt: skip
+    """The run's saved checkpoint with the best mean `objective` on selection episodes of
+    the training workload (early stopping on training-side data, never a held-out one)."""
     from worker.rl.inference import PPOPolicy, load_module
     from worker.sim.evaluate import evaluate_policies
     from worker.sim.heuristics.tuned import tuning_spec
+    from worker.sim.objectives import get_objective
 
-    spec = tuning_spec(workload_spec(name, nodes, jobs))
+    spec = tuning_spec(spec)
     seeds = [SELECTION_SEED_OFFSET + i for i in range(episodes)]
     checkpoints = sorted(str(p) for p in run_dir.glob("iter-*") if not p.name.endswith(".partial"))
     policies = [PPOPolicy(load_module(c), Path(c).name) for c in checkpoints]
     results = evaluate_policies(policies, spec, window, episodes, 0, seeds=seeds)
-    scores = [(c, r.metrics["score"]) for c, r in zip(checkpoints, results, strict=True)]
+    goal = get_objective(objective)
+    scores = [(c, goal.value(r.metrics)) for c, r in zip(checkpoints, results, strict=True)]
     best = max(scores, key=lambda cs: cs[1])[0]
     return best, [(Path(c).name, round(v, 4)) for c, v in scores]
 
@@ -113,7 +115,7 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
     checkpoint, selection = result.checkpoint, None
     if select_every:
         run_dir = Path(config.output_dir)
-        checkpoint, selection = select_checkpoint(name, run_dir, nodes, window, jobs, select_episodes)
+        checkpoint, selection = select_checkpoint(config.workload, run_dir, window, select_episodes)
     return {
         "workload": name,
         "seed": seed,
