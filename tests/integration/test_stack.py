@@ -152,6 +152,8 @@ def test_train_schedule_stop_and_restart(
             and ckpt["best_heuristic"] in ckpt["heuristic_scores"]
         )
 
+        before = client.get(f"/training-runs/{run['id']}").json()
+        under_way = before["current_round"] or before["rounds_done"] + 1
         stopped = client.post(f"/training-runs/{run['id']}/stop", json={"reason": "integration test"})
         if stopped.status_code == 202:
             assert stopped.json()["status"] == "stopping"
@@ -180,7 +182,10 @@ def test_train_schedule_stop_and_restart(
         assert done["rounds_done"] == len(done["rounds"]) >= 1
         assert done["best_checkpoint_id"] and done["latest_checkpoint_id"]
         if stopped.status_code == 202:
-            assert done["stop_reason"] == "integration test" and done["rounds_done"] < 3
+            # the round under way finishes, no later one starts; a stop during the last
+            # round therefore still ends with every round done
+            assert done["stop_reason"] == "integration test"
+            assert done["rounds_done"] <= under_way
         # deploy: auto offered each round as it was indexed: the first eligible round with
         # the highest margin (all rounds share the run's evaluation seeds) is deployed.
         expected = None
