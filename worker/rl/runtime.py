@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ray
@@ -25,6 +26,14 @@ import ray
 from worker.settings import WorkerSettings
 
 _lock = threading.Lock()
+_owner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ray-owner")
+"""The one thread local Ray clusters are started from; it lives as long as the process.
+Ray starts its GCS and raylet with PR_SET_PDEATHSIG(SIGKILL) ("fate sharing"), and Linux
+sends that signal when the *thread* that forked them exits, not the process. Started
+from a short-lived thread, the cluster can be killed under a live driver, which then
+waits 60 s for its GCS and exits 1: seen intermittently in the SIGTERM probe test,
+whose starter thread ends right after `ray.init` (raylet log: "terminated
+unexpectedly", at that moment)."""
 
 
 def results_dir(settings: WorkerSettings) -> Path:
@@ -43,6 +52,10 @@ def redirect_algorithm_logdir(settings: WorkerSettings) -> Path:
 
 def ensure_ray(settings: WorkerSettings) -> None:
     """Start (or attach to) Ray once per process; safe to call from any thread."""
+    _owner.submit(_ensure_ray, settings).result()
+
+
+def _ensure_ray(settings: WorkerSettings) -> None:
     with _lock:
         redirect_algorithm_logdir(settings)
         if ray.is_initialized():
