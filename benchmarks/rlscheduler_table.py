@@ -60,10 +60,11 @@ def bounded_slowdowns(policy: Any, sequences: int, window: int) -> list[float]:
     for i in range(sequences):
         env = run_episode(policy, pool_scenario(i * SEQUENCE, SEQUENCE), window, sim_seed=0)
         metrics = env.metrics()
-        if metrics.jobs_finished + metrics.unschedulable < metrics.jobs_total:
+        unfinished = metrics.jobs_total - metrics.jobs_finished - metrics.unschedulable
+        if unfinished > 0:
             raise RuntimeError(
-                f"{policy.name} left {metrics.jobs_total - metrics.jobs_finished - metrics.unschedulable} "
-                f"jobs of sequence {i} unfinished: its slowdown would leave them out"
+                f"{policy.name} left {unfinished} jobs of sequence {i} unfinished: "
+                "its slowdown would leave them out"
             )
         values.append(metrics.mean_bounded_slowdown)
     return values
@@ -153,6 +154,7 @@ def main(
 ) -> None:
     from worker.sim.heuristics import make_heuristic
 
+    ppo_overrides: dict[str, Any] = json.loads(overrides)
     rows: list[dict[str, Any]] = []
     for backfilling in (False, True):
         for order in ("fifo", "wfp3", "unicep", "sjf", "f1"):
@@ -175,7 +177,7 @@ def main(
         per_seed: list[list[float]] = []
         with tempfile.TemporaryDirectory(prefix="lublin-") as tmp:
             for seed in range(seeds):
-                checkpoint = train_ppo(train_minutes, Path(tmp), seed, json.loads(overrides), select_every)
+                checkpoint = train_ppo(train_minutes, Path(tmp), seed, ppo_overrides, select_every)
                 per_seed.append(bounded_slowdowns(PPOPolicy(load_module(checkpoint)), sequences, RL_WINDOW))
                 print(f"PPO seed {seed}: {statistics.fmean(per_seed[-1]):.2f}", file=sys.stderr, flush=True)
         seed_means = [statistics.fmean(v) for v in per_seed]
@@ -202,7 +204,7 @@ def main(
         "sequence_jobs": SEQUENCE,
         "train_minutes": train_minutes,
         "training_seeds": seeds if train_minutes > 0 else 0,
-        "overrides": json.loads(overrides),
+        "overrides": ppo_overrides,
         "select_every": select_every,
     }
     (out / "rlscheduler_table.json").write_text(json.dumps(document, indent=1) + "\n")
