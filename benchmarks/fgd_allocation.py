@@ -10,6 +10,13 @@ pod list, like their figure) under `--out`. Their numbers are
 
 The held-out pod lists (gpuspec33, multigpu50) are fine here: these are fixed heuristics,
 nothing is tuned on them. The experiment itself is worker/sim/allocation.py.
+
+`--train-minutes N` adds a learned placement: PPO on `trace:openb-inflation` (slices of
+`--train-nodes` openb nodes drawn per episode, the default pod list only, training-side
+seeds; objective `allocation`, window 1), `--training-seeds` runs, each judged on the
+whole cluster and the three pod lists at the seeds above beside `fgd` on the same
+episodes. Held out: gpuspec33 and multigpu50 are never trained or selected on, and no
+evaluation seed is a training seed. Those rows go to `fgd_allocation_learned.json`.
 """
 
 from __future__ import annotations
@@ -76,18 +83,93 @@ def plot(curves: dict[tuple[str, str], list[float]], anchor: dict, path: Path) -
     plt.close(fig)
 
 
+def learned_rows(
+    minutes: float, training_seeds: int, train_nodes: int, select_every: int, overrides: dict[str, Any],
+    seeds: int, pod_lists: list[str], published: dict,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Train `training_seeds` placements and judge each on every pod list at seeds 42...,
+    beside `fgd` on the same episodes."""
+    import tempfile
+
+    from policy_quality import train_and_select
+
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.sim.allocation import allocation_curve, inflation_scenario, run_inflation
+    from worker.sim.evaluate import run_episode
+    from worker.sim.traces import OPENB_INFLATION, openb_cluster, openb_pod_shapes
+    from worker.sim.workloads import WorkloadSpec
+
+    nodes = openb_cluster()
+    spec = WorkloadSpec(OPENB_INFLATION, train_nodes, None)
+    with tempfile.TemporaryDirectory(prefix="fgd-") as tmp:
+        policies = [
+            PPOPolicy(load_module(train_and_select(
+                spec, "allocation", 1, minutes, Path(tmp), seed, overrides, select_every, "openb-inflation"
+            )))
+            for seed in range(training_seeds)
+        ]  # fmt: skip
+        rows = []
+        for name in pod_lists:
+            shapes = openb_pod_shapes(name)
+            fgd = [run_inflation(nodes, shapes, "fgd", 42 + s) for s in range(seeds)]
+            per_seed = []
+            episodes = [(inflation_scenario(nodes, shapes, 42 + s), 42 + s) for s in range(seeds)]
+            for policy in policies:
+                curves = [allocation_curve(run_episode(policy, sc, 1, e).sim, "rl") for sc, e in episodes]
+                per_seed.append([statistics.fmean(c.at(p) for c in curves) for p in (100, 130)])
+            their = published.get((name, THEIR_NAMES["fgd"]))
+            rows.append(
+                {
+                    "pod_list": name,
+                    "policy": "learned",
+                    "ours_100": round(statistics.fmean(p[0] for p in per_seed), 2),
+                    "ours_130": round(statistics.fmean(p[1] for p in per_seed), 2),
+                    "per_training_seed": [[round(v, 2) for v in p] for p in per_seed],
+                    "fgd_100": round(statistics.fmean(c.at(100) for c in fgd), 2),
+                    "fgd_130": round(statistics.fmean(c.at(130) for c in fgd), 2),
+                    "theirs_fgd_100": None if their is None else round(their[0], 2),
+                    "theirs_fgd_130": None if their is None else round(their[1], 2),
+                    "seeds": seeds,
+                }
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
 def main(
     seeds: int = typer.Option(10, min=1, max=10, help="Seeds 42, 43, ... (theirs: 42-51)."),
     pod_list: list[str] = typer.Option(list(POD_LISTS), help="Pod lists (repeat)."),
     policy: list[str] = typer.Option(list(THEIR_NAMES), help="Placers (repeat)."),
     anchor: Path = typer.Option(None, help="Their CSV; default ../shared/anchors/fgd_allocation_openb.csv."),
     out: Path = typer.Option(Path("benchmarks/results"), help="Where the JSON and the PNG go."),
+    train_minutes: float = typer.Option(0.0, help="Train a learned placement this long per seed (0: none)."),
+    training_seeds: int = typer.Option(3, min=1, help="Training seeds of the learned placement (0, 1, ...)."),
+    train_nodes: int = typer.Option(152, min=1, help="openb nodes per training episode (an eighth: 152)."),
+    select_every: int = typer.Option(0, help="Save every N iterations, keep the best on training episodes."),
+    overrides: str = typer.Option("{}", help='PPOHyperparams fields as JSON, e.g. {"prior": "fifo+fgd"}.'),
 ) -> None:
     from worker.sim.allocation import run_inflation
     from worker.sim.traces import openb_cluster, openb_pod_shapes, traces_dir
 
     anchor = anchor or traces_dir().parent / "anchors" / "fgd_allocation_openb.csv"
     published = theirs(anchor) if anchor.is_file() else {}
+    if train_minutes > 0:
+        rows = learned_rows(
+            train_minutes, training_seeds, train_nodes, select_every, json.loads(overrides), seeds, pod_list,
+            published,
+        )  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        document = {
+            "rows": rows,
+            "train_minutes": train_minutes,
+            "training_seeds": training_seeds,
+            "train_nodes": train_nodes,
+            "select_every": select_every,
+            "overrides": json.loads(overrides),
+        }
+        (out / "fgd_allocation_learned.json").write_text(json.dumps(document, indent=1) + "\n")
+        print(json.dumps(document))
+        return
     nodes = openb_cluster()
     rows: list[dict[str, Any]] = []
     curves: dict[tuple[str, str], list[float]] = {}

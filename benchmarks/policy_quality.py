@@ -78,6 +78,52 @@ def select_checkpoint(spec: Any, run_dir: Path, window: int, episodes: int,
     return best, [(Path(c).name, round(v, 4)) for c, v in scores]
 
 
+def train_and_select(spec: Any, objective: str, window: int, minutes: float, output_dir: Path, seed: int,
+                     overrides: dict[str, Any], select_every: int, label: str) -> str:  # fmt: skip
+    """A PPO run of `minutes` on `spec`; with `select_every`, the run's checkpoint with the
+    best `objective` on 10 training-side selection episodes, else its last checkpoint."""
+    from worker.rl.config import PPOHyperparams, TrainRoundConfig
+    from worker.rl.train import IterationProgress, train_round
+    from worker.settings import WorkerSettings
+
+    config = TrainRoundConfig(
+        workload=spec,
+        objective=objective,
+        window=window,
+        iterations=1_000_000,
+        ppo=replace(PPOHyperparams(seed=seed), **overrides),
+        seed=seed,
+        output_dir=str(output_dir / f"{label}-seed{seed}"),
+        save_every=select_every or None,
+        save_start=bool(select_every),
+    )
+
+    def on_iteration(progress: IterationProgress) -> None:
+        if progress.iteration % 10 == 0:
+            print(
+                f"[{label} seed {seed}] iter {progress.iteration} steps {progress.env_steps} "
+                f"return {progress.episode_return_mean}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    deadline = time.monotonic() + minutes * 60.0
+    result = train_round(
+        config,
+        on_iteration=on_iteration,
+        should_stop=lambda: time.monotonic() >= deadline,
+        settings=WorkerSettings(data_dir=output_dir / "data"),
+    )
+    print(
+        f"[{label} seed {seed}] {result.iteration} iterations, {result.env_steps} env steps", file=sys.stderr
+    )
+    if not select_every:
+        return result.checkpoint
+    checkpoint, scores = select_checkpoint(spec, Path(config.output_dir), window, 10, objective)
+    print(f"[{label} seed {seed}] selected {Path(checkpoint).name} of {scores}", file=sys.stderr, flush=True)
+    return checkpoint
+
+
 def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, seed: int,
               overrides: dict[str, Any], output_dir: Path, select_every: int = 0,
               select_episodes: int = 10) -> dict[str, Any]:  # fmt: skip

@@ -108,6 +108,7 @@ TRACE_WORKLOADS = (
     "trace:alibaba-gpuspec33",
     "trace:alibaba-multigpu50",
     "trace:lublin-1",
+    "trace:openb-inflation",
 )
 OBJECTIVES = ("deadline", "slowdown", "utilization", "allocation")
 """What a training run optimises (worker/sim/objectives.py); `deadline` is the headline score."""

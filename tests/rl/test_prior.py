@@ -124,3 +124,27 @@ def test_an_unknown_prior_is_refused_at_the_boundary() -> None:
     assert PPOParams(prior="tuned").prior == "tuned"
     with pytest.raises(ValueError, match="prior 'nonsense'"):
         SchedulingEnv({"nodes": 4, "window": 8, "prior": "nonsense"})
+
+
+def test_a_policy_trained_without_backfilling_keeps_acting_without_it() -> None:
+    """The checkpoint's `backfilling: False` travels with the module: its untrained
+    residual plays exactly as its teacher does without backfilling, not as with it."""
+    from worker.sim.evaluate import run_episode
+    from worker.sim.traces import pool_scenario
+
+    torch.manual_seed(0)
+    module = PairScoringModule(
+        observation_space=observation_space(32, 1, prior=True),
+        action_space=gym.spaces.Discrete(32 + 1),
+        model_config={"embed_dim": 16, "hidden": 24, "prior": "f1", "backfilling": False},
+    ).eval()
+    policy = PPOPolicy(module, "residual")
+    assert policy.env_options == {"prior": "f1", "backfilling": False}
+    scenario = pool_scenario(0, 300)
+
+    def slowdown(played: object, options: dict | None = None) -> float:
+        return run_episode(played, scenario, 32, 0, options).metrics().mean_bounded_slowdown
+
+    strict = slowdown(make_heuristic("f1"), {"backfilling": False})
+    assert slowdown(policy) == pytest.approx(strict)
+    assert slowdown(make_heuristic("f1")) != pytest.approx(strict)

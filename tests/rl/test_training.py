@@ -243,6 +243,31 @@ def test_a_residual_run_trains_and_serves_with_its_teacher(settings: WorkerSetti
     assert len(plan.placements) == 40
 
 
+def test_a_learned_placement_starts_as_fgd_and_keeps_that_checkpoint(settings: WorkerSettings) -> None:
+    """FGD's experiment as a training workload: with `save_start` the warm-started
+    policy is checkpoint 0, and it places on a larger cluster exactly as its teacher."""
+    from worker.rl.inference import PPOPolicy
+    from worker.rl.train import train_round
+    from worker.sim.allocation import allocation_curve, inflation_scenario, run_inflation
+    from worker.sim.evaluate import run_episode
+    from worker.sim.traces import OPENB_INFLATION, openb_cluster, openb_pod_shapes
+
+    ppo = replace(TINY, prior="fifo+fgd", warm_start="fifo+fgd", warm_start_episodes=2)
+    config = replace(
+        tiny_config(settings.data_dir / "placement", iterations=1, ppo=ppo, save_start=True),
+        workload=WorkloadSpec(OPENB_INFLATION, nodes=12),
+        window=1,
+        objective="allocation",
+    )
+    result = train_round(config, settings=settings)
+    start = Path(config.output_dir).resolve() / "iter-000000"
+    assert result.checkpoint == str(start.with_name("iter-000001"))
+    policy = PPOPolicy.from_checkpoint(str(start))
+    nodes, shapes = openb_cluster()[:40], openb_pod_shapes("default")[:400]
+    env = run_episode(policy, inflation_scenario(nodes, shapes, 42), 1, 42)
+    assert allocation_curve(env.sim, "start").allocated == run_inflation(nodes, shapes, "fgd", 42).allocated
+
+
 def test_episode_means_hold_between_iterations_where_no_episode_ended() -> None:
     from worker.contracts import IterationProgress
     from worker.rl.train import _carry_smoothed

@@ -72,6 +72,33 @@ def test_wait_advances_to_next_event_and_is_masked_when_pointless() -> None:
     assert env._obs["action_mask"].tolist() == [1, 0, 0]
 
 
+def test_without_backfilling_a_picked_job_holds_back_every_later_one() -> None:
+    """RLScheduler's setting: the next job is picked whenever one waits, and if it does
+    not fit yet nothing else starts, not even a small job that would fit beside it."""
+    nodes = (Node("pool", 4, 0, {}),)
+    jobs = (
+        Job("a", 3, 0, 1, 0.0, 100, 100, math.inf),
+        Job("b", 4, 0, 1, 1.0, 50, 50, math.inf),
+        Job("c", 1, 0, 1, 2.0, 10, 10, math.inf),
+    )
+    env = SchedulingEnv({"nodes": 1, "window": 2, "backfilling": False})
+    env.load_scenario(Scenario("strict", nodes, jobs, 1e6))
+    env.step(0)  # a starts at 0
+    assert env.sim.now == 1.0
+    assert env._obs["action_mask"].tolist() == [1, 0, 0]  # b may be picked, though it cannot start yet
+    env.step(0)
+    env.step(0)
+    assert env.sim.start.tolist() == [0.0, 100.0, 150.0]
+
+    backfilling = SchedulingEnv({"nodes": 1, "window": 2})
+    backfilling.load_scenario(Scenario("easy", nodes, jobs, 1e6))
+    backfilling.step(0)
+    assert backfilling.sim.now == 2.0
+    assert backfilling._obs["action_mask"].tolist() == [0, 1, 1]  # c fits beside a
+    backfilling.step(1)
+    assert backfilling.sim.start[2] == 2.0
+
+
 def test_job_fitting_no_node_is_reported_unschedulable() -> None:
     nodes = (Node("n", 4, 0, {"p4": 2}),)
     jobs = (

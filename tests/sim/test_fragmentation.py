@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.sim.allocation import PLACERS, inflated_pods, run_inflation
-from worker.sim.engine import ClusterSim
+from worker.sim.allocation import PLACERS, allocation_curve, inflated_pods, inflation_scenario, run_inflation
+from worker.sim.engine import RUNNING, UNSCHEDULABLE, ClusterSim
+from worker.sim.env import SchedulingEnv
+from worker.sim.evaluate import run_episode
 from worker.sim.fragmentation import ShapeTable, fragmentation_delta
+from worker.sim.heuristics import make_heuristic
 from worker.sim.model import Job, Node, Scenario
-from worker.sim.traces import openb_cluster, openb_pod_shapes
+from worker.sim.traces import OPENB_INFLATION, openb_cluster, openb_pod_shapes
+from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
 def pod(i: int, gpus: float, cpus: float = 4.0) -> Job:
@@ -64,3 +68,52 @@ def test_allocation_curve_on_a_slice_of_openb(policy: str) -> None:
     assert (np.diff(allocated) >= -1e-9).all(), "pods never leave"
     assert allocated.max() <= 100.0 + 1e-9, "never more GPUs than the cluster has"
     assert allocated[130] > 50.0 and curve.failed > 0
+
+
+def test_a_list_asking_for_more_is_cut_where_it_reaches_130_percent() -> None:
+    shapes = [(4.0, 8.0, 1.0, ())] * 500
+    pods = inflated_pods(shapes, capacity=100.0, seed=1)
+    assert len(pods) == 130
+
+
+def test_any_policy_run_through_the_env_is_judged_as_fgds_experiment() -> None:
+    """The env's placement-only episodes (fail on arrival, FGD's device choice) give a
+    heuristic exactly the curve of the experiment's own loop: a learned placement run
+    through the env is measured on the same terms as FGD."""
+    nodes, shapes = openb_cluster()[:40], openb_pod_shapes("default")[:600]
+    expected = run_inflation(nodes, shapes, "fgd", seed=42)
+    env = run_episode(make_heuristic("fifo+fgd"), inflation_scenario(nodes, shapes, 42), 1, 42)
+    curve = allocation_curve(env.sim, "fifo+fgd")
+    assert curve.allocated == pytest.approx(expected.allocated)
+    assert curve.failed == expected.failed > 0
+    assert env.metrics().gpu_allocated == pytest.approx(curve.at(130) / 100)
+
+
+def test_a_pod_that_fits_nowhere_on_arrival_fails_and_none_waits() -> None:
+    node = Node("one", 16.0, 0, {"V100M32": 1})
+    scenario = Scenario(
+        "inflation", (node,), (pod(0, 0.5), pod(1, 1.0), pod(2, 0.5), pod(3, 0.25)), 4.0, placement_only=True
+    )
+    env = SchedulingEnv({"nodes": 1, "window": 1, "objective": "allocation"})
+    env.load_scenario(scenario)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        mask = env._obs["action_mask"]
+        assert mask[0] == 1 and mask[-1] == 0, "a pod that fits is placed, never held back"
+        _, reward, terminated, truncated, _ = env.step(0)
+        total, steps, done = total + reward, steps + 1, terminated or truncated
+    assert terminated and steps == 2  # the whole-GPU pod and the last quarter never fit
+    assert list(env.sim.state) == [RUNNING, UNSCHEDULABLE, RUNNING, UNSCHEDULABLE]
+    assert total == pytest.approx(env.metrics().gpu_allocated) == pytest.approx(1.0)
+
+
+def test_openb_inflation_trace_draws_a_slice_and_its_pods() -> None:
+    spec = WorkloadSpec(OPENB_INFLATION, nodes=40)
+    scenario = make_scenario(spec, seed=3)
+    capacity = sum(sum(n.gpus.values()) for n in scenario.nodes)
+    gpus = [j.gpus for j in scenario.jobs]
+    assert len(scenario.nodes) == 40 and scenario.placement_only
+    assert sum(gpus) >= 1.3 * capacity > sum(gpus[:-1])
+    assert make_scenario(spec, seed=3) == scenario != make_scenario(spec, seed=4)
+    with pytest.raises(ValueError, match="no time axis"):
+        make_scenario(WorkloadSpec(OPENB_INFLATION, nodes=40, load=0.9), seed=3)

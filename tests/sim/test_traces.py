@@ -64,6 +64,7 @@ def test_trace_names() -> None:
         "trace:alibaba-gpuspec33",
         "trace:alibaba-multigpu50",
         "trace:lublin-1",
+        "trace:openb-inflation",
     }
     assert all(is_trace_name(n) for n in TRACE_NAMES)
     assert is_trace_name(LUBLIN)
@@ -72,7 +73,9 @@ def test_trace_names() -> None:
     assert not is_trace_name("trace:alibaba-nope")
 
 
-@pytest.mark.parametrize("name", [*(n for n in TRACE_NAMES if n != "trace:lublin-1"), LUBLIN])
+@pytest.mark.parametrize(
+    "name", [*(n for n in TRACE_NAMES if n not in ("trace:lublin-1", "trace:openb-inflation")), LUBLIN]
+)
 def test_every_trace_gives_a_valid_episode(name: str) -> None:
     scenario = trace_scenario(name, nodes=32, load=None, jobs=150, seed=3)
     jobs = scenario.jobs

@@ -96,6 +96,10 @@ class PPOHyperparams:
     prior_weight: float = 3.0
     """Initial weight of the teacher's action (learned). At 3 the untrained policy samples
     the teacher's action about half the time among ~20 valid ones, and always greedily."""
+    backfilling: bool = True
+    """False: each decision picks the next job to start, whether it fits now or not, and
+    nothing else starts before it (RLScheduler's setting without backfilling; the env's
+    `backfilling` option). A property of the policy's actions, so the checkpoint keeps it."""
     torch_threads: int = 1
     """Torch intra-op threads of the learner (this process, during a round). On 2 cores,
     2 threads learn ~1.4x faster on an idle machine but ~4x slower as soon as another
@@ -110,6 +114,7 @@ class PPOHyperparams:
             "pair_hidden": self.pair_hidden,
             "prior": self.prior,
             "prior_weight": self.prior_weight,
+            "backfilling": self.backfilling,
         }
 
 
@@ -134,6 +139,9 @@ class TrainRoundConfig:
     """Checkpoints of this round go to fresh subdirectories `iter-NNNNNN` under here."""
     save_every: int | None = None
     """Also checkpoint every this many iterations (the last one is always saved)."""
+    save_start: bool = False
+    """Also checkpoint a fresh run before its first iteration (the warm-started policy, a
+    clone of its teacher), so checkpoint selection may keep where training started."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,6 +202,7 @@ def env_config(
     seed: int = 0,
     objective: str = "deadline",
     prior: str | None = None,
+    backfilling: bool = True,
 ) -> dict[str, Any]:
     return {
         "objective": objective,
@@ -204,6 +213,7 @@ def env_config(
         "window": window,
         "seed": seed,
         "prior": prior,
+        "backfilling": backfilling,
     }
 
 
@@ -236,7 +246,7 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
         # RLlib deep-copies every action batch (~5% of sampling time).
         .environment(
             TrainingEnv,
-            env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective, ppo.prior),
+            env_config=env_config(cfg.workload, cfg.window, seed, cfg.objective, ppo.prior, ppo.backfilling),
             normalize_actions=False,
             clip_actions=False,
         )

@@ -257,8 +257,11 @@ class PPOPolicy:
         self.module = module
         self.name = name
         self.backend = backend
-        self.env_options = {"prior": module.prior} if module.prior else {}
-        """The env runs the module's teacher so observations carry its choice."""
+        self.env_options: dict[str, object] = {"prior": module.prior} if module.prior else {}
+        """The env runs the module's teacher so observations carry its choice, and without
+        backfilling if the policy was trained so."""
+        if not module.backfilling:
+            self.env_options["backfilling"] = False
         if backend == "numba":
             self._weights = forward_weights(module)
         else:

@@ -54,6 +54,7 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "pair_hidden": 0,
     "prior": None,
     "prior_weight": 3.0,
+    "backfilling": True,
 }
 
 
@@ -105,6 +106,9 @@ class PairScoringModule(TorchRLModule, ValueFunctionAPI):
         self.wait_head = _mlp(context, h, 1, out_gain=0.01)
         self.value_head = _mlp(context, h, 1, out_gain=1.0)
         self.prior: str | None = cfg["prior"]
+        self.backfilling = bool(cfg["backfilling"])
+        """Whether the env this policy acts in backfills (worker/sim/env.py); kept with the
+        weights, as the actions mean something else without it."""
         if self.prior:
             self.prior_weight = nn.Parameter(torch.tensor(float(cfg["prior_weight"])))
         self.pair_hidden = ph

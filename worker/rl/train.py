@@ -239,7 +239,10 @@ def train_round(
                 config.ppo.gamma,
                 config.objective,
                 config.ppo.prior,
+                config.ppo.backfilling,
             )
+        if config.save_start and resume_from is None:
+            _save(algo, config, None)
         for in_round in range(1, config.iterations + 1):
             if should_stop is not None and should_stop():
                 stopped_early = True

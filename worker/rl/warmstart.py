@@ -64,12 +64,14 @@ def collect(
     gamma: float,
     objective: str = "deadline",
     prior: str | None = None,
+    backfilling: bool = True,
 ) -> Demonstrations:
     """Roll the teacher out on training episodes of `spec` and record its decisions."""
     train_spec = tuning_spec(spec)  # a held-out trace's training split, never the file itself
     policy = make_tuned(spec, window, objective) if teacher == TUNED else make_heuristic(teacher)
     name = getattr(getattr(policy, "choice", None), "choice", teacher)
-    env = SchedulingEnv({"nodes": spec.nodes, "window": window, "objective": objective, "prior": prior})
+    config = {"nodes": spec.nodes, "window": window, "objective": objective, "prior": prior}
+    env = SchedulingEnv(config | {"backfilling": backfilling})
     rows: dict[str, list[np.ndarray]] = {}
     actions: list[int] = []
     returns: list[float] = []
@@ -143,11 +145,12 @@ def behaviour_clone(
 
 
 def warm_start_algorithm(algo, spec: WorkloadSpec, window: int, teacher: str, episodes: int, seed: int,
-                         gamma: float, objective: str, prior: str | None = None) -> CloneReport:  # fmt: skip
+                         gamma: float, objective: str, prior: str | None = None,
+                         backfilling: bool = True) -> CloneReport:  # fmt: skip
     """Clone `teacher` into the algorithm's learner module and push the weights to the
     env runners, before the first PPO iteration."""
     module = algo.learner_group._learner.module["default_policy"]
-    demos = collect(spec, window, teacher, episodes, seed, gamma, objective, prior)
+    demos = collect(spec, window, teacher, episodes, seed, gamma, objective, prior, backfilling)
     report = behaviour_clone(module, demos, seed=seed)
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
     logger.info(

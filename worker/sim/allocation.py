@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from worker.sim.engine import RUNNING, ClusterSim
-from worker.sim.fragmentation import ShapeTable, fragmentation_choice
+from worker.sim.fragmentation import fgd_choice, shape_table
 from worker.sim.heuristics.placements import leftover
 from worker.sim.model import Job, Node, Scenario
 
@@ -33,6 +33,10 @@ NEVER_ENDS_S = 1e15
 
 Placer = Callable[[ClusterSim, int, np.ndarray, np.random.Generator], int | tuple[int, int]]
 """(engine, job, candidate nodes, rng) -> node, or (node, device) to pick the device too."""
+
+
+Pods = Sequence[tuple[float, float, float, tuple[str, ...]]]
+"""(cpus, memory GB, GPUs, allowed GPU types) per pod, in arrival order."""
 
 
 def _lexmin(candidates: np.ndarray, *keys: np.ndarray) -> int:
@@ -75,13 +79,7 @@ def _bestfit(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.G
 
 
 def _fgd(sim: ClusterSim, job: int, candidates: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-    """FGD's node and, for a fractional pod, FGD's device on it. Scored as their plugin
-    does, `int(sigmoid(-delta) x 100)`, so changes under ~0.04 GPU tie, and ties go to
-    the lowest-index node (their scheduler's lexicographic tie-break)."""
-    delta, device = fragmentation_choice(sim, job, candidates, sim._shape_table)  # set by run_inflation
-    score = np.where(candidates, np.floor(100.0 / (1.0 + np.exp(np.clip(delta, -50.0, 50.0)))), -1.0)
-    node = int(np.argmax(score))
-    return node, int(device[node])
+    return fgd_choice(sim, job, candidates, shape_table(sim))
 
 
 PLACERS: dict[str, Placer] = {
@@ -95,12 +93,16 @@ PLACERS: dict[str, Placer] = {
 
 
 def inflated_pods(
-    shapes: Sequence[tuple[float, float, float, tuple[str, ...]]], capacity: float, seed: int
+    shapes: Pods, capacity: float, seed: int
 ) -> list[tuple[float, float, float, tuple[str, ...]]]:
     """The pod list shuffled by `seed`, resampled with replacement until its GPU requests
-    reach `INFLATION` x `capacity`."""
+    reach `INFLATION` x `capacity`; cut there when the list alone asks for more (a slice
+    of the cluster, as training draws: the whole openb lists ask for less than 1.3x)."""
     rng = np.random.default_rng(seed)
     order = [shapes[i] for i in rng.permutation(len(shapes))]
+    reached = np.cumsum([s[2] for s in order]) >= INFLATION * capacity
+    if reached.any():
+        return order[: int(np.argmax(reached)) + 1]
     total = sum(s[2] for s in order)
     while total < INFLATION * capacity:
         extra = shapes[int(rng.integers(len(shapes)))]
@@ -121,13 +123,9 @@ class AllocationCurve:
         return self.allocated[arrived_percent]
 
 
-def run_inflation(
-    nodes: tuple[Node, ...],
-    shapes: Sequence[tuple[float, float, float, tuple[str, ...]]],
-    policy: str,
-    seed: int,
-) -> AllocationCurve:
-    """Place the inflated pod list of `seed` with `policy` on `nodes`."""
+def inflation_scenario(nodes: tuple[Node, ...], shapes: Pods, seed: int, name: str = "inflation") -> Scenario:
+    """The inflated pod list of `seed` arriving one a second on `nodes`, never leaving;
+    a pod that fits nowhere on arrival fails (`placement_only`)."""
     capacity = float(sum(sum(n.gpus.values()) for n in nodes))
     pods = inflated_pods(shapes, capacity, seed)
     jobs = tuple(
@@ -145,32 +143,43 @@ def run_inflation(
         )
         for i, (c, m, g, types) in enumerate(pods)
     )
-    sim = ClusterSim(Scenario("inflation", nodes, jobs, 2 * NEVER_ENDS_S), window=1)
-    sim._shape_table = ShapeTable.from_jobs(sim)  # the workload's typical pods, as FGD's
+    # The last pod arrives at len - 1; nothing ends before NEVER_ENDS_S.
+    return Scenario(name, nodes, jobs, float(len(jobs)), placement_only=True)
+
+
+def allocation_curve(sim: ClusterSim, policy: str) -> AllocationCurve:
+    """The curve of a finished inflation episode: jobs never leave, so the allocation once
+    x% of capacity has arrived is the GPUs of the started pods among those arrived."""
+    capacity = float(sim.cap_gpu.sum())
+    gpus = np.array([j.gpus for j in sim.scenario.jobs])
+    started = ~np.isnan(sim.start)
+    arrived = np.cumsum(gpus)
+    placed = np.cumsum(np.where(started, gpus, 0.0))
+    points = round(INFLATION * 100)
+    allocated = []
+    for mark in range(points + 1):
+        # The first pod whose arrival brings the arrived GPUs to mark% (the last if never).
+        i = min(int(np.searchsorted(arrived, mark * capacity / 100)), len(gpus) - 1)
+        allocated.append(0.0 if mark == 0 else 100.0 * float(placed[i]) / capacity)
+    return AllocationCurve(policy, allocated, int((~started).sum()))
+
+
+def run_inflation(nodes: tuple[Node, ...], shapes: Pods, policy: str, seed: int) -> AllocationCurve:
+    """Place the inflated pod list of `seed` with `policy` on `nodes`."""
+    scenario = inflation_scenario(nodes, shapes, seed)
+    sim = ClusterSim(scenario, window=1)
     place = PLACERS[policy]
     rng = np.random.default_rng(seed)
-    points = round(INFLATION * 100)
-    allocated, arrived, placed_gpu, failed, mark = [0.0] * (points + 1), 0.0, 0.0, 0, 1
-    for i in range(len(jobs)):
+    for i in range(len(scenario.jobs)):
         if i > 0:
-            sim.advance(sim.scenario.horizon_s)
+            sim.advance(scenario.horizon_s)
         if not sim.waiting:  # arrived but fits nowhere ever (the engine marked it unschedulable)
-            failed += 1
+            continue
+        candidates = sim.fit(sim.window_jobs()).fits[0]
+        if candidates.any():
+            choice = place(sim, i, candidates, rng)
+            node, device = choice if isinstance(choice, tuple) else (choice, -1)
+            sim.place(0, node, device)
         else:
-            fit = sim.fit(sim.window_jobs())
-            candidates = fit.fits[0]
-            if candidates.any():
-                choice = place(sim, i, candidates, rng)
-                node, device = choice if isinstance(choice, tuple) else (choice, -1)
-                sim.place(0, node, device)
-                placed_gpu += pods[i][2]
-            else:
-                sim.discard(0)
-                failed += 1
-        arrived += pods[i][2]
-        while mark <= points and arrived >= mark * capacity / 100:
-            allocated[mark] = 100.0 * placed_gpu / capacity
-            mark += 1
-    for m in range(mark, points + 1):
-        allocated[m] = 100.0 * placed_gpu / capacity
-    return AllocationCurve(policy, allocated, failed)
+            sim.discard(0)
+    return allocation_curve(sim, policy)

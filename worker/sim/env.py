@@ -34,6 +34,7 @@ from worker.sim.features import (
     build_observation,
     observation_space,
 )
+from worker.sim.fragmentation import fgd_device, shape_table
 from worker.sim.metrics import EpisodeMetrics, episode_metrics
 from worker.sim.model import Scenario
 from worker.sim.workloads import WorkloadSpec, make_scenario
@@ -98,6 +99,13 @@ class SchedulingEnv(gym.Env):
         self._wait_ok = True
         self.observe = bool(config.get("observe", True))
         """False skips building observations: heuristics read the engine, not features."""
+        self.backfilling = bool(config.get("backfilling", True))
+        """False: a decision picks the next job to start, whether it fits now or not, and
+        nothing else starts before it does (RLScheduler's setting without backfilling);
+        every policy, heuristic or learned, then schedules strictly in its chosen order."""
+        self._valid: np.ndarray | None = None
+        """Without backfilling, the pairs a decision may pick: those that fit now, and for a
+        job that fits nowhere now, every node that could ever hold it."""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -124,6 +132,9 @@ class SchedulingEnv(gym.Env):
         self._pair_state = PairState(self.sim, self.scales)
         if self._teacher is not None:
             self._teacher.reset(sim_seed)
+        self._table = shape_table(self.sim) if scenario.placement_only else None
+        """FGD's typical shapes: a placement-only episode puts a fractional job on the device
+        of the chosen node where it fragments least, as FGD's experiment does for every policy."""
         self._settle()
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
@@ -132,16 +143,18 @@ class SchedulingEnv(gym.Env):
         action = int(action)
         n = self.n_nodes
         reward = 0.0
-        if action < self.window * n and self._pairs.fits[action // n, action % n]:
-            reward += sim.place(action // n, action % n)
-        elif self._wait_ok or not self._pairs.any_fit:
+        valid = self._pairs.fits if self._valid is None else self._valid
+        if action >= self.window * n or not valid[action // n, action % n]:
+            # WAIT is masked only when nothing is left to wait for: then the first valid pair
+            action = -1 if self._wait_ok or not valid.any() else int(np.flatnonzero(valid.ravel())[0])
+        if action < 0:
             reward += sim.advance(self.scenario.horizon_s)
+        elif self._pairs.fits[action // n, action % n]:
+            reward += self._place(action // n, action % n)
         else:
-            # WAIT is masked only when nothing is left to wait for: take the first valid pair
-            first = int(np.flatnonzero(self._pairs.fits.ravel())[0])
-            reward += sim.place(first // n, first % n)
+            reward += self._start_when_it_fits(action // n, action % n)
         reward += self._settle()
-        terminated = sim.done
+        terminated = sim.done or self._all_placed()
         truncated = not terminated and sim.now >= self.scenario.horizon_s
         info = {}
         if terminated or truncated:
@@ -150,23 +163,73 @@ class SchedulingEnv(gym.Env):
                 reward += metrics.utilization
         return self._obs, float(reward), terminated, truncated, info
 
+    def _place(self, slot: int, node: int) -> float:
+        sim = self.sim
+        device = (
+            -1 if self._table is None else fgd_device(sim, int(self._pairs.window[slot]), node, self._table)
+        )
+        return sim.place(slot, node, device)
+
+    def _start_when_it_fits(self, slot: int, node: int) -> float:
+        """Without backfilling: hold everything back until the chosen job fits its node."""
+        sim = self.sim
+        job = int(self._pairs.window[slot])
+        horizon = self.scenario.horizon_s
+        reward = 0.0
+        one = np.array([job])
+        while not sim.fit(one).fits[0, node]:
+            if sim.now >= horizon or not sim.has_future_events():
+                return reward
+            reward += sim.advance(horizon)
+        return reward + sim.place(sim.waiting.index(job), node)
+
+    def _strict_pairs(self) -> np.ndarray:
+        sim, pairs = self.sim, self._pair_state
+        window = pairs.window
+        ever = sim.fit(window, sim.cap_cpu, sim.cap_mem, sim.cap_whole, sim.cap_share, sim.usable).fits
+        ever &= (window < sim.n_jobs)[:, None]
+        return pairs.fits | (ever & ~pairs.fits.any(axis=1, keepdims=True))
+
+    def _all_placed(self) -> bool:
+        """A placement-only episode ends with the last arrival: its pods never leave."""
+        sim = self.sim
+        return self.scenario.placement_only and sim.next_arrival >= sim.n_jobs and not sim.waiting
+
     def _settle(self) -> float:
-        """Advance time until some pair is valid or the episode is over."""
+        """Advance time until some pair is valid or the episode is over. In a placement-only
+        episode the window's jobs that fit nowhere fail instead of waiting."""
         sim = self.sim
         horizon = self.scenario.horizon_s
         reward = 0.0
         pairs = self._pair_state
         pairs.new_decision(fresh_pairs=self.observe)
-        while not (pairs.any_fit or sim.done or sim.now >= horizon or not sim.has_future_events()):
+        while True:
+            if self._table is not None and not pairs.any_fit and sim.waiting:
+                for slot in reversed(range(min(len(sim.waiting), self.window))):
+                    sim.discard(slot)
+                pairs.refresh()
+                continue
+            if not self.backfilling:
+                self._valid = self._strict_pairs()
+            any_valid = pairs.any_fit if self._valid is None else bool(self._valid.any())
+            if any_valid or sim.done or sim.now >= horizon or not sim.has_future_events():
+                break
+            if self._all_placed():
+                break
             sim.changed = False
             reward += sim.advance(horizon)
             if sim.changed:
                 pairs.refresh()
         self._pairs = pairs
-        over = sim.done or sim.now >= horizon
-        self._wait_ok = over or not pairs.any_fit or sim.has_future_events()
+        over = sim.done or sim.now >= horizon or self._all_placed()
+        # Placement-only jobs cannot wait, and without backfilling a job is picked rather
+        # than waited for: WAIT is offered only when there is no choice.
+        hold_ok = self._table is None and self._valid is None
+        self._wait_ok = over or not any_valid or (sim.has_future_events() and hold_ok)
         if self.observe:
             self._obs = build_observation(sim, self.scales, pairs, horizon, self._wait_ok)
+            if self._valid is not None:
+                self._obs["action_mask"][:-1] = self._valid.ravel()
             if self._teacher is not None:
                 self._obs[PRIOR_KEY] = self._teacher_choice()
         return reward
@@ -181,7 +244,8 @@ class SchedulingEnv(gym.Env):
     def decision_view(self) -> DecisionView:
         assert self._pairs is not None
         p = self._pairs
-        return DecisionView(self._obs, self.sim, p.window, p.fits, p.speed)
+        fits = p.fits if self._valid is None else self._valid
+        return DecisionView(self._obs, self.sim, p.window, fits, p.speed)
 
     def metrics(self) -> EpisodeMetrics:
         assert self.sim is not None

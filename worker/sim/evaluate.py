@@ -7,6 +7,7 @@ derived from (seed, i), so differences between rows are the policies', not the d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +29,14 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(episodes)]
 
 
-def run_episode(policy: Policy, scenario: Scenario, window: int, sim_seed: int) -> SchedulingEnv:
-    """Play one episode to its end and return the finished env (metrics, engine state)."""
+def run_episode(
+    policy: Policy, scenario: Scenario, window: int, sim_seed: int, env_options: dict[str, Any] | None = None
+) -> SchedulingEnv:
+    """Play one episode to its end and return the finished env (metrics, engine state).
+    `env_options` (e.g. `{"backfilling": False}`) add to what the policy itself asks for."""
     observe = getattr(policy, "needs_observation", True)
     config = {"nodes": len(scenario.nodes), "window": window, "observe": observe}
-    env = SchedulingEnv(config | getattr(policy, "env_options", {}))
+    env = SchedulingEnv(config | (env_options or {}) | getattr(policy, "env_options", {}))
     env.load_scenario(scenario, sim_seed)
     policy.reset(sim_seed)
     terminated = truncated = False

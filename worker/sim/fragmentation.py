@@ -180,3 +180,32 @@ def fragmentation_choice(
 def fragmentation_delta(sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable) -> np.ndarray:
     """Per node, how much the expected fragmentation grows if `job` starts there."""
     return fragmentation_choice(sim, job, candidates, table)[0]
+
+
+def fgd_choice(sim: ClusterSim, job: int, candidates: np.ndarray, table: ShapeTable) -> tuple[int, int]:
+    """FGD's node for `job` and, for a fractional job, FGD's device on it (-1: the
+    engine's choice). Scored as their plugin does, `int(sigmoid(-delta) x 100)`, so
+    changes under ~0.04 GPU tie, and ties go to the lowest-index node (their scheduler's
+    lexicographic tie-break)."""
+    delta, device = fragmentation_choice(sim, job, candidates, table)
+    score = np.where(candidates, np.floor(100.0 / (1.0 + np.exp(np.clip(delta, -50.0, 50.0)))), -1.0)
+    node = int(np.argmax(score))
+    return node, int(device[node])
+
+
+def fgd_device(sim: ClusterSim, job: int, node: int, table: ShapeTable) -> int:
+    """The device of `node` on which a fractional `job` fragments least (-1 for other
+    jobs: the engine's choice), so any policy that picks the node places like FGD."""
+    if sim.cpu_only[job] or sim.gpu[job] >= 1.0 - EPS:
+        return -1
+    only = np.zeros(len(sim.free_cpu), dtype=np.bool_)
+    only[node] = True
+    return int(fragmentation_choice(sim, job, only, table)[1][node])
+
+
+def shape_table(sim: ClusterSim) -> ShapeTable:
+    """The scenario's typical shapes, built once per engine (every FGD decision reads them)."""
+    table = getattr(sim, "_shape_table", None)
+    if table is None:
+        table = sim._shape_table = ShapeTable.from_jobs(sim)
+    return table

@@ -73,6 +73,9 @@ class Scenario:
     jobs: tuple[Job, ...]
     horizon_s: float
     failures: NodeFailures | None = None
+    placement_only: bool = False
+    """Jobs never wait: one that fits nowhere when it arrives fails (FGD's inflation
+    experiment, where pods never leave and only placement is judged)."""
 
     @property
     def gpu_types(self) -> tuple[str, ...]:

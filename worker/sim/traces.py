@@ -104,7 +104,12 @@ _ALIBABA: dict[str, tuple[str, str]] = {
 LUBLIN_POOL = "trace:lublin-1"
 """RLScheduler's Lublin-1 setting (Zhang et al., SC20) by name: see :func:`pool_scenario`."""
 LUBLIN_FILE = "swf/lublin_256.swf"
-TRACE_NAMES: tuple[str, ...] = (*_ALIBABA, LUBLIN_POOL)
+OPENB_INFLATION = "trace:openb-inflation"
+"""FGD's inflation experiment (Weng et al., ATC'23) as a training workload: `nodes` openb
+nodes drawn by the seed, the default pod list resampled by the seed until it asks for
+1.3x their GPUs, pods that never leave and fail when they fit nowhere on arrival. Only the
+default list: gpuspec33 and multigpu50 are held out for evaluation."""
+TRACE_NAMES: tuple[str, ...] = (*_ALIBABA, LUBLIN_POOL, OPENB_INFLATION)
 """The fixed trace names; ``trace:swf:PATH`` is accepted as well."""
 
 GPU_SPEEDS: dict[str, float] = {
@@ -186,7 +191,7 @@ def traces_dir() -> Path:
 def is_trace_name(name: str) -> bool:
     return (
         name in _ALIBABA
-        or name == LUBLIN_POOL
+        or name in (LUBLIN_POOL, OPENB_INFLATION)
         or (name.startswith(SWF_PREFIX) and len(name) > len(SWF_PREFIX))
     )
 
@@ -203,6 +208,8 @@ def trace_scenario(name: str, *, nodes: int, load: float | None, jobs: int, seed
             )
         n_tasks = len(_swf(traces_dir() / LUBLIN_FILE).tasks.submit)
         return pool_scenario(int(rng.integers(0, max(n_tasks - jobs, 0) + 1)), jobs)
+    if name == OPENB_INFLATION:
+        return _inflation(nodes, load, rng)
     if name in _ALIBABA:
         pod_list, part = _ALIBABA[name]
         base = traces_dir() / ALIBABA_DIR
@@ -274,6 +281,19 @@ def pool_scenario(start: int, jobs: int = 1024) -> Scenario:
     # Even one job at a time, everything ends by the last arrival plus the sum of runtimes.
     horizon = float(submit[-1] + runtime.sum()) + 1.0
     return Scenario(LUBLIN_POOL, pool, records, horizon)
+
+
+def _inflation(nodes: int, load: float | None, rng: np.random.Generator) -> Scenario:
+    from worker.sim.allocation import inflation_scenario
+
+    if load is not None:
+        raise ValueError(f"{OPENB_INFLATION} has no time axis: pods arrive until 1.3x capacity; use no load")
+    cluster = _node_list(traces_dir() / ALIBABA_DIR / NODE_LIST)
+    if nodes > cluster.size:
+        raise ValueError(f"{OPENB_INFLATION} has {cluster.size} nodes; asked for {nodes}")
+    picked = cluster.nodes(np.sort(rng.choice(cluster.size, size=nodes, replace=False)))
+    seed = int(rng.integers(2**31 - 1))
+    return inflation_scenario(picked, openb_pod_shapes("default"), seed, OPENB_INFLATION)
 
 
 def openb_cluster() -> tuple[Node, ...]:

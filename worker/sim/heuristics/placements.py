@@ -14,7 +14,7 @@ import numpy as np
 
 from worker.sim.engine import ClusterSim
 from worker.sim.env import DecisionView
-from worker.sim.fragmentation import ShapeTable, fragmentation_delta
+from worker.sim.fragmentation import fgd_choice, shape_table
 
 PlaceFn = Callable[[DecisionView, int, np.ndarray], int]
 """(view, window slot, candidate nodes as a bool mask with at least one True) -> node."""
@@ -93,14 +93,9 @@ def _bestfit(view: DecisionView, slot: int, candidates: np.ndarray) -> int:
 
 def _fgd(view: DecisionView, slot: int, candidates: np.ndarray) -> int:
     """FGD: where the expected GPU fragmentation over the workload's typical job shapes
-    grows least (worker/sim/fragmentation.py)."""
+    grows least, scored and tie-broken as their scheduler does (worker/sim/fragmentation.py)."""
     sim = view.sim
-    table = getattr(sim, "_shape_table", None)
-    if table is None:
-        table = sim._shape_table = ShapeTable.from_jobs(sim)
-    delta = fragmentation_delta(sim, int(view.window[slot]), candidates, table)
-    left = leftover(sim, int(view.window[slot]))
-    return _best(candidates, delta, left.gpu, left.cpu)
+    return fgd_choice(sim, int(view.window[slot]), candidates, shape_table(sim))[0]
 
 
 def _allocated_shares(left: Leftover) -> tuple[np.ndarray, np.ndarray]:
