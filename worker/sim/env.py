@@ -9,6 +9,12 @@ exploration cannot corrupt the simulation.
 Between decisions the env skips time forward until some job fits (or the episode ends),
 so every step the agent sees is a real choice.
 
+Two variants, for the published experiments we stand beside: with config `backfilling:
+False` a decision picks the next job to start even if it does not fit yet, and nothing
+else starts before it (RLScheduler without backfilling); a scenario with
+`placement_only` (FGD's inflation experiment) fails a job that fits nowhere on arrival
+instead of queueing it, and ends with the last arrival.
+
 Reward (config `objective`, default `deadline`; all in worker/sim/objectives.py): the
 headline score is sum(priority of jobs finished by their deadline) / sum(all
 priorities). When a job starts the env pays its priority share if it will finish by its
