@@ -97,7 +97,8 @@ def inflated_pods(
 ) -> list[tuple[float, float, float, tuple[str, ...]]]:
     """The pod list shuffled by `seed`, resampled with replacement until its GPU requests
     reach `INFLATION` x `capacity`; cut there when the list alone asks for more (a slice
-    of the cluster, as training draws: the whole openb lists ask for less than 1.3x)."""
+    of the cluster, as training draws, or multigpu50, which asks for 1.8x the whole
+    cluster). Pods past that point would not change the curve, only FGD's typical shapes."""
     rng = np.random.default_rng(seed)
     order = [shapes[i] for i in rng.permutation(len(shapes))]
     reached = np.cumsum([s[2] for s in order]) >= INFLATION * capacity
