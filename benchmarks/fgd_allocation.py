@@ -15,8 +15,12 @@ nothing is tuned on them. The experiment itself is worker/sim/allocation.py.
 `--train-nodes` openb nodes drawn per episode, the default pod list only, training-side
 seeds; objective `allocation`, window 1), `--training-seeds` runs, each judged on the
 whole cluster and the three pod lists at the seeds above beside `fgd` on the same
-episodes. Held out: gpuspec33 and multigpu50 are never trained or selected on, and no
-evaluation seed is a training seed. Those rows go to `fgd_allocation_learned.json`.
+episodes. With `--select-every`, each run keeps its checkpoint (the warm-started start
+included) with the highest allocation on `--select-episodes` selection episodes of
+`--select-nodes` nodes (default: the training slices; the whole cluster is 1213), drawn
+from the default list at selection seeds, never 42-51. Held out: gpuspec33 and multigpu50
+are never trained or selected on, and no evaluation seed is a training seed. Those rows go
+to `fgd_allocation_learned.json`.
 """
 
 from __future__ import annotations
@@ -84,8 +88,8 @@ def plot(curves: dict[tuple[str, str], list[float]], anchor: dict, path: Path) -
 
 
 def learned_rows(
-    minutes: float, training_seeds: int, train_nodes: int, select_every: int, overrides: dict[str, Any],
-    seeds: int, pod_lists: list[str], published: dict,
+    minutes: float, training_seeds: int, train_nodes: int, select_every: int, select_nodes: int,
+    select_episodes: int, overrides: dict[str, Any], seeds: int, pod_lists: list[str], published: dict,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Train `training_seeds` placements and judge each on every pod list at seeds 42...,
     beside `fgd` on the same episodes."""
@@ -101,10 +105,12 @@ def learned_rows(
 
     nodes = openb_cluster()
     spec = WorkloadSpec(OPENB_INFLATION, train_nodes, None)
+    select_spec = WorkloadSpec(OPENB_INFLATION, select_nodes or train_nodes, None)
     with tempfile.TemporaryDirectory(prefix="fgd-") as tmp:
         policies = [
             PPOPolicy(load_module(train_and_select(
-                spec, "allocation", 1, minutes, Path(tmp), seed, overrides, select_every, "openb-inflation"
+                spec, "allocation", 1, minutes, Path(tmp), seed, overrides, select_every, "openb-inflation",
+                select_spec, select_episodes,
             )))
             for seed in range(training_seeds)
         ]  # fmt: skip
@@ -145,7 +151,9 @@ def main(
     train_minutes: float = typer.Option(0.0, help="Train a learned placement this long per seed (0: none)."),
     training_seeds: int = typer.Option(3, min=1, help="Training seeds of the learned placement (0, 1, ...)."),
     train_nodes: int = typer.Option(152, min=1, help="openb nodes per training episode (an eighth: 152)."),
-    select_every: int = typer.Option(0, help="Save every N iterations, keep the best on training episodes."),
+    select_every: int = typer.Option(0, help="Save every N iterations, keep the best on selection episodes."),
+    select_nodes: int = typer.Option(0, min=0, help="openb nodes per selection episode (0: --train-nodes)."),
+    select_episodes: int = typer.Option(10, min=1, help="Selection episodes per checkpoint."),
     overrides: str = typer.Option("{}", help='PPOHyperparams fields as JSON, e.g. {"prior": "fifo+fgd"}.'),
 ) -> None:
     from worker.sim.allocation import run_inflation
@@ -155,8 +163,8 @@ def main(
     published = theirs(anchor) if anchor.is_file() else {}
     if train_minutes > 0:
         rows = learned_rows(
-            train_minutes, training_seeds, train_nodes, select_every, json.loads(overrides), seeds, pod_list,
-            published,
+            train_minutes, training_seeds, train_nodes, select_every, select_nodes, select_episodes,
+            json.loads(overrides), seeds, pod_list, published,
         )  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         document = {
@@ -165,6 +173,8 @@ def main(
             "training_seeds": training_seeds,
             "train_nodes": train_nodes,
             "select_every": select_every,
+            "select_nodes": select_nodes or train_nodes,
+            "select_episodes": select_episodes,
             "overrides": json.loads(overrides),
         }
         (out / "fgd_allocation_learned.json").write_text(json.dumps(document, indent=1) + "\n")

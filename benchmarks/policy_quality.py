@@ -79,9 +79,12 @@ def select_checkpoint(spec: Any, run_dir: Path, window: int, episodes: int,
 
 
 def train_and_select(spec: Any, objective: str, window: int, minutes: float, output_dir: Path, seed: int,
-                     overrides: dict[str, Any], select_every: int, label: str) -> str:  # fmt: skip
+                     overrides: dict[str, Any], select_every: int, label: str, select_spec: Any = None,
+                     select_episodes: int = 10) -> str:  # fmt: skip
     """A PPO run of `minutes` on `spec`; with `select_every`, the run's checkpoint with the
-    best `objective` on 10 training-side selection episodes, else its last checkpoint."""
+    best `objective` on `select_episodes` training-side selection episodes of `select_spec`
+    (default `spec`: e.g. the whole cluster when training draws slices of it), else its
+    last checkpoint."""
     from worker.rl.config import PPOHyperparams, TrainRoundConfig
     from worker.rl.train import IterationProgress, train_round
     from worker.settings import WorkerSettings
@@ -119,7 +122,9 @@ def train_and_select(spec: Any, objective: str, window: int, minutes: float, out
     )
     if not select_every:
         return result.checkpoint
-    checkpoint, scores = select_checkpoint(spec, Path(config.output_dir), window, 10, objective)
+    checkpoint, scores = select_checkpoint(
+        select_spec or spec, Path(config.output_dir), window, select_episodes, objective
+    )
     print(f"[{label} seed {seed}] selected {Path(checkpoint).name} of {scores}", file=sys.stderr, flush=True)
     return checkpoint
 
