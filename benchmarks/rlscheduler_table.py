@@ -110,6 +110,7 @@ def main(
     seeds: int = typer.Option(1, min=1, help="Training seeds of each PPO row (0, 1, ...): their mean."),
     overrides: str = typer.Option("{}", help='PPOHyperparams fields as JSON, e.g. {"prior": "tuned"}.'),
     select_every: int = typer.Option(0, help="Save every N iterations, keep the best on training sequences."),
+    select_episodes: int = typer.Option(10, min=1, help="Training sequences each checkpoint is selected on."),
     rl_rows: list[str] = typer.Option(["with", "without"], help="Which PPO rows to train: with, without."),
     out: Path = typer.Option(Path("benchmarks/results"), help="Where the JSON and the PNG go."),
 ) -> None:
@@ -141,7 +142,9 @@ def main(
     for backfilling in (False, True):
         if train_minutes > 0 and ("with" if backfilling else "without") in rl_rows:
             settings = ppo_overrides | {"backfilling": backfilling}
-            rows.append(rl_row(backfilling, train_minutes, seeds, settings, select_every, sequences))
+            rows.append(
+                rl_row(backfilling, train_minutes, seeds, settings, select_every, select_episodes, sequences)
+            )
         else:  # a PPO row not retrained this time keeps its last measurement (and settings)
             old = [r for r in kept if r["policy"] == "rl" and r["backfilling"] == backfilling]
             rows.append(old[0] if old else {"policy": "rl", "backfilling": backfilling, "ours": None})
@@ -159,6 +162,7 @@ def rl_row(
     seeds: int,
     overrides: dict[str, Any],
     select_every: int,
+    select_episodes: int,
     sequences: int,
 ) -> dict[str, Any]:
     """PPO trained `seeds` times on random sequences (window 128, `slowdown`), each judged
@@ -170,13 +174,24 @@ def rl_row(
     from worker.sim.workloads import WorkloadSpec
 
     per_seed: list[list[float]] = []
+    selected: list[str] = []
     spec = WorkloadSpec(LUBLIN, 1, None, SEQUENCE)
     label = f"lublin-{'with' if backfilling else 'without'}"
     with tempfile.TemporaryDirectory(prefix="lublin-") as tmp:
         for seed in range(seeds):
             checkpoint = train_and_select(
-                spec, "slowdown", RL_WINDOW, minutes, Path(tmp), seed, overrides, select_every, label
+                spec,
+                "slowdown",
+                RL_WINDOW,
+                minutes,
+                Path(tmp),
+                seed,
+                overrides,
+                select_every,
+                label,
+                select_episodes=select_episodes,
             )
+            selected.append(Path(checkpoint).name)
             per_seed.append(bounded_slowdowns(PPOPolicy(load_module(checkpoint)), sequences, RL_WINDOW))
             print(f"[{label} seed {seed}] {statistics.fmean(per_seed[-1]):.2f}", file=sys.stderr, flush=True)
     seed_means = [statistics.fmean(v) for v in per_seed]
@@ -188,10 +203,12 @@ def rl_row(
         "theirs": THEIRS[("rl", backfilling)],
         "ours_per_sequence": [round(statistics.fmean(c), 2) for c in zip(*per_seed, strict=True)],
         "ours_per_seed": [round(v, 2) for v in seed_means],
+        "selected_checkpoints": selected,
         "train_minutes": minutes,
         "training_seeds": seeds,
         "overrides": overrides,
         "select_every": select_every,
+        "select_episodes": select_episodes,
     }
 
 
