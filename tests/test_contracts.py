@@ -56,6 +56,35 @@ def test_bad_inputs_are_rejected_with_the_field_named() -> None:
         PlanInput(policy=PolicyRef(kind="heuristic", name="fifo"))
 
 
+@pytest.mark.parametrize(
+    ("fields", "accepted"),
+    [
+        ({"name": "trace:lublin-1"}, False),  # the default 16 nodes
+        ({"name": "trace:lublin-1", "nodes": 1}, True),
+        ({"name": "trace:lublin-1", "nodes": 1, "load": 0.9}, False),
+        ({"name": "trace:openb-inflation", "nodes": 8}, True),
+        ({"name": "trace:openb-inflation", "nodes": 8, "load": 0.9}, False),
+    ],
+)
+def test_fixed_shape_traces_are_refused_as_the_simulator_would(fields: dict, accepted: bool) -> None:
+    """What the contract lets through must build an episode, and what it refuses the
+    simulator refuses too: a request must not be accepted only to fail in the worker."""
+    from worker.sim.traces import trace_scenario
+
+    def simulate() -> object:
+        merged = {"nodes": 16, "load": None} | fields
+        return trace_scenario(fields["name"], nodes=merged["nodes"], load=merged["load"], jobs=64, seed=0)
+
+    if accepted:
+        WorkloadConfig(**fields)
+        assert simulate() is not None
+    else:
+        with pytest.raises(ValidationError, match=fields["name"]):
+            WorkloadConfig(**fields)
+        with pytest.raises(ValueError, match=fields["name"]):
+            simulate()
+
+
 def _checkpoint(policy: str, margin: float, seed: int = 1, forced: bool = False) -> Deployment:
     evidence = EvaluationEvidence(
         run_id="r",

@@ -350,6 +350,21 @@ class WorkloadConfig(Model):
         choices = ", ".join((*WORKLOAD_PRESETS, *TRACE_WORKLOADS, "trace:swf:PATH"))
         raise ValueError(f"unknown workload {name!r}; choose one of {choices}")
 
+    @model_validator(mode="after")
+    def _fixed_shape_traces(self) -> WorkloadConfig:
+        """The published settings fix what the simulator would otherwise refuse only when
+        the run's first episode is drawn, minutes after the request was accepted."""
+        if self.name == "trace:lublin-1" and (self.nodes != 1 or self.load is not None):
+            raise ValueError(
+                "trace:lublin-1 is RLScheduler's setting (one pool of 256 processors, the trace's own "
+                "arrivals): use nodes=1 and no load, or trace:swf:swf/lublin_256.swf for other shapes"
+            )
+        if self.name == "trace:openb-inflation" and self.load is not None:
+            raise ValueError(
+                "trace:openb-inflation has no time axis (pods arrive until 1.3x capacity): use no load"
+            )
+        return self
+
 
 class PPOParams(Model):
     """PPO hyper-parameters a user may set; the rest keep worker/rl/config.py's defaults."""
