@@ -107,13 +107,14 @@ def learned_rows(
     spec = WorkloadSpec(OPENB_INFLATION, train_nodes, None)
     select_spec = WorkloadSpec(OPENB_INFLATION, select_nodes or train_nodes, None)
     with tempfile.TemporaryDirectory(prefix="fgd-") as tmp:
-        policies = [
-            PPOPolicy(load_module(train_and_select(
+        checkpoints = [
+            train_and_select(
                 spec, "allocation", 1, minutes, Path(tmp), seed, overrides, select_every, "openb-inflation",
                 select_spec, select_episodes,
-            )))
+            )
             for seed in range(training_seeds)
         ]  # fmt: skip
+        policies = [PPOPolicy(load_module(c)) for c in checkpoints]
         rows = []
         for name in pod_lists:
             shapes = openb_pod_shapes(name)
@@ -131,6 +132,7 @@ def learned_rows(
                     "ours_100": round(statistics.fmean(p[0] for p in per_seed), 2),
                     "ours_130": round(statistics.fmean(p[1] for p in per_seed), 2),
                     "per_training_seed": [[round(v, 2) for v in p] for p in per_seed],
+                    "selected_checkpoints": [Path(c).name for c in checkpoints],
                     "fgd_100": round(statistics.fmean(c.at(100) for c in fgd), 2),
                     "fgd_130": round(statistics.fmean(c.at(130) for c in fgd), 2),
                     "theirs_fgd_100": None if their is None else round(their[0], 2),
