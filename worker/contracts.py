@@ -352,8 +352,8 @@ class WorkloadConfig(Model):
 
     @model_validator(mode="after")
     def _fixed_shape_traces(self) -> WorkloadConfig:
-        """The published settings fix what the simulator would otherwise refuse only when
-        the run's first episode is drawn, minutes after the request was accepted."""
+        """Refused at the request: the simulator would refuse these shapes only when the run
+        draws its first episode, minutes after the request was accepted."""
         if self.name == "trace:lublin-1" and (self.nodes != 1 or self.load is not None):
             raise ValueError(
                 "trace:lublin-1 is RLScheduler's setting (one pool of 256 processors, the trace's own "
