@@ -105,7 +105,7 @@ def learned_rows(
 
     nodes = openb_cluster()
     spec = WorkloadSpec(OPENB_INFLATION, train_nodes, None)
-    select_spec = WorkloadSpec(OPENB_INFLATION, select_nodes or train_nodes, None)
+    select_spec = WorkloadSpec(OPENB_INFLATION, select_nodes, None)
     with tempfile.TemporaryDirectory(prefix="fgd-") as tmp:
         checkpoints = [
             train_and_select(
@@ -164,6 +164,7 @@ def main(
     anchor = anchor or traces_dir().parent / "anchors" / "fgd_allocation_openb.csv"
     published = theirs(anchor) if anchor.is_file() else {}
     if train_minutes > 0:
+        select_nodes = select_nodes or train_nodes
         rows = learned_rows(
             train_minutes, training_seeds, train_nodes, select_every, select_nodes, select_episodes,
             json.loads(overrides), seeds, pod_list, published,
@@ -175,7 +176,7 @@ def main(
             "training_seeds": training_seeds,
             "train_nodes": train_nodes,
             "select_every": select_every,
-            "select_nodes": select_nodes or train_nodes,
+            "select_nodes": select_nodes,
             "select_episodes": select_episodes,
             "overrides": json.loads(overrides),
         }
