@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint browser dev bench clean
+.PHONY: venv test lint browser docs dev bench clean
 
 # Re-install whenever pyproject.toml changes; torch==2.13.0 resolves to the local CPU wheel.
 $(STAMP): pyproject.toml
@@ -25,7 +25,12 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
 		|| echo "warning: could not install chromium; the dashboard's browser test will be skipped"
 
-test: lint browser
+# The site's results pages are generated from benchmarks/results/*.json on every build;
+# --strict turns a broken link or a missing page into a failure.
+docs: venv
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint browser docs
 	$(BIN)/python -m pytest
 
 dev: venv
@@ -35,4 +40,4 @@ bench: venv
 	$(BIN)/python benchmarks/env_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -1,0 +1,451 @@
+"""Results pages of the docs site, generated from benchmarks/results/*.json at build time.
+
+mkdocs-gen-files runs this on every `mkdocs build` / `mkdocs serve`, so the figures on
+the site are always the ones in the JSON files: nothing is copied by hand. Each JSON gets
+one page (a renderer per benchmark where the shapes differ; a generic page for a file no
+renderer knows), its PNGs, a line on the results index and an entry in the results nav.
+
+Provenance: the JSON's own `command`, `date` and `commit` when it has them, otherwise the
+date and commit of the last `git log` entry touching the file (and "unknown" outside a
+git checkout); a file without a `command` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mkdocs_gen_files
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+OUT = Path("results")
+log = logging.getLogger("mkdocs.plugins.gen_results_pages")
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    commands: list[str]
+    date: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    summary: str
+    body: str
+
+
+def provenance(path: Path, data: Json) -> Provenance:
+    command = data.get("command", [])
+    commands = [command] if isinstance(command, str) else list(command)
+    date, commit = data.get("date"), data.get("commit")
+    if not (date and commit):
+        git_date, git_commit = _git_last_change(path)
+        date, commit = date or git_date, commit or git_commit
+    return Provenance(commands, date, commit)
+
+
+def _git_last_change(path: Path) -> tuple[str, str]:
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%cs %H", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        out = []
+    return (out[0], out[1]) if len(out) == 2 else ("unknown", "unknown (not a git checkout)")
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value)
+    if isinstance(value, dict):
+        return f"`{json.dumps(value)}`"
+    return str(value).replace("|", "\\|")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def settings_table(settings: Json) -> str:
+    return table(["setting", "value"], ((f"`{k}`", v) for k, v in settings.items()))
+
+
+def code(name: str | None) -> str:
+    return f"`{name}`" if name else ""
+
+
+def render_policy_quality(data: Json) -> Page:
+    overrides = data.get("config", {}).get("overrides", {})
+    if "prior" in overrides:
+        variant = f"residual policy on `{overrides['prior']}`"
+    elif "warm_start" in overrides:
+        variant = f"PPO warm-started from `{overrides['warm_start']}`"
+    else:
+        variant = "PPO from scratch"
+    rows = [
+        (
+            code(w["workload"]),
+            code(w["trained_on"]),
+            w["nodes"],
+            w["ppo_scores"],
+            f"{fmt(w['ppo_mean'])} ({fmt(w['ppo_std'])})",
+            f"{fmt(w['best_heuristic_score'])} ({code(w['best_heuristic'])})",
+            f"{fmt(w['tuned_score'])} ({code(w['tuned_choice'])})",
+            w["bound"],
+            f"{w['ppo_mean'] - w['best_heuristic_score']:+.4f}",
+            w["gap_closed"],
+        )
+        for w in data["workloads"]
+    ]
+    headers = [
+        "workload (held-out episodes)",
+        "trained on",
+        "nodes",
+        "PPO per training seed",
+        "PPO mean (std)",
+        "best heuristic",
+        "`tuned`",
+        "bound",
+        "PPO mean - best",
+        "gap closed",
+    ]
+    training = [
+        (code(t["workload"]), t["seed"], Path(t["checkpoint"]).name, t["iterations"], t["env_steps"])
+        for t in data.get("training", [])
+    ]
+    configs = "".join(
+        f"\n**`{key}`**\n\n{settings_table(value)}" for key, value in data.items() if key.startswith("config")
+    )
+    body = (
+        "Each training seed's policy is judged in one league with the standard heuristics "
+        "(`tuned` included) and the empty-cluster bound on the same held-out episodes; a policy "
+        "trained on N nodes is judged on 2N nodes too. Scores are the `deadline` objective "
+        "(higher is better). *Gap closed* is (PPO - best heuristic) / (bound - best heuristic).\n\n"
+        + table(headers, rows)
+        + "\n## Training\n\n"
+        + table(["workload", "seed", "checkpoint kept", "iterations", "env steps"], training)
+        + "\n## Settings\n"
+        + configs
+    )
+    best = sum(w["ppo_mean"] >= w["best_heuristic_score"] for w in data["workloads"])
+    summary = f"{variant}: mean at or above the best heuristic on {best} of {len(rows)} rows"
+    return Page(f"Policy quality: {variant}", summary, body)
+
+
+def render_fgd_heuristics(data: Json) -> Page:
+    rows = [
+        (
+            r["pod_list"],
+            code(r["policy"]),
+            r["ours_100"],
+            r["theirs_100"],
+            r["ours_130"],
+            r["theirs_130"],
+            r["seeds"],
+        )
+        for r in data["rows"]
+    ]
+    body = (
+        f"FGD's inflation experiment (Weng et al., ATC'23): the whole openb cluster "
+        f"({fmt(data.get('nodes'))} nodes), each pod list shuffled by seed and resampled to "
+        f"{fmt(data.get('inflation'))}x the GPU capacity, pods placed on arrival or failed, never "
+        "leaving. GPU allocation (% of the cluster's GPUs) after 100% and 130% of the capacity "
+        "has arrived, mean over seeds 42, 43, ..., beside FGD's published figures.\n\n"
+        + table(
+            ["pod list", "placement", "ours 100%", "theirs 100%", "ours 130%", "theirs 130%", "seeds"], rows
+        )
+    )
+    fgd = [r for r in data["rows"] if r["policy"] == "fgd" and r["theirs_100"] is not None]
+    worst = max((abs(r["ours_100"] - r["theirs_100"]) for r in fgd), default=float("nan"))
+    return Page("FGD's inflation experiment: heuristics", f"`fgd` within {worst:.2f} points of theirs", body)
+
+
+def render_fgd_learned(data: Json) -> Page:
+    rows = []
+    for r in data["rows"]:
+        seeds = r.get("per_training_seed", [])
+        rows.append(
+            (
+                r["pod_list"],
+                r["ours_100"],
+                " / ".join(fmt(s[0]) for s in seeds),
+                r["fgd_100"],
+                r["theirs_fgd_100"],
+                r["ours_130"],
+                " / ".join(fmt(s[1]) for s in seeds),
+                r["fgd_130"],
+                r["theirs_fgd_130"],
+                r.get("selected_checkpoints", []),
+            )
+        )
+    headers = [
+        "pod list",
+        "learned 100%",
+        "per training seed",
+        "`fgd` (ours) 100%",
+        "FGD (theirs) 100%",
+        "learned 130%",
+        "per training seed",
+        "`fgd` (ours) 130%",
+        "FGD (theirs) 130%",
+        "checkpoints kept",
+    ]
+    settings = {k: v for k, v in data.items() if k not in {"rows", "command", "date", "commit", "note"}}
+    body = (
+        "A learned placement in FGD's inflation experiment: PPO trained on `trace:openb-inflation` "
+        "(slices of `train_nodes` openb nodes, the default pod list, objective `allocation`, window 1), "
+        "judged on the whole cluster, the three pod lists and seeds 42-51, beside `fgd` on the same "
+        "episodes. gpuspec33 and multigpu50 are never trained or selected on.\n\n"
+        + table(headers, rows)
+        + "\n## Settings\n\n"
+        + settings_table(settings)
+        + (f"\n{data['note']}\n" if data.get("note") else "")
+    )
+    above = sum(r["ours_100"] >= r["fgd_100"] and r["ours_130"] >= r["fgd_130"] for r in data["rows"])
+    return Page(
+        "FGD's inflation experiment: learned placement"
+        + (", selected on the whole cluster" if data.get("select_nodes") else ""),
+        f"at or above our `fgd` at 100% and 130% on {above} of {len(rows)} pod lists",
+        body,
+    )
+
+
+RLSCHEDULER_ORDERS = ("fifo", "wfp3", "unicep", "sjf", "f1", "rl")
+
+
+def render_rlscheduler(data: Json) -> Page:
+    by_key = {(r["policy"], r["backfilling"]): r for r in data["rows"]}
+    rows = []
+    for backfilling in (False, True):
+        label = "with backfilling" if backfilling else "without backfilling"
+        for side in ("ours", "theirs"):
+            cells = []
+            for order in RLSCHEDULER_ORDERS:
+                r = by_key.get((order, backfilling), {})
+                cell = fmt(r.get(side))
+                if side == "ours" and r.get("ours_per_seed"):
+                    cell += f" (seeds: {fmt(r['ours_per_seed'])})"
+                cells.append(cell)
+            rows.append((f"{label}, {side}", *cells))
+    strict = [by_key.get((o, False), {}).get("ours_strict_mode") for o in RLSCHEDULER_ORDERS[:-1]]
+    rl_settings = [
+        (
+            "with" if r["backfilling"] else "without",
+            r.get("train_minutes"),
+            r.get("training_seeds"),
+            r.get("select_every"),
+            r.get("select_episodes"),
+            r.get("selected_checkpoints", []),
+            r.get("overrides"),
+        )
+        for r in data["rows"]
+        if r["policy"] == "rl"
+    ]
+    body = (
+        f"RLScheduler's Lublin-1 setting: mean bounded slowdown (lower is better) over "
+        f"{fmt(data.get('sequences'))} sequences of {fmt(data.get('sequence_jobs'))} jobs, beside "
+        "RLScheduler's published table. Without backfilling every decision commits to the next "
+        "job to start and nothing starts before it; with backfilling, EASY around the head job's "
+        "reservation (`easy:`).\n\n"
+        + table(["Lublin-1", "FCFS", "WFP3", "UNICEP", "SJF", "F1", "RL"], rows)
+        + "\nOur `strict:` heuristics (decide once some job fits), for contrast: "
+        + ", ".join(f"{o.upper()} {fmt(v)}" for o, v in zip(RLSCHEDULER_ORDERS, strict, strict=False))
+        + ".\n\n## RL rows\n\n"
+        + table(
+            [
+                "backfilling",
+                "minutes a seed",
+                "seeds",
+                "select every",
+                "selection sequences",
+                "checkpoints kept",
+                "overrides",
+            ],
+            rl_settings,
+        )
+    )
+    rl = by_key.get(("rl", True), {})
+    summary = f"RL with backfilling {fmt(rl.get('ours'))} against their {fmt(rl.get('theirs'))}"
+    return Page("RLScheduler's Lublin-1 table", summary, body)
+
+
+def render_soak(data: Json) -> Page:
+    latency, memory, growth = data["latency"], data["memory_mb"], data["memory_growth_after_warm_up"]
+    processes = sorted(memory["after_warm_up"])
+    body = (
+        f"Plans and a training run through a stack of real processes (dev server, training and "
+        f"inference workers, API): {fmt(data['plans'])} plans from {fmt(latency['clients'])} clients, "
+        f"a training run of {fmt(data['training_run']['rounds_done'])} rounds "
+        f"(status `{data['training_run']['status']}`). Elapsed {fmt(data.get('elapsed_s'))} s on "
+        f"{fmt(data.get('machine', {}).get('cpus'))} CPUs, load average at the end "
+        f"{fmt(data.get('machine', {}).get('load_avg_1m_at_end'))}.\n\n## Targets\n\n"
+        + table(["target", "met"], ((f"`{k}`", v) for k, v in data["targets"].items()))
+        + "\n## Plans\n\n"
+        + table(
+            ["failed plans", "service workflow continued as new"],
+            [(data["failed_plans"], data["scheduler_service_continued_as_new"])],
+        )
+        + "\n## POST /schedule latency\n\n"
+        + table(
+            ["phase", "p50 ms", "p99 ms"],
+            [
+                ("idle", latency["idle"]["p50_ms"], latency["idle"]["p99_ms"]),
+                ("while training", latency["while_training"]["p50_ms"], latency["while_training"]["p99_ms"]),
+                ("ratio", latency["p50_ratio_training_vs_idle"], latency["p99_ratio_training_vs_idle"]),
+            ],
+        )
+        + "\n## Memory (resident, MB)\n\n"
+        + table(
+            ["process", "after warm-up", "end", "growth"],
+            (
+                (f"`{p}`", memory["after_warm_up"][p], memory["end"][p], f"{growth[p]:+.2%}")
+                for p in processes
+            ),
+        )
+        + "\n## Open files and Ray folders\n\n"
+        + table(
+            ["what", "after warm-up", "end"],
+            [
+                *(
+                    (f"open fds: {name}", v["after_warm_up"], v["end"])
+                    for name, v in data["open_fds"].items()
+                ),
+                ("Ray session folders", *data["ray_session_dirs"].values()),
+                ("training worker processes", *data["training_worker_processes"].values()),
+            ],
+        )
+    )
+    return Page(
+        f"Soak: {fmt(data['plans'])} plans, {fmt(data['training_run']['rounds_done'])} rounds",
+        f"{fmt(data['failed_plans'])} failed plans; p99 while training {fmt(latency['p99_ratio_training_vs_idle'])}x idle",
+        body,
+    )
+
+
+def render_generic(data: Json) -> Page:
+    """A JSON no renderer knows: its scalars and its lists of flat records, as tables."""
+    scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
+    parts = [settings_table(scalars)] if scalars else []
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = [c for c in value[0] if not isinstance(value[0][c], (dict, list))]
+            parts.append(
+                f"\n## `{key}`\n\n" + table(columns, ([row.get(c) for c in columns] for row in value))
+            )
+    raw = json.dumps(data, indent=1)
+    parts.append(f'\n??? note "The whole JSON"\n\n    ```json\n{_indent(raw)}\n    ```\n')
+    return Page("", "no renderer for this file yet: its fields as they are", "".join(parts))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+RENDERERS: list[tuple[str, Callable[[Json], Page]]] = [
+    (r"policy_quality(_.*)?", render_policy_quality),
+    (r"fgd_allocation", render_fgd_heuristics),
+    (r"fgd_allocation_learned(_.*)?", render_fgd_learned),
+    (r"rlscheduler_table", render_rlscheduler),
+    (r"soak(_.*)?", render_soak),
+]
+
+
+def renderer_for(stem: str) -> Callable[[Json], Page]:
+    return next((render for pattern, render in RENDERERS if re.fullmatch(pattern, stem)), render_generic)
+
+
+def images_of(stem: str, stems: list[str]) -> list[Path]:
+    """PNGs named after the JSON (`stem.png`, `stem_*.png`) that no longer JSON stem claims."""
+    own = []
+    for png in sorted(RESULTS.glob("*.png")):
+        claims = [s for s in stems if png.stem == s or png.stem.startswith(s + "_")]
+        if claims and max(claims, key=len) == stem:
+            own.append(png)
+    return own
+
+
+def script_of(commands: list[str], stem: str) -> str:
+    match = re.search(r"benchmarks/\w+\.py", " ".join(commands))
+    return match.group(0) if match else f"benchmarks/{stem.split('_')[0]}*.py"
+
+
+def page_text(stem: str, page: Page, prov: Provenance, images: list[Path]) -> str:
+    title = page.title or stem.replace("_", " ").capitalize()
+    commands = (
+        "\n".join(f"```bash\n{c}\n```" for c in prov.commands)
+        if prov.commands
+        else "The JSON does not record the command that produced it."
+    )
+    figures = "".join(f"\n![{png.stem}]({png.name})\n" for png in images)
+    return (
+        f"# {title}\n\n"
+        f"<!-- generated by docs/gen_results_pages.py from benchmarks/results/{stem}.json; do not edit -->\n\n"
+        f"Source: `benchmarks/results/{stem}.json`, measured on {prov.date} at commit "
+        f"`{prov.commit[:12]}`.\n\n"
+        f"{commands}\n\n"
+        f"{page.body}{figures}"
+    )
+
+
+def main() -> None:
+    paths = sorted(RESULTS.glob("*.json"))
+    stems = [p.stem for p in paths]
+    index_rows, nav = [], ["* [Overview](index.md)"]
+    for path in paths:
+        data = json.loads(path.read_text())
+        render = renderer_for(path.stem)
+        if render is render_generic:
+            log.info("no renderer for %s: a generic page", path.name)
+        page = render(data)
+        prov = provenance(path, data)
+        images = images_of(path.stem, stems)
+        name = f"{path.stem}.md"
+        with mkdocs_gen_files.open(OUT / name, "w") as f:
+            f.write(page_text(path.stem, page, prov, images))
+        for png in images:
+            with mkdocs_gen_files.open(OUT / png.name, "wb") as f:
+                f.write(png.read_bytes())
+        title = page.title or path.stem
+        nav.append(f"* [{title}]({name})")
+        index_rows.append(
+            (f"[{title}]({name})", f"`{script_of(prov.commands, path.stem)}`", prov.date, page.summary)
+        )
+    with mkdocs_gen_files.open(OUT / "index.md", "w") as f:
+        f.write(
+            "# Results\n\n"
+            "Every page here is generated from a JSON file in `benchmarks/results/` when the site "
+            "is built, so the figures are the ones the benchmark wrote. Each page names the "
+            "command, the date and the commit. Benchmarks that print their figures instead of "
+            "writing them there are described in [Benchmarks](../guides/benchmarks.md).\n\n"
+            + table(["page", "benchmark", "measured", "headline"], index_rows)
+        )
+    with mkdocs_gen_files.open(OUT / "SUMMARY.md", "w") as f:
+        f.write("\n".join(nav) + "\n")
+
+
+main()
