@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import statistics
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -65,8 +66,8 @@ def _git_last_change(path: Path) -> tuple[str, str]:
             check=True,
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
-        out = []
-    return (out[0], out[1]) if len(out) == 2 else ("unknown", "unknown (not a git checkout)")
+        return "unknown", "unknown (not a git checkout)"
+    return (out[0], out[1]) if len(out) == 2 else ("unknown", "none (the file is not committed)")
 
 
 def fmt(value: Any) -> str:
@@ -75,7 +76,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.2f}"
+        return f"{value:,.{4 if abs(value) < 1000 else 2}f}".rstrip("0").rstrip(".")
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list):
@@ -152,8 +153,11 @@ def render_policy_quality(data: Json) -> Page:
         + "\n## Settings\n"
         + configs
     )
-    best = sum(w["ppo_mean"] >= w["best_heuristic_score"] for w in data["workloads"])
-    summary = f"{variant}: mean at or above the best heuristic on {best} of {len(rows)} rows"
+    gains = sorted(w["ppo_mean"] - w["best_heuristic_score"] for w in data["workloads"])
+    summary = (
+        f"{variant}: mean minus the best heuristic {gains[0]:+.4f} to {gains[-1]:+.4f}, "
+        f"median {statistics.median(gains):+.4f}, over {len(gains)} rows"
+    )
     return Page(f"Policy quality: {variant}", summary, body)
 
 
@@ -395,6 +399,10 @@ def script_of(commands: list[str], stem: str) -> str:
     return match.group(0) if match else f"benchmarks/{stem.split('_')[0]}*.py"
 
 
+def short_commit(commit: str) -> str:
+    return f"`{commit[:12]}`" if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
+
+
 def page_text(stem: str, page: Page, prov: Provenance, images: list[Path]) -> str:
     title = page.title or stem.replace("_", " ").capitalize()
     commands = (
@@ -407,7 +415,7 @@ def page_text(stem: str, page: Page, prov: Provenance, images: list[Path]) -> st
         f"# {title}\n\n"
         f"<!-- generated from benchmarks/results/{stem}.json by docs/gen_results_pages.py -->\n\n"
         f"Source: `benchmarks/results/{stem}.json`, measured on {prov.date} at commit "
-        f"`{prov.commit[:12]}`.\n\n"
+        f"{short_commit(prov.commit)}.\n\n"
         f"{commands}\n\n"
         f"{page.body}{figures}"
     )
