@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import mkdocs_gen_files
+from mkdocs.structure.files import InclusionLevel
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -455,6 +456,10 @@ def main() -> None:
         )
     with mkdocs_gen_files.open(OUT / "SUMMARY.md", "w") as f:
         f.write("\n".join(nav) + "\n")
+    # literate-nav reads the section's nav file; like docs/SUMMARY.md, it is no page of its own.
+    summary = mkdocs_gen_files.FilesEditor.current().files.get_file_from_path(str(OUT / "SUMMARY.md"))
+    if summary is not None:
+        summary.inclusion = InclusionLevel.EXCLUDED
 
 
 main()
