@@ -180,7 +180,11 @@ def render_fgd_heuristics(data: Json) -> Page:
         f"({fmt(data.get('nodes'))} nodes), each pod list shuffled by seed and resampled to "
         f"{fmt(data.get('inflation'))}x the GPU capacity, pods placed on arrival or failed, never "
         "leaving. GPU allocation (% of the cluster's GPUs) after 100% and 130% of the capacity "
-        "has arrived, mean over seeds 42, 43, ..., beside FGD's published figures.\n\n"
+        "has arrived, mean over seeds 42, 43, ..., beside FGD's published figures. `fgd` is "
+        "scored as their experiment scripts do it (typical shapes at 95% coverage, step 1, "
+        "integer sigmoid scores, lowest-index ties). Our `dotprod` prefers the largest dot "
+        "product where theirs prefers the smallest, and our `gpupacking`, `gpuclustering` and "
+        "`bestfit` are plain rules, not their tiered integer scores.\n\n"
         + table(
             ["pod list", "placement", "ours 100%", "theirs 100%", "ours 130%", "theirs 130%", "seeds"], rows
         )
@@ -276,7 +280,11 @@ def render_rlscheduler(data: Json) -> Page:
         f"{fmt(data.get('sequences'))} sequences of {fmt(data.get('sequence_jobs'))} jobs, beside "
         "RLScheduler's published table. Without backfilling every decision commits to the next "
         "job to start and nothing starts before it; with backfilling, EASY around the head job's "
-        "reservation (`easy:`).\n\n"
+        "reservation (`easy:`). Their WFP3 and UNICEP score waiting jobs before their scheduled "
+        "time is set, so the \"wait\" in both formulas is -(submit + 1); ours use the real wait, "
+        "hence the far apart rows. The RL rows are a residual policy on `tuned`, its checkpoint "
+        "selected on training sequences (random windows of the same file: there is no held-out "
+        "Lublin file).\n\n"
         + table(["Lublin-1", "FCFS", "WFP3", "UNICEP", "SJF", "F1", "RL"], rows)
         + "\nOur `strict:` heuristics (decide once some job fits), for contrast: "
         + ", ".join(f"{o.upper()} {fmt(v)}" for o, v in zip(RLSCHEDULER_ORDERS, strict, strict=False))
