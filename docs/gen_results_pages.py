@@ -281,7 +281,7 @@ def render_rlscheduler(data: Json) -> Page:
         "RLScheduler's published table. Without backfilling every decision commits to the next "
         "job to start and nothing starts before it; with backfilling, EASY around the head job's "
         "reservation (`easy:`). Their WFP3 and UNICEP score waiting jobs before their scheduled "
-        "time is set, so the \"wait\" in both formulas is -(submit + 1); ours use the real wait, "
+        'time is set, so the "wait" in both formulas is -(submit + 1); ours use the real wait, '
         "hence the far apart rows. The RL rows are a residual policy on `tuned`, its checkpoint "
         "selected on training sequences (random windows of the same file: there is no held-out "
         "Lublin file).\n\n"
