@@ -224,7 +224,12 @@ def render_fgd_learned(data: Json) -> Page:
         "FGD (theirs) 130%",
         "checkpoints kept",
     ]
-    settings = {k: v for k, v in data.items() if k not in {"rows", "command", "date", "commit", "note"}}
+    skip = {"rows", "command", "date", "commit", "note", "selection_scores"}
+    settings = {k: v for k, v in data.items() if k not in skip}
+    selection = [
+        (seed, "; ".join(f"{name}: {fmt(score)}" for name, score in scores))
+        for seed, scores in enumerate(data.get("selection_scores", []))
+    ]
     body = (
         "A learned placement in FGD's inflation experiment: PPO trained on `trace:openb-inflation` "
         "(slices of `train_nodes` openb nodes, the default pod list, objective `allocation`, window 1), "
@@ -233,6 +238,12 @@ def render_fgd_learned(data: Json) -> Page:
         + table(headers, rows)
         + "\n## Settings\n\n"
         + settings_table(settings)
+        + (
+            "\n## Checkpoint selection\n\n"
+            + table(["training seed", "checkpoint: selection score"], selection)
+            if selection
+            else ""
+        )
         + (f"\n{data['note']}\n" if data.get("note") else "")
     )
     above = sum(r["ours_100"] >= r["fgd_100"] and r["ours_130"] >= r["fgd_130"] for r in data["rows"])
