@@ -11,7 +11,7 @@ import torch
 from pydantic import ValidationError
 
 from worker.contracts import PPOParams
-from worker.rl.config import PPOHyperparams, TrainRoundConfig, resolve_prior
+from worker.rl.config import PPOHyperparams, TrainingEnv, TrainRoundConfig, env_config, resolve_prior
 from worker.rl.fast_forward import ForwardWeights, masked_logits
 from worker.rl.inference import PPOPolicy
 from worker.rl.module import MASKED_LOGIT, PairScoringModule
@@ -21,6 +21,7 @@ from worker.sim.features import PRIOR_KEY, observation_space
 from worker.sim.heuristics import make_heuristic
 from worker.sim.heuristics.tuned import tuned_choice
 from worker.sim.plan import plan_schedule
+from worker.sim.teacher import make_env, make_teacher
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 TEACHER = "easy:edf+fastest"
@@ -45,7 +46,7 @@ def test_observations_carry_the_teachers_choice_at_every_decision() -> None:
     """In lockstep with the teacher playing alone on the same episode, the one-hot marks
     exactly the action it takes, WAITs included."""
     scenario = make_scenario(WorkloadSpec("deadline-tight", 4, jobs=80), 5)  # 4 nodes: EASY waits
-    env = SchedulingEnv({"nodes": 4, "window": 16, "prior": TEACHER})
+    env = make_env({"nodes": 4, "window": 16, "prior": TEACHER})
     alone = SchedulingEnv({"nodes": 4, "window": 16, "observe": False})
     assert PRIOR_KEY in env.observation_space.spaces
     env.load_scenario(scenario, 5)
@@ -62,6 +63,36 @@ def test_observations_carry_the_teachers_choice_at_every_decision() -> None:
         alone.step(action)
         done, steps = terminated or truncated, steps + 1
     assert steps > 80 and waits > 0
+
+
+@pytest.mark.parametrize("teacher", [TEACHER, "random"])
+def test_rllibs_env_adds_the_teachers_choice_to_the_plain_observation(teacher: str) -> None:
+    """Through reset and step (RLlib's path), off the teacher's own trajectory and over
+    episodes (the teacher reseeded with each): every observation is the plain env's, bit
+    for bit, plus the one-hot at the action the teacher takes at that decision."""
+    spec = WorkloadSpec("deadline-tight", 4, jobs=40)
+    env = TrainingEnv(env_config(spec, 16, seed=7, prior=teacher))
+    plain = TrainingEnv(env_config(spec, 16, seed=7))
+    assert env.observation_space == observation_space(16, 4, prior=True)
+    assert plain.observation_space == observation_space(16, 4)
+    alone, rng = make_teacher(teacher), np.random.default_rng(0)
+    for seed in (3, None):
+        (obs, _), (expected, _) = env.reset(seed=seed), plain.reset(seed=seed)
+        alone.reset(plain.unwrapped.sim_seed)
+        done, steps = False, 0
+        while not done:
+            choice = alone.act(plain.unwrapped.decision_view())
+            assert np.flatnonzero(obs[PRIOR_KEY]).tolist() == [choice]
+            assert obs.keys() - {PRIOR_KEY} == expected.keys()
+            for key, value in expected.items():
+                np.testing.assert_array_equal(obs[key], value)
+            assert env.observation_space.contains(obs)
+            action = int(rng.choice(np.flatnonzero(obs["action_mask"] > 0.5)))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            expected, plain_reward, _, _, _ = plain.step(action)
+            assert reward == plain_reward
+            done, steps = terminated or truncated, steps + 1
+        assert steps > 40
 
 
 def test_an_env_without_a_prior_has_no_prior_entry() -> None:
@@ -123,7 +154,7 @@ def test_an_unknown_prior_is_refused_at_the_boundary() -> None:
         PPOParams(prior="fastest+fifo")
     assert PPOParams(prior="tuned").prior == "tuned"
     with pytest.raises(ValueError, match="prior 'nonsense'"):
-        SchedulingEnv({"nodes": 4, "window": 8, "prior": "nonsense"})
+        make_env({"nodes": 4, "window": 8, "prior": "nonsense"})
 
 
 def test_a_policy_trained_without_backfilling_keeps_acting_without_it() -> None:

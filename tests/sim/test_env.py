@@ -1,18 +1,51 @@
 from __future__ import annotations
 
+import importlib
 import math
+import warnings
 
+import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from worker.sim.env import SchedulingEnv
+import worker.sim
+from worker.sim import ENV_ID
+from worker.sim.env import EnvConfig, SchedulingEnv
 from worker.sim.model import Job, Node, Scenario
 from worker.sim.workloads import PRESETS, WorkloadSpec, make_scenario
 
 
 def test_passes_gymnasium_env_checker() -> None:
-    check_env(SchedulingEnv({"workload": "steady", "nodes": 4, "window": 8, "jobs": 30}))
+    check_env(gymnasium.make(ENV_ID, workload="steady", nodes=4, window=8, jobs=30).unwrapped)
+
+
+def test_gymnasium_makes_the_registered_env_from_keywords_or_a_config() -> None:
+    made = gymnasium.make(ENV_ID, nodes=4, window=8, jobs=30)
+    assert made.unwrapped.config == EnvConfig(nodes=4, window=8, jobs=30)
+    typed = gymnasium.make(ENV_ID, config=EnvConfig(nodes=4, window=8, jobs=30))
+    rllib_dict = SchedulingEnv({"nodes": 4, "window": 8, "jobs": 30})
+    first = [env.reset(seed=1)[0] for env in (made, typed, rllib_dict)]
+    assert made.observation_space.contains(first[0])
+    for obs in first[1:]:
+        assert obs.keys() == first[0].keys()
+        for key, value in obs.items():
+            np.testing.assert_array_equal(value, first[0][key])
+
+
+def test_registering_again_on_reimport_is_a_no_op() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        importlib.reload(worker.sim)
+    assert [name for name in gymnasium.registry if name.startswith("rlsched/")] == [ENV_ID]
+
+
+def test_an_unknown_config_name_is_refused_not_ignored() -> None:
+    """A teacher is a wrapper's business (worker/sim/teacher.py), not the env's."""
+    with pytest.raises(ValueError, match="unknown env config \\['prior'\\]"):
+        SchedulingEnv({"nodes": 4, "prior": "edf"})
+    with pytest.raises(ValueError, match="'windows'"):
+        gymnasium.make(ENV_ID, windows=8)
 
 
 @pytest.mark.parametrize(("window", "nodes"), [(8, 4), (32, 16), (5, 64)])

@@ -14,9 +14,11 @@ other work, see the fields' docs):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -24,6 +26,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from worker.rl.module import PairScoringModule
 from worker.sim.env import SchedulingEnv
+from worker.sim.teacher import make_env
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
@@ -176,12 +179,16 @@ TRAINING_SEED_OFFSET = 2**32
 `episode_seeds`) are uint32, so no evaluation episode is ever a training episode."""
 
 
-class TrainingEnv(SchedulingEnv):
-    """SchedulingEnv whose scenarios are drawn from the training seed range."""
+class TrainingEnv(gym.Wrapper):
+    """What RLlib builds from its env_config dict: the env (with the config's teacher, if
+    it names a `prior`), whose scenarios are drawn from the training seed range."""
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        super().__init__(config)
-        self._scenario_seeds = np.random.default_rng(self.base_seed)
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(make_env(config))
+        base = self.unwrapped
+        assert isinstance(base, SchedulingEnv)
+        self._workload = base.spec_workload
+        self._scenario_seeds = np.random.default_rng(base.config.seed)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -191,9 +198,9 @@ class TrainingEnv(SchedulingEnv):
             if seed is not None:
                 self._scenario_seeds = np.random.default_rng(seed)
             scenario_seed = TRAINING_SEED_OFFSET + int(self._scenario_seeds.integers(2**31 - 1))
-            options["scenario"] = make_scenario(self.spec_workload, scenario_seed)
+            options["scenario"] = make_scenario(self._workload, scenario_seed)
             options.setdefault("sim_seed", scenario_seed)
-        return super().reset(seed=seed, options=options)
+        return self.env.reset(seed=seed, options=options)
 
 
 def env_config(

@@ -32,8 +32,8 @@ from worker.rl.fast_forward import ForwardWeights
 from worker.rl.fast_forward import masked_logits as fast_masked_logits
 from worker.rl.module import PairScoringModule
 from worker.settings import get_settings
-from worker.sim.env import DecisionView
 from worker.sim.features import PRIOR_KEY
+from worker.sim.policy import DecisionView
 
 logger = logging.getLogger(__name__)
 

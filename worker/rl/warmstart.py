@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from ray.rllib.core.columns import Columns
 
 from worker.rl.config import TRAINING_SEED_OFFSET
-from worker.sim.env import SchedulingEnv
 from worker.sim.heuristics import TUNED, make_heuristic
 from worker.sim.heuristics.tuned import make_tuned, tuning_spec
+from worker.sim.teacher import make_env
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def collect(
     policy = make_tuned(spec, window, objective) if teacher == TUNED else make_heuristic(teacher)
     name = getattr(getattr(policy, "choice", None), "choice", teacher)
     config = {"nodes": spec.nodes, "window": window, "objective": objective, "prior": prior}
-    env = SchedulingEnv(config | {"backfilling": backfilling})
+    env = make_env(config | {"backfilling": backfilling})
     rows: dict[str, list[np.ndarray]] = {}
     actions: list[int] = []
     returns: list[float] = []

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from worker.sim.engine import RUNNING, ClusterSim
-from worker.sim.fragmentation import fgd_choice, shape_table
-from worker.sim.heuristics.placements import leftover
+from worker.sim.fragmentation import fgd_choice, leftover, shape_table
 from worker.sim.model import Job, Node, Scenario
 
 INFLATION = 1.3

@@ -36,12 +36,6 @@ EPS = devices.EPS
 """Slack for float comparisons of fractional resources (GPU shares add up to 0.999...)."""
 
 
-def devices_needed(gpus: np.ndarray | float) -> np.ndarray | float:
-    """Whole devices a request takes: 0 for CPU jobs and shares below one GPU (they need
-    one partly free device instead), ceil(g) otherwise."""
-    return np.where(np.asarray(gpus) >= 1.0 - EPS, np.ceil(np.asarray(gpus) - EPS), 0.0)
-
-
 def device_fits(need: np.ndarray, whole_free: np.ndarray, max_share: np.ndarray) -> np.ndarray:
     """Whether a GPU request fits a node's devices of one type (broadcasting).
 

@@ -1,10 +1,13 @@
 """The gymnasium environment: one decision per step over (window job, node) pairs or WAIT.
 
-How to run: `SchedulingEnv({"workload": "steady", "nodes": 16, "window": 32})`, then the
-usual `reset(seed=...)` / `step(action)` loop. Action `a < K*N` places window slot
-`a // N` on node `a % N`; `a == K*N` is WAIT. The observation's `action_mask` says which
-actions are valid; a masked action is treated as WAIT (never punished), so random
-exploration cannot corrupt the simulation.
+How to run: `SchedulingEnv(EnvConfig(workload="steady", nodes=16, window=32))` (or the
+same as a dict, which is what RLlib passes, or `gymnasium.make(
+"rlsched/ClusterScheduling-v0", nodes=16, window=32)` once `worker.sim` is imported),
+then the usual `reset(seed=...)` / `step(action)` loop. Action `a < K*N` places window
+slot `a // N` on node `a % N`; `a == K*N` is WAIT. The observation's `action_mask` says
+which actions are valid; a masked action is treated as WAIT (never punished), so random
+exploration cannot corrupt the simulation. A learner that should see a teacher
+heuristic's choice wraps the env (worker/sim/teacher.py): the env knows no heuristic.
 
 Between decisions the env skips time forward until some job fits (or the episode ends),
 so every step the agent sees is a real choice.
@@ -26,89 +29,82 @@ end) and the GPU allocation ratio (`allocation`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from worker.sim.engine import ClusterSim
-from worker.sim.features import (
-    PRIOR_KEY,
-    FeatureScales,
-    PairState,
-    build_observation,
-    observation_space,
-)
+from worker.sim.features import FeatureScales, PairState, build_observation, observation_space
 from worker.sim.fragmentation import fgd_device, shape_table
 from worker.sim.metrics import EpisodeMetrics, episode_metrics
 from worker.sim.model import Scenario
+from worker.sim.policy import DecisionView
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
 @dataclass(frozen=True, slots=True)
-class DecisionView:
-    """What any policy (heuristic or learned) sees at a decision: the observation plus
-    the raw engine state for heuristics that reason about seconds and resources."""
+class EnvConfig:
+    """Everything an env is built from (CleanRL's Args): RLlib's env_config dict and
+    gymnasium.make's keyword arguments name these fields."""
 
-    obs: dict[str, np.ndarray] | None
-    """None when the env runs with `observe=False` (policies that don't need features)."""
-    sim: ClusterSim
-    window: np.ndarray
-    fits: np.ndarray
-    speed: np.ndarray
+    workload: str = "steady"
+    """Preset or trace episodes are drawn from when reset is given no scenario (worker/sim/workloads.py)."""
+    nodes: int = 16
+    """Nodes in the cluster (N); a scenario given to reset must have exactly this many."""
+    load: float | None = None
+    """Offered load of the drawn episodes; None keeps the workload's own."""
+    jobs: int = WorkloadSpec().jobs
+    """Jobs per drawn episode."""
+    window: int = 32
+    """Waiting jobs a decision sees (K): the action space is K*N pairs plus WAIT."""
+    seed: int = 0
+    """First seed of the scenario draws of an env that picks its own (RLlib's training
+    env, worker/rl/config.py); `reset(seed=...)` seeds this env's own draws."""
+    objective: str = "deadline"
+    """What the reward pays (worker/sim/objectives.py); the return equals its metric."""
+    observe: bool = True
+    """False skips building observations: heuristics read the engine, not features."""
+    backfilling: bool = True
+    """False: a decision picks the next job to start, whether it fits now or not, and
+    nothing else starts before it does (RLScheduler's setting without backfilling);
+    every policy, heuristic or learned, then schedules strictly in its chosen order."""
 
-    @property
-    def wait_action(self) -> int:
-        return self.fits.size
-
-
-def _teacher(name: str) -> Any:
-    """The prior's heuristic, lenient like a plan's (jobs may carry no deadlines).
-    Imported here: the heuristics import this module for DecisionView."""
-    from worker.sim.heuristics import make_heuristic
-
-    try:
-        teacher = make_heuristic(name)
-    except ValueError as error:
-        raise ValueError(f"prior {name!r}: {error}") from None
-    if hasattr(teacher, "lenient"):
-        teacher.lenient = True
-    return teacher
+    @classmethod
+    def of(cls, config: EnvConfig | Mapping[str, Any] | None = None, **overrides: Any) -> EnvConfig:
+        """A config from what callers have: an EnvConfig, RLlib's dict (an EnvContext) or
+        nothing, with `overrides` (gymnasium.make's keyword arguments) on top. An unknown
+        name is an error, not silently ignored."""
+        base = config if isinstance(config, EnvConfig) else None
+        given = dict(config) if base is None and config is not None else {}
+        given |= overrides
+        known = {f.name for f in fields(cls)}
+        if unknown := sorted(set(given) - known):
+            raise ValueError(f"unknown env config {unknown}; known: {sorted(known)}")
+        return cls(**given) if base is None else replace(base, **given)
 
 
 class SchedulingEnv(gym.Env):
     metadata = {"render_modes": []}
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        config = dict(config or {})
-        self.spec_workload = WorkloadSpec(
-            name=config.get("workload", "steady"),
-            nodes=int(config.get("nodes", 16)),
-            load=config.get("load"),
-            jobs=int(config.get("jobs", WorkloadSpec().jobs)),
-        )
-        self.window = int(config.get("window", 32))
-        self.n_nodes = self.spec_workload.nodes
-        self.base_seed = int(config.get("seed", 0))
-        self.objective = str(config.get("objective", "deadline"))
-        """What the reward pays (worker/sim/objectives.py); the return equals its metric."""
-        prior = config.get("prior")
-        self._teacher = _teacher(prior) if prior else None
-        """The `prior` heuristic, whose choice each observation carries (`PRIOR_KEY`): a
-        learned policy then corrects a strong heuristic instead of starting from nothing."""
-        self.observation_space = observation_space(self.window, self.n_nodes, self._teacher is not None)
+    def __init__(self, config: EnvConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
+        self.config = cfg = EnvConfig.of(config, **overrides)
+        self.spec_workload = WorkloadSpec(cfg.workload, cfg.nodes, cfg.load, cfg.jobs)
+        self.window = cfg.window
+        self.n_nodes = cfg.nodes
+        self.objective = cfg.objective
+        self.observe = cfg.observe
+        self.backfilling = cfg.backfilling
+        self.observation_space = observation_space(self.window, self.n_nodes)
         self.action_space = gym.spaces.Discrete(self.window * self.n_nodes + 1)
         self.sim: ClusterSim | None = None
+        self.sim_seed = 0
+        """The engine's seed this episode (failure draws); a wrapper's teacher reseeds from it."""
         self._pairs: PairState | None = None
         self._obs: dict[str, np.ndarray] | None = None
         self._wait_ok = True
-        self.observe = bool(config.get("observe", True))
-        """False skips building observations: heuristics read the engine, not features."""
-        self.backfilling = bool(config.get("backfilling", True))
-        """False: a decision picks the next job to start, whether it fits now or not, and
-        nothing else starts before it does (RLScheduler's setting without backfilling);
-        every policy, heuristic or learned, then schedules strictly in its chosen order."""
         self._valid: np.ndarray | None = None
         """Without backfilling, the pairs a decision may pick: those that fit now, and for a
         job that fits nowhere now, every node that could ever hold it."""
@@ -134,10 +130,9 @@ class SchedulingEnv(gym.Env):
     def load_scenario(self, scenario: Scenario, sim_seed: int = 0) -> None:
         self.scenario = scenario
         self.sim = ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective)
+        self.sim_seed = sim_seed
         self.scales = FeatureScales(self.sim)
         self._pair_state = PairState(self.sim, self.scales)
-        if self._teacher is not None:
-            self._teacher.reset(sim_seed)
         self._table = shape_table(self.sim) if scenario.placement_only else None
         """FGD's typical shapes: a placement-only episode puts a fractional job on the device
         of the chosen node where it fragments least, as FGD's experiment does for every policy."""
@@ -236,16 +231,7 @@ class SchedulingEnv(gym.Env):
             self._obs = build_observation(sim, self.scales, pairs, horizon, self._wait_ok)
             if self._valid is not None:
                 self._obs["action_mask"][:-1] = self._valid.ravel()
-            if self._teacher is not None:
-                self._obs[PRIOR_KEY] = self._teacher_choice()
         return reward
-
-    def _teacher_choice(self) -> np.ndarray:
-        assert self._teacher is not None
-        view = self.decision_view()
-        choice = np.zeros(view.wait_action + 1, dtype=np.float32)
-        choice[int(self._teacher.act(view))] = 1.0
-        return choice
 
     def decision_view(self) -> DecisionView:
         assert self._pairs is not None

@@ -15,6 +15,7 @@ from worker.sim.env import SchedulingEnv
 from worker.sim.metrics import EpisodeMetrics
 from worker.sim.model import Scenario
 from worker.sim.policy import Policy
+from worker.sim.teacher import make_env
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 
@@ -33,16 +34,17 @@ def run_episode(
     policy: Policy, scenario: Scenario, window: int, sim_seed: int, env_options: dict[str, Any] | None = None
 ) -> SchedulingEnv:
     """Play one episode to its end and return the finished env (metrics, engine state).
-    `env_options` (e.g. `{"backfilling": False}`) add to what the policy itself asks for."""
+    `env_options` (e.g. `{"backfilling": False}`) add to what the policy itself asks for,
+    a learned policy's teacher (`prior`) included."""
     observe = getattr(policy, "needs_observation", True)
     config = {"nodes": len(scenario.nodes), "window": window, "observe": observe}
-    env = SchedulingEnv(config | (env_options or {}) | getattr(policy, "env_options", {}))
+    env = make_env(config | (env_options or {}) | getattr(policy, "env_options", {}))
     env.load_scenario(scenario, sim_seed)
     policy.reset(sim_seed)
     terminated = truncated = False
     while not (terminated or truncated):
         _, _, terminated, truncated, _ = env.step(policy.act(env.decision_view()))
-    return env
+    return env if isinstance(env, SchedulingEnv) else env.scheduling_env
 
 
 def evaluate_policies(

@@ -35,7 +35,7 @@ the next arrival (5 when none is due)."""
 
 
 PRIOR_KEY = "prior"
-"""Observation entry of envs run with a teacher heuristic (env config `prior`): one-hot
+"""Observation entry added by a teacher heuristic's wrapper (worker/sim/teacher.py): one-hot
 over the K*N+1 actions, 1 at the action the teacher would take now."""
 
 

@@ -12,6 +12,9 @@ FGD's `pkg/utils/frag.go` (`NodeGpuShareFragAmountScore`); typical shapes are th
 common (cpus, per-device share, devices, allowed types) of the workload's jobs covering
 `COVERAGE` of them (in steps of `STEP` shapes), renormalised, like their
 `GetTypicalPods` with CPU jobs included.
+
+`leftover` (what each node would have free after taking a job) is the other half of a
+packing decision, shared by the heuristics' placements and FGD's placers (allocation.py).
 """
 
 from __future__ import annotations
@@ -209,3 +212,30 @@ def shape_table(sim: ClusterSim) -> ShapeTable:
     if table is None:
         table = sim._shape_table = ShapeTable.from_jobs(sim)
     return table
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """What each node would have free after taking the job, as shares of its capacity."""
+
+    cpu: np.ndarray
+    mem: np.ndarray
+    gpu: np.ndarray
+    has_gpu: np.ndarray
+    has_mem: np.ndarray
+
+
+def leftover(sim: ClusterSim, job: int) -> Leftover:
+    cap_gpu = sim.cap_gpu.sum(axis=1)
+    need_gpu = 0.0 if sim.cpu_only[job] else float(sim.gpu[job])
+
+    def share(free: np.ndarray, cap: np.ndarray, need: float) -> np.ndarray:
+        return np.where(cap > 0, (free - need) / np.maximum(cap, 1e-9), 0.0)
+
+    return Leftover(
+        cpu=share(sim.free_cpu, sim.cap_cpu, float(sim.cpu[job])),
+        mem=share(sim.free_mem, sim.cap_mem, float(sim.mem[job])),
+        gpu=share(sim.free_gpu.sum(axis=1), cap_gpu, need_gpu),
+        has_gpu=cap_gpu > 0,
+        has_mem=sim.cap_mem > 0,
+    )

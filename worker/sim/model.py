@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-DEFAULT_GPU_SPEEDS: dict[str, float] = {"p5": 1.0, "p4": 0.6}
-"""Relative speed of each GPU type: a job's runtime on a type is its p5 runtime / speed."""
+from worker.contracts import KNOWN_GPU_SPEEDS
 
 
 class NodeStatus(StrEnum):
@@ -31,7 +30,9 @@ class Node:
     status: NodeStatus = NodeStatus.OK
 
     def speed_of(self, gpu_type: str) -> float:
-        return self.gpu_speed.get(gpu_type, DEFAULT_GPU_SPEEDS.get(gpu_type, 1.0))
+        """The node's own speed for the type, else the known one (the API's list, so a
+        request and the simulator agree): a job's runtime there is its p5 runtime / speed."""
+        return self.gpu_speed.get(gpu_type, KNOWN_GPU_SPEEDS.get(gpu_type, 1.0))
 
 
 @dataclass(frozen=True, slots=True)

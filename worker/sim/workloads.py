@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.sim.model import DEFAULT_GPU_SPEEDS, Job, Node, NodeFailures, Scenario
+from worker.contracts import KNOWN_GPU_SPEEDS
+from worker.sim.model import Job, Node, NodeFailures, Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ def synthetic_scenario(name: str, preset: Preset, spec: WorkloadSpec, seed: int)
         )
     ]
     span = work / load
-    slowest = min(DEFAULT_GPU_SPEEDS.values())
+    slowest = min(KNOWN_GPU_SPEEDS.values())
     horizon = float(submits[-1] + 3 * span + 3 * max(j.runtime_s for j in jobs) / slowest)
     return Scenario(name, tuple(nodes), tuple(jobs), horizon, preset.failures)
 
@@ -141,7 +142,7 @@ def _cluster(preset: Preset, count: int, rng: np.random.Generator) -> list[Node]
     nodes = []
     for i, kind in enumerate(kinds):
         gpus = {} if kind == "cpu" else {kind: float(preset.gpus_per_node)}
-        speed = {} if kind == "cpu" else {kind: DEFAULT_GPU_SPEEDS[kind]}
+        speed = {} if kind == "cpu" else {kind: KNOWN_GPU_SPEEDS[kind]}
         nodes.append(
             Node(f"node-{i:03d}", float(preset.cpus_per_node), preset.memory_gb_per_node, gpus, speed)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.sim.env import DecisionView
+from worker.sim.policy import DecisionView
 
 
 class TetrisPacking:

@@ -18,10 +18,10 @@ import numpy as np
 
 from worker.contracts import HEURISTIC_MODES as MODES
 from worker.contracts import parse_heuristic
-from worker.sim.env import DecisionView
 from worker.sim.heuristics.backfill import may_backfill, reserve
 from worker.sim.heuristics.orders import ORDERS, Order
 from worker.sim.heuristics.placements import PLACEMENTS, Placement
+from worker.sim.policy import DecisionView
 
 DEFAULT_PLACEMENT = "first"
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from worker.sim.bound import fastest_ever
 from worker.sim.engine import ClusterSim
-from worker.sim.env import DecisionView
+from worker.sim.policy import DecisionView
 
 LATE = 1e15
 """Key offset that sends jobs which can no longer meet their deadline to the back."""

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.sim.engine import ClusterSim
-from worker.sim.env import DecisionView
-from worker.sim.fragmentation import fgd_choice, shape_table
+from worker.sim.fragmentation import Leftover, fgd_choice, leftover, shape_table
+from worker.sim.policy import DecisionView
 
 PlaceFn = Callable[[DecisionView, int, np.ndarray], int]
 """(view, window slot, candidate nodes as a bool mask with at least one True) -> node."""
@@ -26,33 +25,6 @@ class Placement:
     place: PlaceFn
     needs_deadlines: bool
     description: str
-
-
-@dataclass(frozen=True, slots=True)
-class Leftover:
-    """What each node would have free after taking the job, as shares of its capacity."""
-
-    cpu: np.ndarray
-    mem: np.ndarray
-    gpu: np.ndarray
-    has_gpu: np.ndarray
-    has_mem: np.ndarray
-
-
-def leftover(sim: ClusterSim, job: int) -> Leftover:
-    cap_gpu = sim.cap_gpu.sum(axis=1)
-    need_gpu = 0.0 if sim.cpu_only[job] else float(sim.gpu[job])
-
-    def share(free: np.ndarray, cap: np.ndarray, need: float) -> np.ndarray:
-        return np.where(cap > 0, (free - need) / np.maximum(cap, 1e-9), 0.0)
-
-    return Leftover(
-        cpu=share(sim.free_cpu, sim.cap_cpu, float(sim.cpu[job])),
-        mem=share(sim.free_mem, sim.cap_mem, float(sim.mem[job])),
-        gpu=share(sim.free_gpu.sum(axis=1), cap_gpu, need_gpu),
-        has_gpu=cap_gpu > 0,
-        has_mem=sim.cap_mem > 0,
-    )
 
 
 def _best(candidates: np.ndarray, *keys: np.ndarray) -> int:

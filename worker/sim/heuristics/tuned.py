@@ -22,11 +22,11 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from worker.sim.env import DecisionView
 from worker.sim.evaluate import evaluate_policies
 from worker.sim.heuristics import TUNED, all_compositions, make_heuristic
 from worker.sim.heuristics.composed import HeuristicNotApplicable
 from worker.sim.objectives import get_objective
+from worker.sim.policy import DecisionView
 from worker.sim.workloads import WorkloadSpec
 
 TUNING_SEED_OFFSET = 2**32 + 1_000_000
