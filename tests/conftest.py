@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from db_backends import BACKENDS, backend_url
-from postgres_server import PostgresServer, find_binaries, start_postgres
+from support.db_backends import BACKENDS, backend_url
+from support.postgres_server import PostgresServer, find_binaries, start_postgres
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -30,8 +30,8 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[object]:
-    """moto's S3 server (tests/moto_s3.py), once per session."""
-    from moto_s3 import start_moto
+    """moto's S3 server (tests/support/moto_s3.py), once per session."""
+    from support.moto_s3 import start_moto
 
     server = start_moto()
     try:
