@@ -16,6 +16,15 @@ from support.postgres_server import PostgresServer, find_binaries, start_postgre
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's Temporal dev server (directly or through another
+    fixture) is an integration test whether or not its file says so, so `make test-fast`
+    never starts one."""
+    for item in items:
+        if "temporal_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from worker.devserver import start_dev_server

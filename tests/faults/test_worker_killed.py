@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from worker.contracts import TrainingHeartbeat, TrainingProgress, TrainingRunConfig, WorkloadConfig
 from worker.main import connect
+from worker.stack import Child
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
 
@@ -51,7 +52,7 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         heartbeat_timeout_s=5,
     )
 
-    async def body() -> tuple[int, str, int]:
+    async def body() -> tuple[int, str, Child]:
         client = await connect(address=stack.temporal_address)
         handle = await client.start_workflow(
             "TrainingLoopWorkflow",
@@ -70,6 +71,7 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         assert attempt is not None and attempt[0].iterations_done < ITERATIONS, attempt
         pid = int(attempt[1].split("@", 1)[0])
         [victim] = [w for w in stack.workers if w.pid == pid]
+        [survivor] = [w for w in stack.workers if w is not victim]
         stack.kill_worker(victim)  # the survivor stays as the stack's worker
 
         settle = time.monotonic() + 20
@@ -80,11 +82,10 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         final = await asyncio.wait_for(handle.result(), 150)
         assert [r.round for r in final.rounds] == [1]
         assert final.rounds[0].iteration == ITERATIONS  # counted on, neither restarted nor doubled
-        return beat.iterations_done, beat.checkpoint or "", pid
+        return beat.iterations_done, beat.checkpoint or "", survivor
 
-    resumed_at, checkpoint, killed_pid = asyncio.run(body())
-    [survivor] = stack.workers
-    assert survivor.running and survivor.pid != killed_pid
+    resumed_at, checkpoint, survivor = asyncio.run(body())
+    assert stack.workers == [survivor] and survivor.running
     workflow_id = f"training-run-{config.run_id}"
     counts, _ = scheduled_activities(stack.temporal_address, workflow_id)
     assert counts["train_policy"] == 1, counts
