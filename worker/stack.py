@@ -56,7 +56,7 @@ class Child:
 
     name: str
     command: list[str]
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
 

@@ -85,7 +85,7 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         return beat.iterations_done, beat.checkpoint or "", survivor
 
     resumed_at, checkpoint, survivor = asyncio.run(body())
-    assert stack.workers == [survivor] and survivor.running
+    assert [w.pid for w in stack.workers] == [survivor.pid] and survivor.running
     workflow_id = f"training-run-{config.run_id}"
     counts, _ = scheduled_activities(stack.temporal_address, workflow_id)
     assert counts["train_policy"] == 1, counts

@@ -55,6 +55,8 @@ class FaultStack(Stack):
     another's round; the API's database is a file the tests can delete."""
 
     prefix: str = field(default_factory=lambda: f"flt-{uuid.uuid4().hex[:6]}-")
+    workers_started: int = 0
+    """Numbers each worker's log and data dir, so a replacement never reuses a killed one's."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,7 +100,8 @@ class FaultStack(Stack):
         command: Sequence[str] | None = None,
     ) -> Child:
         """A worker whose disk fills on demand (faulty_worker.py), in its own data dir."""
-        n = len(self.workers)
+        n = self.workers_started
+        self.workers_started += 1
         return super().start_worker(
             queue,
             name=name or f"worker{n}",
