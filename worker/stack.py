@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import httpx
 
@@ -32,8 +33,8 @@ from worker.devserver import DevServer, free_port, start_dev_server
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout the children import `app` and `worker` from."""
 
-WorkerQueue = str
-"""`training`, `inference` or `all` (RLSCHED_WORKER_QUEUE of worker.main)."""
+WorkerQueue = Literal["training", "inference", "all"]
+"""What a worker serves (RLSCHED_WORKER_QUEUE of worker.main)."""
 
 
 class StackError(RuntimeError):

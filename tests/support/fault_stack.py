@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from support.stack import wait_for
-from worker.stack import Child, Stack
+from worker.stack import Child, Stack, WorkerQueue
 
 FAULTY_WORKER = Path(__file__).with_name("faulty_worker.py")
 
@@ -94,7 +94,7 @@ class FaultStack(Stack):
 
     def start_worker(
         self,
-        queue: str = "all",
+        queue: WorkerQueue = "all",
         name: str | None = None,
         env: Mapping[str, str] | None = None,
         command: Sequence[str] | None = None,
