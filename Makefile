@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint browser docs dev bench clean
+.PHONY: venv test test-fast lint browser docs dev bench clean
 
 # Re-install whenever pyproject.toml changes; torch==2.13.0 resolves to the local CPU wheel.
 $(STAMP): pyproject.toml
@@ -32,6 +32,11 @@ docs: venv
 
 test: lint browser docs
 	$(BIN)/python -m pytest
+
+# The inner loop: the unit tests, none that starts Temporal, trains with RLlib or breaks a
+# stack (about 3 min on 2 cores). `make test` (what CI runs) still runs everything.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not integration and not rl and not faults"
 
 dev: venv
 	$(BIN)/rlsched dev

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,53 +61,8 @@ def api_command(
     )
 
 
-def _spawn(args: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen:
-    log = open(log_file, "ab")  # noqa: SIM115  (owned by the child for its lifetime)
-    command = (
-        [sys.executable, "-m", "worker.main"]
-        if args == ["--worker-module"]
-        else [sys.executable, "-m", "app.cli", *args]
-    )
-    return subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,  # Ctrl-C reaches `dev` only, which then stops children in order
-    )
-
-
-def _spawn_worker(queue: str, log_file: Path, env: dict[str, str]) -> subprocess.Popen:
-    if any(c.name == "worker" for c in app.registered_commands):
-        return _spawn(["worker", "--queue", queue], log_file, env)
-    return _spawn(["--worker-module"], log_file, {**env, "RLSCHED_WORKER_QUEUE": queue})
-
-
-def _stop(process: subprocess.Popen, name: str, timeout_s: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
-    typer.echo(f"stopping {name} ...")
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 @app.command("dev")
@@ -129,11 +81,11 @@ def dev_command(
     several inference processes use several cores. Unless RLSCHED_SCHEDULE_SERVICE_INSTANCES
     is set, the API spreads plans over two scheduler service workflows per inference worker
     (each workflow's plans run in the worker that holds it)."""
-    import httpx
-
     from app.core.config import get_settings
     from app.db import migrate
-    from worker.devserver import start_dev_server, wait_for_port
+    from worker.devserver import wait_for_port
+    from worker.settings import default_inference_workers
+    from worker.stack import Stack, StackError
 
     # Ctrl-C and SIGTERM (systemd, a CI runner) take the same clean path below, even when
     # the shell that started us had SIGINT ignored (background jobs).
@@ -146,66 +98,46 @@ def dev_command(
     migrate(settings)
     typer.echo(f"database migrated: {settings.sqlalchemy_url}")
 
-    host, _, port_text = settings.temporal_address.rpartition(":")
-    temporal_port = int(port_text)
-    server = None
-    try:
-        wait_for_port(host or "127.0.0.1", temporal_port, timeout_s=0.3)
-        typer.echo(f"using the Temporal server already listening at {settings.temporal_address}")
-    except TimeoutError:
-        server = start_dev_server(
-            port=temporal_port,
-            ui_port=settings.temporal_ui_port,
-            db_file=data_dir / "temporal.db",
-            namespace=settings.temporal_namespace,
-            log_file=logs / "temporal.log",
-        )
-        typer.echo(f"Temporal dev server on {server.address} (state in {data_dir / 'temporal.db'})")
-
+    inference_workers = inference_workers or default_inference_workers()
     env = {
-        **os.environ,
-        "RLSCHED_DATA_DIR": str(data_dir),
         "RLSCHED_TEMPORAL_ADDRESS": settings.temporal_address,
         "RLSCHED_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "RLSCHED_SCHEDULE_SERVICE_INSTANCES": os.environ.get(
+            "RLSCHED_SCHEDULE_SERVICE_INSTANCES", str(2 * inference_workers)
+        ),
     }
-    from worker.settings import default_inference_workers
-
-    inference_workers = inference_workers or default_inference_workers()
-    env.setdefault("RLSCHED_SCHEDULE_SERVICE_INSTANCES", str(2 * inference_workers))
-    children = {"worker": (_spawn_worker("training", logs / "worker.log", env), logs / "worker.log")}
-    for i in range(inference_workers):
-        log_file = logs / f"worker-inference-{i}.log"
-        children[f"inference worker {i}"] = (_spawn_worker("inference", log_file, env), log_file)
-    children["api"] = (_spawn(["api", "--no-access-log"], logs / "api.log", env), logs / "api.log")
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+    stack = Stack(data_dir, logs_dir=logs, env=env, api_host=settings.api_host, api_port=settings.api_port)
+    host, _, port_text = settings.temporal_address.rpartition(":")
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        last = "starting"
-        while True:
-            for name, (process, log_file) in children.items():
-                if process.poll() is not None:
-                    typer.echo(f"{name} exited with {process.returncode}; see {log_file}:\n{_tail(log_file)}")
-                    raise typer.Exit(1)
-            try:
-                response = httpx.get(f"{base}/readyz", timeout=2)
-                if response.status_code == 200:
-                    break
-                checks = response.json().get("checks", {})
-                last = "; ".join(f"{k}: {v['detail']}" for k, v in checks.items() if not v["ok"])
-            except httpx.HTTPError:
-                last = "API not listening yet"
-            if time.monotonic() > deadline:
-                typer.echo(f"not ready after {ready_timeout_s:.0f}s: {last}; logs in {logs}")
-                raise typer.Exit(1)
-            time.sleep(0.5)
-        auth = " -H 'Authorization: Bearer $RLSCHED_API_KEY'" if headers else ""
+        try:
+            wait_for_port(host or "127.0.0.1", int(port_text), timeout_s=0.3)
+            stack.use_temporal(settings.temporal_address)
+            typer.echo(f"using the Temporal server already listening at {settings.temporal_address}")
+        except TimeoutError:
+            server = stack.start_temporal(
+                port=int(port_text),
+                ui_port=settings.temporal_ui_port,
+                db_file=data_dir / "temporal.db",
+                namespace=settings.temporal_namespace,
+            )
+            typer.echo(f"Temporal dev server on {server.address} (state in {data_dir / 'temporal.db'})")
+        stack.start_worker("training", name="worker")
+        for i in range(inference_workers):
+            stack.start_worker("inference", name=f"worker-inference-{i}")
+        stack.start_api()
+        try:
+            stack.wait_ready(ready_timeout_s)
+        except StackError as error:
+            typer.echo(f"{error}\nlogs in {logs}")
+            raise typer.Exit(1) from None
+        base = stack.api_url
+        auth = " -H 'Authorization: Bearer $RLSCHED_API_KEY'" if settings.api_key else ""
         typer.echo(
             f"""
 ready.
   API docs     {base}/docs
   dashboard    {base}/ui
-  Temporal UI  {settings.temporal_ui_url if server else "(external server)"}
+  Temporal UI  {settings.temporal_ui_url if stack.temporal else "(external server)"}
   logs         {logs}
 
 try:
@@ -216,23 +148,16 @@ try:
 
 Ctrl-C stops everything."""
         )
-        while all(process.poll() is None for process, _ in children.values()):
+        while (gone := stack.exited()) is None:
             time.sleep(0.5)
-        for name, (process, log_file) in children.items():
-            if process.poll() is not None:
-                typer.echo(
-                    f"{name} exited with {process.returncode}; last lines of {log_file}:\n{_tail(log_file)}"
-                )
+        typer.echo(
+            f"{gone.name} exited with {gone.returncode}; last lines of {gone.log_file}:\n{gone.tail(20)}"
+        )
         raise typer.Exit(1)
     except KeyboardInterrupt:
         typer.echo("")
     finally:
-        _stop(children.pop("api")[0], "API")
-        for name, (process, _) in children.items():
-            _stop(process, name, timeout_s=30)
-        if server is not None:
-            typer.echo("stopping Temporal ...")
-            server.stop()
+        stack.stop(say=typer.echo)
         typer.echo("stopped.")
 
 

@@ -5,9 +5,9 @@ How to run:
     .venv/bin/python benchmarks/api_schedule_latency.py --url http://127.0.0.1:8000
     .venv/bin/python benchmarks/api_schedule_latency.py --breakdown    # + where the time goes
 
-Without `--url` it starts a Temporal dev server (worker/devserver.py: the same dynamic
-config as `rlsched dev`), a worker (`python -m worker.main`) and the API (uvicorn, no
-access log) on free ports under a temp data dir, and (unless `--no-train`) trains a
+Without `--url` it starts, by the launcher `rlsched dev` uses (worker/stack.py), a
+Temporal dev server, a training worker, inference workers and the API (no access log)
+on free ports under a temp data dir, and (unless `--no-train`) trains a
 tiny policy first (one round of one PPO iteration, 16 nodes, window 32) and deploys it
 (`PUT /policy/default`, forced) so that the default policy `best` is a real checkpoint,
 kept loaded by the worker's policy cache after the warm-up requests. With `--no-train`
@@ -39,7 +39,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -90,59 +89,21 @@ def own_stack(
     api_workers: int, mode: str | None, inference_workers: int, service_instances: int | None
 ) -> Iterator[tuple[str, dict[str, int]]]:
     """The stack `rlsched dev` runs (one training worker, `inference_workers` inference
-    workers, the API) on free ports; yields the URL and the pid of every process."""
-    from worker.devserver import free_port, start_dev_server
+    workers, the API) on free ports, by the launcher (worker/stack.py); yields the URL
+    and the pid of every process."""
+    from worker.stack import running_stack
 
-    with tempfile.TemporaryDirectory(prefix="rlsched-bench-") as tmp:
-        data = Path(tmp)
-        server = start_dev_server(log_file=data / "temporal.log")
-        port = free_port()
-        env = {
-            **os.environ,
-            "RLSCHED_DATA_DIR": str(data),
-            "RLSCHED_TEMPORAL_ADDRESS": server.address,
-            "RLSCHED_API_HOST": "127.0.0.1",
-            "RLSCHED_API_PORT": str(port),
-        }
-        if mode is not None:
-            env["RLSCHED_SCHEDULE_MODE"] = mode
-        env["RLSCHED_SCHEDULE_SERVICE_INSTANCES"] = str(service_instances or 2 * inference_workers)
-        commands = {
-            "worker-training": ([sys.executable, "-m", "worker.main"], {"RLSCHED_WORKER_QUEUE": "training"})
-        }
-        for i in range(inference_workers):
-            commands[f"worker-inference-{i}"] = (
-                [sys.executable, "-m", "worker.main"],
-                {"RLSCHED_WORKER_QUEUE": "inference"},
-            )
-        commands["api"] = (
-            [sys.executable, "-m", "app.cli", "api", "--no-access-log", "--workers", str(api_workers)],
-            {},
-        )
-        children = {
-            name: subprocess.Popen(
-                command,
-                env={**env, **extra},
-                cwd=ROOT,
-                stdout=open(data / f"{name}.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
-            for name, (command, extra) in commands.items()
-        }
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, list(children.values()), data)
-            os.environ["_BENCH_TEMPORAL_ADDRESS"] = server.address
-            pids = {"temporal": server.process.pid, **{n: c.pid for n, c in children.items()}}
-            yield url, pids
-        finally:
-            for child in reversed(list(children.values())):
-                child.terminate()
-                try:
-                    child.wait(30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-            server.stop()
+    env = {"RLSCHED_SCHEDULE_SERVICE_INSTANCES": str(service_instances or 2 * inference_workers)}
+    if mode is not None:
+        env["RLSCHED_SCHEDULE_MODE"] = mode
+    with (
+        tempfile.TemporaryDirectory(prefix="rlsched-bench-") as tmp,
+        running_stack(
+            Path(tmp), inference_workers=inference_workers, env=env, uvicorn_workers=api_workers
+        ) as stack,
+    ):
+        os.environ["_BENCH_TEMPORAL_ADDRESS"] = stack.temporal_address or ""
+        yield stack.api_url, stack.pids()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -152,20 +113,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(url: str, children: list[subprocess.Popen], data: Path, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            raise SystemExit(f"a stack process exited; logs in {data}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"stack not ready after {timeout_s:.0f}s")
 
 
 def server_timing(header: str) -> dict[str, float]:

@@ -6,10 +6,10 @@ How to run:
     .venv/bin/python benchmarks/soak.py --plans 300 --rounds 6   # shorter
     .venv/bin/python benchmarks/soak.py --out benchmarks/results/soak.json
 
-It starts what `rlsched dev` starts, on free ports under a temp data dir: a Temporal dev
-server persisted to a SQLite file, a training worker, one inference worker and the API
-(one scheduler service workflow, so its continue-as-new every 200 plans happens several
-times under load). Then:
+It starts what `rlsched dev` starts, by the same launcher (worker/stack.py), on free
+ports under a temp data dir: a Temporal dev server persisted to a SQLite file, a
+training worker, one inference worker and the API (one scheduler service workflow, so
+its continue-as-new every 200 plans happens several times under load). Then:
 
 1. warm-up plans (8 clients), then `--latency-plans` plans from 8 clients while nothing
    trains: the idle p50/p99 of POST /schedule;
@@ -34,7 +34,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,10 +50,8 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api_schedule_latency import wait_ready  # noqa: E402  (a sibling script: its readiness wait)
-
 from worker.contracts import INFERENCE_TASK_QUEUE, scheduler_service_id  # noqa: E402
-from worker.devserver import free_port, start_dev_server  # noqa: E402
+from worker.stack import running_stack  # noqa: E402
 
 CLIENTS = 8
 FLAT_WITHIN = 0.10
@@ -99,45 +96,20 @@ class Stack:
 
 @contextmanager
 def own_stack() -> Iterator[Stack]:
-    with tempfile.TemporaryDirectory(prefix="rls-soak-", dir="/tmp") as tmp:
-        data = Path(tmp)
-        server = start_dev_server(db_file=data / "temporal.db", log_file=data / "temporal.log")
-        port = free_port()
-        env = {
-            **os.environ,
-            "RLSCHED_DATA_DIR": str(data),
-            "RLSCHED_TEMPORAL_ADDRESS": server.address,
-            "RLSCHED_API_HOST": "127.0.0.1",
-            "RLSCHED_API_PORT": str(port),
-            "RLSCHED_SCHEDULE_SERVICE_INSTANCES": "1",
-            "RLSCHED_SCHEDULE_TIMEOUT_S": "60",
-        }
-        commands = {
-            "training_worker": ([sys.executable, "-m", "worker.main"], {"RLSCHED_WORKER_QUEUE": "training"}),
-            "inference_worker": (
-                [sys.executable, "-m", "worker.main"],
-                {"RLSCHED_WORKER_QUEUE": "inference"},
-            ),
-            "api": ([sys.executable, "-m", "app.cli", "api", "--no-access-log"], {}),
-        }
-        children: dict[str, subprocess.Popen] = {}
-        for name, (command, extra) in commands.items():
-            with open(data / f"{name}.log", "wb") as log:
-                children[name] = subprocess.Popen(
-                    command, env={**env, **extra}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-                )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, list(children.values()), data, timeout_s=300)
-            yield Stack(url, server.address, data, {n: c.pid for n, c in children.items()})
-        finally:
-            for child in reversed(list(children.values())):
-                child.terminate()
-                try:
-                    child.wait(60)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-            server.stop()
+    """By the launcher `rlsched dev` uses (worker/stack.py), Temporal persisted to a file."""
+    env = {"RLSCHED_SCHEDULE_SERVICE_INSTANCES": "1", "RLSCHED_SCHEDULE_TIMEOUT_S": "60"}
+    with (
+        tempfile.TemporaryDirectory(prefix="rls-soak-", dir="/tmp") as tmp,
+        running_stack(Path(tmp), env=env, temporal_db=True, ready_timeout_s=300) as stack,
+    ):
+        pids = stack.pids()
+        names = {"training_worker": "worker-training", "inference_worker": "worker-inference-0", "api": "api"}
+        yield Stack(
+            stack.api_url,
+            stack.temporal_address or "",
+            stack.data_dir,
+            {n: pids[p] for n, p in names.items()},
+        )
 
 
 @dataclass

@@ -10,10 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from db_backends import BACKENDS, backend_url
-from postgres_server import PostgresServer, find_binaries, start_postgres
+from support.db_backends import BACKENDS, backend_url
+from support.postgres_server import PostgresServer, find_binaries, start_postgres
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's Temporal dev server (directly or through another
+    fixture) is an integration test whether or not its file says so, so `make test-fast`
+    never starts one."""
+    for item in items:
+        if "temporal_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +39,8 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[object]:
-    """moto's S3 server (tests/moto_s3.py), once per session."""
-    from moto_s3 import start_moto
+    """moto's S3 server (tests/support/moto_s3.py), once per session."""
+    from support.moto_s3 import start_moto
 
     server = start_moto()
     try:

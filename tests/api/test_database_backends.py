@@ -8,7 +8,6 @@ race to index a round can apply the same progress again on top of the winner's r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -31,19 +30,6 @@ NUL = "\x00"
 CLUSTER = {"nodes": [{"id": "a", "cpus": 4}], "jobs": [{"id": "j", "cpus": 1, "runtime_estimate_s": 5}]}
 
 
-@pytest.fixture
-def offline_client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        temporal_address="127.0.0.1:9",
-        temporal_connect_timeout_s=1,
-        reconcile_interval_s=0,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -60,9 +46,9 @@ def offline_client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     ],
 )
 def test_nul_characters_are_a_422_problem_on_every_backend(
-    offline_client: TestClient, method: str, path: str, body: dict | None
+    client: TestClient, method: str, path: str, body: dict | None
 ) -> None:
-    response = getattr(offline_client, method)(path, **({"json": body} if body is not None else {}))
+    response = getattr(client, method)(path, **({"json": body} if body is not None else {}))
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "NUL" in response.json()["detail"]

@@ -3,43 +3,15 @@ unreachable: validation, error shapes, limits and auth. Nothing here needs a Tem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from support.api import assert_problem, offline_settings
 
-from app.core.config import Settings
 from app.main import create_app
-
-PROBLEM = "application/problem+json"
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "temporal_address": "127.0.0.1:9",  # discard port: nothing listens
-        "temporal_connect_timeout_s": 1.0,
-        "reconcile_interval_s": 0,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
-    with TestClient(create_app(make_settings(tmp_path, database_url=database_url))) as test_client:
-        yield test_client
-
-
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
-
 
 NODE = {"id": "n1", "cpus": 32, "gpus": {"p5": 8}}
 JOB = {"id": "j1", "cpus": 4, "gpus": 1, "runtime_estimate_s": 600}
@@ -85,7 +57,7 @@ def test_malformed_json_is_a_422_problem(client: TestClient) -> None:
 
 
 def test_oversized_body_is_413(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, max_body_bytes=2048))) as small:
+    with TestClient(create_app(offline_settings(tmp_path, max_body_bytes=2048))) as small:
         body = {"nodes": [NODE], "jobs": [{**JOB, "id": f"job-{i}"} for i in range(100)]}
         problem = assert_problem(small.post("/schedule", json=body), 413)
         assert "2048 bytes" in problem["detail"]
@@ -137,7 +109,7 @@ def test_bad_query_parameters_are_422(client: TestClient, query: str) -> None:
 
 
 def test_api_key_guards_everything_but_probes(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, api_key="s3cret"))) as locked:
+    with TestClient(create_app(offline_settings(tmp_path, api_key="s3cret"))) as locked:
         problem = assert_problem(locked.get("/training-runs"), 401)
         assert "Bearer" in problem["detail"]
         assert locked.get("/training-runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -153,9 +125,18 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     checks = ready.json()["checks"]
     assert checks["database"]["ok"] is True
     assert checks["temporal"]["ok"] is False and "unreachable" in checks["temporal"]["detail"]
-    metrics = client.get("/metrics").text
-    assert "rlsched_http_requests_total" in metrics
-    assert 'route="/training-runs/{run_id}"' in client.get("/metrics").text or "rlsched_http" in metrics
+
+    def requests_to_one_run() -> float:
+        labels = {"method": "GET", "route": "/training-runs/{run_id}", "status": "404"}
+        families = text_string_to_metric_families(client.get("/metrics").text)
+        samples = [s for f in families if f.name == "rlsched_http_requests" for s in f.samples]
+        return sum(s.value for s in samples if s.name.endswith("_total") and s.labels == labels)
+
+    before = requests_to_one_run()
+    unknown = f"no-such-run-{uuid.uuid4().hex}"
+    assert_problem(client.get(f"/training-runs/{unknown}"), 404)
+    assert requests_to_one_run() == before + 1  # counted under the route's template ...
+    assert unknown not in client.get("/metrics").text  # ... never under the raw path
 
 
 def test_openapi_has_examples_and_problem_responses(client: TestClient) -> None:

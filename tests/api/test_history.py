@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from app.core.config import Settings
-from app.main import create_app
 from app.models import IterationMetric, LeagueEntry, Run
 from app.services.history import record_iterations
 from app.services.runs import _apply_progress
@@ -27,20 +22,6 @@ from worker.contracts import (
     RoundSummary,
     TrainingProgress,
 )
-
-
-@pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        temporal_address="127.0.0.1:9",
-        temporal_connect_timeout_s=1,
-        reconcile_interval_s=0,
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def iteration(global_: int, in_round: int, ret: float) -> IterationProgress:

@@ -5,33 +5,14 @@ runs on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.core.config import Settings
-from app.main import create_app
 from app.models import Run
 from app.services.runs import _apply_progress
 from worker.contracts import RoundSummary, TrainingProgress
-
-
-@pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        temporal_address="127.0.0.1:9",
-        temporal_connect_timeout_s=1,
-        reconcile_interval_s=0,
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def summary(round_: int, score: float) -> RoundSummary:

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inference_thread import inference_worker_thread
+from support.api import offline_settings
+from support.inference_thread import inference_worker_thread
 
-from app.core.config import Settings
 from app.main import create_app
 from worker.contracts import (
     MAX_CPUS,
@@ -62,20 +62,9 @@ DEGENERATE: dict[tuple[str, str], st.SearchStrategy] = {
 }
 
 
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "temporal_address": "127.0.0.1:9",  # nothing listens: a 422 must come before Temporal
-        "temporal_connect_timeout_s": 1.0,
-        "reconcile_interval_s": 0,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(tmp_path_factory.mktemp("bounds")))) as test_client:
+    with TestClient(create_app(offline_settings(tmp_path_factory.mktemp("bounds")))) as test_client:
         yield test_client
 
 
@@ -222,7 +211,7 @@ def inference_prefix(temporal_address: str) -> Iterator[str]:
 def test_a_valid_extreme_request_plans_fine(
     temporal_address: str, inference_prefix: str, tmp_path: Path, policy: str
 ) -> None:
-    settings_ = make_settings(
+    settings_ = offline_settings(
         tmp_path, temporal_address=temporal_address, task_queue_prefix=inference_prefix, schedule_timeout_s=60
     )
     body = {"nodes": EXTREME_NODES, "jobs": EXTREME_JOBS, "policy": policy, "baseline": "sjf"}

@@ -19,8 +19,8 @@ import gymnasium as gym
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from inference_thread import inference_worker_thread
 from sqlmodel import Session
+from support.inference_thread import inference_worker_thread
 
 from app.core.config import Settings
 from app.main import create_app

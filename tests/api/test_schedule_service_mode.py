@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from inference_thread import inference_worker_thread
 from sqlmodel import Session
+from support.inference_thread import inference_worker_thread
 from temporalio.client import Client
 
 from app.core.config import Settings

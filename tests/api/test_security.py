@@ -24,9 +24,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.routing import BaseRoute, Mount
+from support.api import offline_settings
 
 from app.auth import PUBLIC_PATHS
-from app.core.config import Settings
 from app.main import create_app
 from app.ui import auth as ui_auth
 from worker.contracts import (
@@ -43,17 +43,6 @@ from worker.contracts import (
 
 KEY = "a-long-enough-secret-key"
 PROBLEM = "application/problem+json"
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "temporal_address": "127.0.0.1:9",  # nothing listens
-        "temporal_connect_timeout_s": 1.0,
-        "reconcile_interval_s": 0,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 def add_later_routes(app: FastAPI, static_dir: Path) -> None:
@@ -120,7 +109,7 @@ def concrete_requests(app: FastAPI) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def keyed_app(tmp_path: Path) -> Iterator[tuple[FastAPI, TestClient]]:
-    app = create_app(make_settings(tmp_path, api_key=KEY))
+    app = create_app(offline_settings(tmp_path, api_key=KEY))
     add_later_routes(app, tmp_path / "static")
     with TestClient(app) as client:
         yield app, client
@@ -183,7 +172,7 @@ def test_the_right_key_opens_every_route(keyed_app: tuple[FastAPI, TestClient]) 
 
 
 def test_without_a_configured_key_nothing_asks_for_one(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path))
+    app = create_app(offline_settings(tmp_path))
     add_later_routes(app, tmp_path / "static")
     with TestClient(app) as client:
         for method, path in concrete_requests(app):
@@ -285,7 +274,7 @@ def id_placements(bad: str) -> list[tuple[str, str, object]]:
 @pytest.fixture(scope="module")
 def open_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     FileWatch.install()
-    with TestClient(create_app(make_settings(tmp_path_factory.mktemp("ids")))) as client:
+    with TestClient(create_app(offline_settings(tmp_path_factory.mktemp("ids")))) as client:
         yield client
 
 

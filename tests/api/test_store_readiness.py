@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from moto_s3 import S3Server, free_port
+from support.moto_s3 import S3Server, free_port
 
 from app.core.config import Settings
 from app.main import create_app

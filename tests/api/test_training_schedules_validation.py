@@ -5,39 +5,19 @@ read for GET. The schedules against a real server are in tests/integration/test_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.api import PROBLEM, offline_settings
 
-from app.core.config import Settings
 from app.core.durations import format_duration, parse_duration
 from app.main import create_app
 from app.models import TrainingSchedule
 from worker.contracts import scheduled_run_id, training_schedule_id
 
-PROBLEM = "application/problem+json"
 RUN = {"max_rounds": 1, "iterations_per_round": 1}
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "temporal_address": "127.0.0.1:9",  # discard port: nothing listens
-        "temporal_connect_timeout_s": 1.0,
-        "reconcile_interval_s": 0,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    """On SQLite and on PostgreSQL (the `database_url` fixture)."""
-    with TestClient(create_app(make_settings(tmp_path, database_url=database_url))) as test_client:
-        yield test_client
 
 
 def problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
@@ -106,7 +86,7 @@ def test_temporal_down_is_503_for_changes_and_stale_for_reads(client: TestClient
 
 
 def test_api_key_guards_schedules(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, api_key="s3cret"))) as locked:
+    with TestClient(create_app(offline_settings(tmp_path, api_key="s3cret"))) as locked:
         problem(locked.get("/training-schedules"), 401)
         problem(locked.post("/training-schedules", json={"name": "x", "every": "1m", "run": RUN}), 401)
         problem(locked.post("/training-schedules/x/trigger"), 401)
@@ -123,5 +103,6 @@ def test_durations_round_trip() -> None:
 def test_scheduled_run_ids_come_from_the_workflow_id() -> None:
     fired = f"{training_schedule_id('0a1b2c3d4e5f')}-2026-11-24T03:00:00Z"
     assert scheduled_run_id(fired) == "0a1b2c3d4e5f-20261124T030000Z"
-    assert scheduled_run_id("started-by-hand") == scheduled_run_id("started-by-hand")
-    assert len(scheduled_run_id("started-by-hand")) == 12
+    # Any other id: the first 12 hex digits of its sha256, the same in the workflow and the app.
+    assert scheduled_run_id("started-by-hand") == "577b6e8bf0d3"
+    assert scheduled_run_id("started-by-hand-2") != scheduled_run_id("started-by-hand")

@@ -5,16 +5,14 @@ in a real browser against a real stack."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlmodel import Session
+from support.api import offline_settings
 from test_history import apply, summary
 
-from app.core.config import Settings
 from app.main import create_app
 from app.models import ScheduleRequest
 from app.ui.auth import COOKIE
@@ -22,21 +20,7 @@ from worker.contracts import TrainingProgress
 
 
 def make_client(tmp_path: Path, api_key: str | None = None) -> TestClient:
-    settings = Settings(
-        data_dir=tmp_path,
-        temporal_address="127.0.0.1:9",
-        temporal_connect_timeout_s=1,
-        temporal_rpc_timeout_s=1,
-        reconcile_interval_s=0,
-        api_key=SecretStr(api_key) if api_key else None,
-    )
-    return TestClient(create_app(settings))
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path) as test_client:
-        yield test_client
+    return TestClient(create_app(offline_settings(tmp_path, api_key=SecretStr(api_key) if api_key else None)))
 
 
 def store_plan(client: TestClient) -> str:

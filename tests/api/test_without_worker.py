@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
+from support.db_backends import BACKENDS, backend_url
 
 from app.core.config import Settings
 from app.main import create_app
@@ -24,7 +24,7 @@ CLUSTER = {
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def client(
+def no_worker_client(
     request: pytest.FixtureRequest, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """Once on SQLite, once on PostgreSQL."""
@@ -43,8 +43,8 @@ def client(
         yield test_client
 
 
-def test_readiness_names_the_queues_without_a_worker(client: TestClient) -> None:
-    response = client.get("/readyz")
+def test_readiness_names_the_queues_without_a_worker(no_worker_client: TestClient) -> None:
+    response = no_worker_client.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["temporal"]["ok"] and checks["database"]["ok"]
@@ -53,33 +53,39 @@ def test_readiness_names_the_queues_without_a_worker(client: TestClient) -> None
     assert all("rlsched worker" in checks[name]["detail"] for name in missing)
 
 
-def test_schedule_times_out_with_504_and_ids_to_fetch_later(client: TestClient) -> None:
-    response = client.post("/schedule", json=CLUSTER)
+def test_schedule_times_out_with_504_and_ids_to_fetch_later(no_worker_client: TestClient) -> None:
+    response = no_worker_client.post("/schedule", json=CLUSTER)
     assert response.status_code == 504 and response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["workflow_id"] == f"schedule-{problem['id']}" and "GET /schedule/" in problem["detail"]
-    pending = client.get(f"/schedule/{problem['id']}").json()
+    pending = no_worker_client.get(f"/schedule/{problem['id']}").json()
     assert pending["status"] == "running" and pending["policy"] == "fifo"
 
 
-def test_async_schedule_is_accepted_at_once(client: TestClient) -> None:
-    response = client.post("/schedule", json={**CLUSTER, "async": True})
+def test_async_schedule_is_accepted_at_once(no_worker_client: TestClient) -> None:
+    response = no_worker_client.post("/schedule", json={**CLUSTER, "async": True})
     assert response.status_code == 202
     assert response.json()["status"] == "running" and response.headers["location"].startswith("/schedule/")
 
 
-def test_runs_start_and_read_stale_and_stop_is_503_without_a_worker(client: TestClient) -> None:
-    created = client.post("/training-runs", json={"max_rounds": 1}, headers={"Idempotency-Key": "nw-1"})
+def test_runs_start_and_read_stale_and_stop_is_503_without_a_worker(no_worker_client: TestClient) -> None:
+    created = no_worker_client.post(
+        "/training-runs", json={"max_rounds": 1}, headers={"Idempotency-Key": "nw-1"}
+    )
     assert created.status_code == 201, created.text
     run = created.json()
     assert created.headers["location"] == f"/training-runs/{run['id']}"
-    replay = client.post("/training-runs", json={"max_rounds": 1}, headers={"Idempotency-Key": "nw-1"})
+    replay = no_worker_client.post(
+        "/training-runs", json={"max_rounds": 1}, headers={"Idempotency-Key": "nw-1"}
+    )
     assert replay.status_code == 201 and replay.json()["id"] == run["id"]
-    other_body = client.post("/training-runs", json={"max_rounds": 2}, headers={"Idempotency-Key": "nw-1"})
+    other_body = no_worker_client.post(
+        "/training-runs", json={"max_rounds": 2}, headers={"Idempotency-Key": "nw-1"}
+    )
     assert other_body.status_code == 422 and "different request body" in other_body.json()["detail"]
 
-    detail = client.get(f"/training-runs/{run['id']}").json()
+    detail = no_worker_client.get(f"/training-runs/{run['id']}").json()
     assert detail["status"] == "running" and detail["stale"] is True  # the progress query had no worker
 
-    stop = client.post(f"/training-runs/{run['id']}/stop")
+    stop = no_worker_client.post(f"/training-runs/{run['id']}/stop")
     assert stop.status_code == 503 and "rlsched worker" in stop.json()["detail"]

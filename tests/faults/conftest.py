@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fault_stack import Stack, make_stack, remove_stack
+from support.fault_stack import FaultStack, make_stack, remove_stack
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[Stack]:
+def stack() -> Iterator[FaultStack]:
     stack = make_stack()
     try:
-        stack.start_temporal()
+        stack.start_temporal(db_file=stack.root / "temporal.db")
         stack.start_worker()
         stack.start_api()
         yield stack

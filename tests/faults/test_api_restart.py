@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 
 import pytest
-from fault_stack import Stack, tiny_run, wait_for, wait_run
+from support.fault_stack import FaultStack, tiny_run, wait_for, wait_run
 
 from worker.contracts import TrainingProgress
 from worker.main import connect
@@ -26,7 +26,7 @@ def rounds_done_on_temporal(address: str, workflow_id: str) -> int:
     return asyncio.run(query())
 
 
-def test_index_catches_up_after_an_api_crash(stack: Stack) -> None:
+def test_index_catches_up_after_an_api_crash(stack: FaultStack) -> None:
     with stack.http() as http:
         created = http.post("/training-runs", json=tiny_run("api-restart", max_rounds=ROUNDS))
         assert created.status_code == 201, created.text

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fault_stack import Stack, tiny_run
+from support.fault_stack import FaultStack, tiny_run
 
 from worker.contracts import TRAINING_LOOP_WORKFLOW
 from worker.main import connect
@@ -33,7 +33,7 @@ async def terminate(address: str, workflow_id: str) -> None:
     await client.get_workflow_handle(workflow_id).terminate(reason="idempotency test done")
 
 
-def test_parallel_retries_with_one_key_make_one_run(stack: Stack) -> None:
+def test_parallel_retries_with_one_key_make_one_run(stack: FaultStack) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
     body = tiny_run("idempotent", max_rounds=1)
     key = f"race-{since.timestamp()}"

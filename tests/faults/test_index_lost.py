@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fault_stack import Stack, tiny_run, wait_for, wait_run
 from sqlmodel import Session, select
+from support.fault_stack import FaultStack, tiny_run, wait_for, wait_run
 
 from app.core.config import Settings
 from app.db import make_engine, migrate
@@ -32,7 +32,7 @@ RUN_FIELDS = (
 CHECKPOINT_FIELDS = ("id", "run_id", "round", "location", "score", "best_heuristic", "iteration")
 
 
-def snapshot(stack: Stack) -> tuple[dict[str, dict], dict[str, dict]]:
+def snapshot(stack: FaultStack) -> tuple[dict[str, dict], dict[str, dict]]:
     with stack.http() as http:
         runs = http.get("/training-runs", params={"limit": 100}).json()["data"]
         ckpts = http.get("/checkpoints", params={"limit": 100}).json()["data"]
@@ -42,7 +42,7 @@ def snapshot(stack: Stack) -> tuple[dict[str, dict], dict[str, dict]]:
     )
 
 
-def test_lost_index_is_rebuilt_from_temporal_and_checkpoints(stack: Stack) -> None:
+def test_lost_index_is_rebuilt_from_temporal_and_checkpoints(stack: FaultStack) -> None:
     with stack.http() as http:
         if not http.get("/checkpoints").json()["count"]:  # run on its own: make something to lose
             run = http.post("/training-runs", json=tiny_run("index-lost", max_rounds=1)).json()

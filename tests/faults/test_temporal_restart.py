@@ -4,15 +4,15 @@ reconnect by themselves and the run completes with every round exactly once."""
 from __future__ import annotations
 
 import pytest
-from fault_stack import TINY_PPO, Stack, tiny_run, wait_for, wait_run
-from history import scheduled_activities
+from support.fault_stack import TINY_PPO, FaultStack, tiny_run, wait_for, wait_run
+from support.history import scheduled_activities
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
 
 ROUNDS = 2
 
 
-def test_run_survives_a_temporal_restart_mid_round(stack: Stack) -> None:
+def test_run_survives_a_temporal_restart_mid_round(stack: FaultStack) -> None:
     with stack.http() as http:
         # ~1 s per iteration on 2 cores: the restart lands inside round 1, not after it.
         ppo = {**TINY_PPO, "train_batch_size": 1024, "minibatch_size": 512}

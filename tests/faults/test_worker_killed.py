@@ -10,12 +10,13 @@ import time
 import uuid
 
 import pytest
-from fault_stack import TINY_PPO, TINY_WORKLOAD, Stack, kill_group, wait_for
-from history import scheduled_activities
+from support.fault_stack import TINY_PPO, TINY_WORKLOAD, FaultStack, wait_for
+from support.history import scheduled_activities, started_activities
 from temporalio.client import Client, WorkflowHandle
 
 from worker.contracts import TrainingHeartbeat, TrainingProgress, TrainingRunConfig, WorkloadConfig
 from worker.main import connect
+from worker.stack import Child
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
 
@@ -32,11 +33,11 @@ async def running_attempt(client: Client, handle: WorkflowHandle) -> tuple[Train
     return None
 
 
-def test_surviving_worker_resumes_the_killed_workers_round(stack: Stack) -> None:
+def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) -> None:
     second = stack.start_worker()
     wait_for(
         "the second worker to serve",
-        lambda: "serving" in (stack.root / f"worker{len(stack.workers) - 1}.log").read_text(),
+        lambda: "serving" in second.log_file.read_text(),
         120,
         stack.logs,
     )
@@ -51,7 +52,7 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: Stack) -> None
         heartbeat_timeout_s=5,
     )
 
-    async def body() -> tuple[int, str]:
+    async def body() -> tuple[int, str, Child]:
         client = await connect(address=stack.temporal_address)
         handle = await client.start_workflow(
             "TrainingLoopWorkflow",
@@ -70,9 +71,8 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: Stack) -> None
         assert attempt is not None and attempt[0].iterations_done < ITERATIONS, attempt
         pid = int(attempt[1].split("@", 1)[0])
         [victim] = [w for w in stack.workers if w.pid == pid]
-        kill_group(victim)
-        victim.wait()
-        stack.workers.remove(victim)  # the survivor stays as the stack's worker
+        [survivor] = [w for w in stack.workers if w is not victim]
+        stack.kill_worker(victim)  # the survivor stays as the stack's worker
 
         settle = time.monotonic() + 20
         beat = (await running_attempt(client, handle) or attempt)[0]
@@ -82,11 +82,14 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: Stack) -> None
         final = await asyncio.wait_for(handle.result(), 150)
         assert [r.round for r in final.rounds] == [1]
         assert final.rounds[0].iteration == ITERATIONS  # counted on, neither restarted nor doubled
-        return beat.iterations_done, beat.checkpoint or ""
+        return beat.iterations_done, beat.checkpoint or "", survivor
 
-    resumed_at, checkpoint = asyncio.run(body())
-    assert second.pid in {w.pid for w in stack.workers} or len(stack.workers) == 1
-    counts, _ = scheduled_activities(stack.temporal_address, f"training-run-{config.run_id}")
+    resumed_at, checkpoint, survivor = asyncio.run(body())
+    assert [w.pid for w in stack.workers] == [survivor.pid] and survivor.running
+    workflow_id = f"training-run-{config.run_id}"
+    counts, _ = scheduled_activities(stack.temporal_address, workflow_id)
     assert counts["train_policy"] == 1, counts
-    logs = "".join(log.read_text(errors="replace") for log in stack.root.glob("worker*.log"))
-    assert f"round 1 resumes at iteration {resumed_at}/{ITERATIONS} from {checkpoint}" in logs
+    [(identity, attempt)] = started_activities(stack.temporal_address, workflow_id, "train_policy")
+    assert identity.split("@", 1)[0] == str(survivor.pid) and attempt >= 2, (identity, attempt, survivor.pid)
+    resumed = f"round 1 resumes at iteration {resumed_at}/{ITERATIONS} from {checkpoint}"
+    assert resumed in survivor.log_file.read_text(errors="replace")

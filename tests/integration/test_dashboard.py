@@ -28,7 +28,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from stack_support import ROOT, short_data_dir, wait_for, worker_process
+from support.stack import ROOT, short_data_dir, wait_for, worker_process
 from test_stack import CLUSTER, TINY_RUN, app_settings
 
 from app.main import create_app

@@ -8,18 +8,18 @@ All of it twice: with the app's index on SQLite and on a real PostgreSQL server.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from db_backends import BACKENDS, backend_url
 from fastapi.testclient import TestClient
-from stack_support import short_data_dir, wait_for, worker_process
+from support.db_backends import BACKENDS, backend_url
+from support.stack import short_data_dir, wait_for, worker_process
 
 from app.core.config import Settings
 from app.main import create_app
+from worker.stack import Child
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(600)]
 
@@ -73,7 +73,7 @@ def prefix(backend: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subprocess.Popen]:
+def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[Child]:
     with worker_process(temporal_address, data_dir, prefix) as process:
         yield process
 
@@ -94,7 +94,7 @@ def app_settings(
 
 
 def test_train_schedule_stop_and_restart(
-    temporal_address: str, data_dir: Path, prefix: str, database_url: str, worker: subprocess.Popen
+    temporal_address: str, data_dir: Path, prefix: str, database_url: str, worker: Child
 ) -> None:
     settings = app_settings(temporal_address, data_dir, prefix, database_url)
     log = data_dir / "worker.log"

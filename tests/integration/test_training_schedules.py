@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from stack_support import short_data_dir, wait_for, worker_process
+from support.stack import short_data_dir, wait_for, worker_process
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
 from app.main import create_app
 from app.models import TrainingRunCreate
+from worker.stack import Child
 
 pytestmark = [pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(600)]
 
@@ -50,7 +50,7 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[subprocess.Popen]:
+def worker(temporal_address: str, data_dir: Path, prefix: str) -> Iterator[Child]:
     with worker_process(temporal_address, data_dir, prefix) as process:
         yield process
 
@@ -75,7 +75,7 @@ async def _terminate_running(address: str, temporal_schedule_id: str) -> None:
 
 
 def test_schedule_fires_pauses_triggers_and_deletes(
-    temporal_address: str, data_dir: Path, prefix: str, worker: subprocess.Popen
+    temporal_address: str, data_dir: Path, prefix: str, worker: Child
 ) -> None:
     settings = Settings(
         data_dir=data_dir,

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.workers import TINY_PPO, fresh_prefix, mid_round_heartbeat, queues, tiny_run, training_heartbeat
 from temporalio.api.enums.v1 import EventType
-from worker_support import TINY_PPO, fresh_prefix, mid_round_heartbeat, queues, tiny_run, training_heartbeat
 
 from worker.main import connect
 from worker.workflows.training_loop import TrainingLoopWorkflow

@@ -1,5 +1,5 @@
 """Training on an existing Ray cluster (RAY_ADDRESS), nothing mocked: a real head started
-with `ray start --head` on loopback (tests/ray_cluster.py), a real worker process with
+with `ray start --head` on loopback (tests/support/ray_cluster.py), a real worker process with
 RAY_ADDRESS pointing at it, a real TrainingLoopWorkflow round on the session's Temporal
 dev server. The cluster's own records (GCS actor and job tables) prove the env runners
 ran there, on behalf of the worker's process, and the worker never started a Ray of its
@@ -19,9 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ray_cluster import RayCluster, start_head
-from stack_support import ROOT, short_data_dir, worker_process
-from worker_support import TINY_PPO, queues, tiny_run
+from support.ray_cluster import RayCluster, start_head
+from support.stack import ROOT, short_data_dir, worker_process
+from support.workers import TINY_PPO, queues, tiny_run
 
 from worker.contracts import TrainingProgress
 from worker.main import connect

@@ -1,5 +1,5 @@
 """Checkpoints on S3, against a real S3-compatible server (moto's server mode on a free
-loopback port, tests/moto_s3.py): a training round ends up in the bucket, plans restore
+loopback port, tests/support/moto_s3.py): a training round ends up in the bucket, plans restore
 it from there on a worker that never saw it, a replaced object at the same URI is
 reloaded, a heartbeat resume restores from the store, and a store that can't be used
 is named at worker start."""
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto_s3 import S3Server, free_port
+from support.moto_s3 import S3Server, free_port
+from support.workers import fresh_prefix, queues, running_workers, tiny_run
 from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment
-from worker_support import fresh_prefix, queues, running_workers, tiny_run
 
 from worker import artifacts
 from worker.contracts import (
@@ -273,8 +273,8 @@ def test_killed_worker_resumes_on_another_machine_from_the_store(
     import asyncio
     import tempfile
 
+    from support.workers import TINY_PPO, mid_round_heartbeat, training_heartbeat
     from test_crash_resume import ITERATIONS, kill_group, start_worker, stop_worker
-    from worker_support import TINY_PPO, mid_round_heartbeat, training_heartbeat
 
     from worker.main import connect
     from worker.workflows.training_loop import TrainingLoopWorkflow

@@ -7,13 +7,13 @@ import asyncio
 import uuid
 
 import pytest
+from support.workers import fresh_prefix, queues, running_workers
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 from test_scheduler_workflow import cluster_request
-from worker_support import fresh_prefix, queues, running_workers
 
 from worker.activities.inference import plan_schedule
 from worker.codec import DATA_CONVERTER

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 
 import pytest
+from support.workers import fresh_prefix, queues, running_workers
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
-from worker_support import fresh_prefix, queues, running_workers
 
 from worker.codec import DATA_CONVERTER
 from worker.contracts import (

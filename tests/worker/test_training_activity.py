@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.workers import tiny_run
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
-from worker_support import tiny_run
 
 from worker.activities.evaluation import evaluate_policy
 from worker.activities.scenario import generate_scenario

@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 import pytest
+from support.workers import queues, tiny_run
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.worker import Replayer, Worker
-from worker_support import queues, tiny_run
 
 from worker.codec import DATA_CONVERTER
 from worker.contracts import (

@@ -11,9 +11,9 @@ import urllib.request
 import uuid
 
 import pytest
+from support.workers import fresh_prefix, queues
 from temporalio.worker import Worker
 from test_scheduler_workflow import cluster_request
-from worker_support import fresh_prefix, queues
 
 from worker.contracts import PolicyRef
 from worker.main import build_workers, connect, start_metrics

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.workers import TINY_PPO, fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
 from temporalio.client import Client
 from temporalio.worker import Replayer
-from worker_support import TINY_PPO, fresh_prefix, queues, running_workers, tiny_run, training_heartbeat
 
 from worker.codec import DATA_CONVERTER
 from worker.contracts import HEURISTIC_POLICIES, PolicyRef, SmokeInput, StopRequest

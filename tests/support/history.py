@@ -34,3 +34,26 @@ async def _scheduled(address: str, workflow_id: str) -> tuple[Counter[str], Trai
 def scheduled_activities(address: str, workflow_id: str) -> tuple[Counter[str], TrainingProgress]:
     """(activity type -> times scheduled over the whole chain, the workflow's result)."""
     return asyncio.run(_scheduled(address, workflow_id))
+
+
+async def _started(address: str, workflow_id: str, activity_type: str) -> list[tuple[str, int]]:
+    client = await connect(address=address)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    return [
+        (e.activity_task_started_event_attributes.identity, e.activity_task_started_event_attributes.attempt)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id] == activity_type
+    ]
+
+
+def started_activities(address: str, workflow_id: str, activity_type: str) -> list[tuple[str, int]]:
+    """(worker identity `pid@host`, attempt) of each `activity_type` the workflow's run
+    started. Temporal records a retried activity's start once, with the attempt that
+    finished it, so this names the worker that completed it."""
+    return asyncio.run(_started(address, workflow_id, activity_type))
