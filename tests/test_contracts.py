@@ -38,7 +38,7 @@ def test_names_match_the_simulator() -> None:
 def test_importing_contracts_loads_no_heavy_modules() -> None:
     code = (
         "import sys, worker.contracts; "
-        "print(sorted(m for m in ('numpy', 'ray', 'torch', 'worker.sim') if m in sys.modules))"
+        "print(sorted(m for m in ('numpy', 'pyarrow', 'ray', 'torch', 'worker.sim') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
