@@ -32,18 +32,15 @@ from worker.contracts import (
     IterationProgress,
     JobSpec,
     NodeSpec,
-    Objective,
     PlacementOut,
     PlanMetrics,
     PolicyMetrics,
-    PPOParams,
     RunStatus,
-    Seed,
     StrictCount,
     StrictFlag,
     SyntheticSpec,
+    TrainingRunSettings,
     UnplacedOut,
-    WorkloadConfig,
     gpu_types_problem,
     heuristic_problem,
     id_problem,
@@ -115,19 +112,7 @@ class Eligibility(BaseModel):
 # --- training runs -----------------------------------------------------------------------
 
 
-class TrainingRunCreate(Input):
-    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
-    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
-    objective: Objective = Field(
-        "deadline",
-        description="What the run optimises: deadline (the headline score), slowdown (mean bounded "
-        "slowdown), utilization, allocation (GPU allocation ratio). Rounds rank by it, higher is better.",
-    )
-    ppo: PPOParams = Field(default_factory=PPOParams)
-    iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
-    max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
-    eval_episodes: StrictCount = Field(5, ge=1, le=200)
-    seed: Seed = 0
+class TrainingRunCreate(Input, TrainingRunSettings):
     resume_from_checkpoint: str | None = Field(
         None, max_length=200, description="Start from this checkpoint id (GET /checkpoints)."
     )

@@ -24,21 +24,36 @@ from worker.contracts.names import Objective
 from worker.contracts.workloads import PPOParams, WorkloadConfig
 
 
-class TrainingRunConfig(Model):
+class TrainingRunSettings(Model):
+    """What a user chooses about a training run: the body of POST /training-runs
+    (app.models.TrainingRunCreate) and the workflow's input (TrainingRunConfig) both
+    extend it, so a field or a bound is written once."""
+
+    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
+    objective: Objective = Field(
+        "deadline",
+        description="What the run optimises: deadline (the headline score), slowdown (mean bounded "
+        "slowdown), utilization, allocation (GPU allocation ratio). Rounds rank by it, higher is better.",
+    )
+    ppo: PPOParams = Field(default_factory=PPOParams)
+    iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
+    max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
+    eval_episodes: StrictCount = Field(5, ge=1, le=200)
+    seed: Seed = 0
+
+    def settings(self) -> dict[str, object]:
+        """Just the shared settings (as field values), whatever model extends them."""
+        return {name: getattr(self, name) for name in TrainingRunSettings.model_fields}
+
+
+class TrainingRunConfig(TrainingRunSettings):
     """Input of TrainingLoopWorkflow."""
 
     run_id: str = Field(
         description="Empty: derived from the workflow id (scheduled_run_id), as runs fired by a "
         "Temporal Schedule are, since one schedule action starts them all."
     )
-    name: str | None = Field(None, max_length=200, pattern=LABEL_PATTERN)
-    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
-    objective: Objective = Field("deadline", description="What the reward pays and rounds rank by.")
-    ppo: PPOParams = Field(default_factory=PPOParams)
-    iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
-    max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
-    eval_episodes: StrictCount = Field(5, ge=1, le=200)
-    seed: Seed = 0
     resume_from: str | None = Field(None, description="Checkpoint location to start from.")
     checkpoint_dir: str | None = Field(
         None, description="Where this run's checkpoints go; default <artifact store>/<run_id>."
