@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from app.errors import NUL_DETAIL
 
@@ -46,17 +46,21 @@ def _nul_path(value: Any, path: str = "") -> str | None:
 
 
 class Eligibility(BaseModel):
-    """A round's (and its checkpoint's) deployability, derived from its stored `gain`:
-    the PPO objective value minus the best heuristic's on the run's held-out evaluation."""
+    """A round's (and its checkpoint's) deployability: its `margin`, the PPO objective
+    value minus the best heuristic's on the run's held-out evaluation, stored under the
+    same name."""
 
-    gain: float
-
-    @computed_field(description="PPO's objective value minus the best heuristic's on held-out seeds.")
-    @property
-    def margin(self) -> float:
-        return self.gain
+    margin: float = Field(description="PPO's objective value minus the best heuristic's on held-out seeds.")
 
     @computed_field(description="True when the margin is > 0: PUT /policy deploys it without force.")
     @property
     def eligible(self) -> bool:
-        return self.gain > 0
+        return self.margin > 0
+
+    @computed_field(
+        description="Deprecated: the margin under its first name; read `margin`.",
+        json_schema_extra={"deprecated": True},
+    )
+    @property
+    def gain(self) -> float:
+        return self.margin

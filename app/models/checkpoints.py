@@ -32,7 +32,7 @@ class Checkpoint(SQLModel, table=True):
     score: float = 0.0
     best_heuristic: str = ""
     best_heuristic_score: float = 0.0
-    gain: float = 0.0
+    margin: float = 0.0
     heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
     metrics: dict[str, Any] | None = DBField(default=None, sa_column=Column(JSON))
     heuristics: list[dict[str, Any]] | None = DBField(default=None, sa_column=Column(JSON))
@@ -50,7 +50,6 @@ class CheckpointPublic(Eligibility):
     score: float
     best_heuristic: str
     best_heuristic_score: float
-    gain: float
     heuristic_scores: dict[str, float]
     metrics: PolicyMetrics | None = Field(None, description="The PPO policy's evaluation metrics.")
     heuristics: list[PolicyMetrics] | None = Field(None, description="Heuristics on the same episodes.")

@@ -102,7 +102,6 @@ class RoundPublic(Eligibility):
     score: float
     best_heuristic: str
     best_heuristic_score: float
-    gain: float = Field(description="PPO score minus the best heuristic's on the same episodes.")
     heuristic_scores: dict[str, float]
     finished_at: datetime | None
 
@@ -121,7 +120,7 @@ class Round(SQLModel, table=True):
     score: float = 0.0
     best_heuristic: str = ""
     best_heuristic_score: float = 0.0
-    gain: float = 0.0
+    margin: float = 0.0
     heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
     finished_at: datetime | None = None
 
