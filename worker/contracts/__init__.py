@@ -65,6 +65,7 @@ from worker.contracts.ids import policy_class_problem as policy_class_problem
 from worker.contracts.ids import policy_name_problem as policy_name_problem
 from worker.contracts.ids import swf_path_problem as swf_path_problem
 from worker.contracts.metrics import IterationProgress as IterationProgress
+from worker.contracts.metrics import LearnerMetrics as LearnerMetrics
 from worker.contracts.metrics import PlanMetrics as PlanMetrics
 from worker.contracts.metrics import PolicyMetrics as PolicyMetrics
 from worker.contracts.names import DEFAULT_POLICY_CLASS as DEFAULT_POLICY_CLASS

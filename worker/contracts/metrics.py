@@ -7,10 +7,11 @@ from __future__ import annotations
 from worker.contracts.ids import Model
 
 
-class IterationProgress(Model):
-    """One PPO iteration, as heartbeated by the training activity."""
+class LearnerMetrics(Model):
+    """One PPO iteration's learner metrics: what the training activity heartbeats
+    (IterationProgress) and what the app stores per iteration (app.models.IterationMetric,
+    written from exactly these fields)."""
 
-    iteration: int
     iterations_in_round: int = 0
     env_steps: int = 0
     env_steps_per_second: float | None = None
@@ -20,12 +21,20 @@ class IterationProgress(Model):
     vf_loss: float | None = None
     entropy: float | None = None
     kl: float | None = None
+
+
+class IterationProgress(LearnerMetrics):
+    """One PPO iteration, as heartbeated by the training activity."""
+
+    iteration: int
     checkpoint: str | None = None
     """Set when this iteration was checkpointed: the newest resumable state."""
 
 
 class PlanMetrics(Model):
-    """Metrics of one simulated episode or plan (see worker/sim/metrics.py)."""
+    """Metrics of one simulated episode or plan: the fields of the simulator's
+    EpisodeMetrics (worker/sim/metrics.py) that cross Temporal, converted in one place
+    (worker/convert.py's plan_metrics, by these field names)."""
 
     score: float
     mean_bounded_slowdown: float
