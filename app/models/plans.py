@@ -13,20 +13,15 @@ from sqlmodel import SQLModel
 from app.models.base import Input, utcnow
 from worker.contracts import (
     DEFAULT_POLICY_CLASS,
-    MAX_JOBS,
-    MAX_NODES,
     POLICY_CLASS_PATTERN,
     BaselineOut,
-    JobSpec,
-    NodeSpec,
     PlacementOut,
     PlanMetrics,
+    PlanSource,
     StrictCount,
     StrictFlag,
-    SyntheticSpec,
     UnplacedOut,
     checked,
-    gpu_types_problem,
     heuristic_problem,
     policy_class_problem,
     policy_name_problem,
@@ -52,10 +47,7 @@ _EXAMPLE_PLAN_BODY = {
 }
 
 
-class PlanCreate(Input):
-    nodes: list[NodeSpec] | None = Field(None, max_length=MAX_NODES)
-    jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
-    synthetic: SyntheticSpec | None = None
+class PlanCreate(Input, PlanSource):
     policy: str = Field(
         "best",
         min_length=1,
@@ -96,10 +88,6 @@ class PlanCreate(Input):
 
     @model_validator(mode="after")
     def _consistent(self) -> PlanCreate:
-        if self.synthetic is None and (self.nodes is None or self.jobs is None):
-            raise ValueError("give either nodes and jobs, or synthetic")
-        if self.synthetic is not None and (self.nodes or self.jobs):
-            raise ValueError("give either nodes and jobs, or synthetic, not both")
         if self.nodes is not None and not self.nodes:
             raise ValueError("nodes: a plan needs at least one node")
         for kind, items in (("node", self.nodes or []), ("job", self.jobs or [])):
@@ -112,8 +100,6 @@ class PlanCreate(Input):
             self.baseline is not None
             and (problem := heuristic_problem(self.baseline, "baseline")) is not None
         ):
-            raise ValueError(problem)
-        if (problem := gpu_types_problem(self.nodes, self.jobs)) is not None:
             raise ValueError(problem)
         return self
 

@@ -12,11 +12,11 @@ from sqlmodel import SQLModel
 
 from app.models.base import Eligibility, Input, utcnow
 from worker.contracts import (
-    LABEL_PATTERN,
     POLICY_CLASS_PATTERN,
     IterationProgress,
     PolicyMetrics,
     RunStatus,
+    StopRequest,
     TrainingRunSettings,
     checked,
     id_problem,
@@ -275,8 +275,8 @@ class TrainingRunsPublic(BaseModel):
     count: int
 
 
-class StopBody(Input):
-    reason: str | None = Field(None, max_length=500, pattern=LABEL_PATTERN)
+class StopBody(Input, StopRequest):
+    """Why the run is stopped (optional); sent to the workflow as its StopRequest."""
 
 
 class StopAccepted(BaseModel):

@@ -1,4 +1,4 @@
-"""POST /schedule: resolve the policy, run SchedulerWorkflow on the inference queue, wait a
+"""Plans (POST /schedule): resolve the policy, run SchedulerWorkflow on the inference queue, wait a
 bounded time, and record the request in the index. With `schedule_mode=service` a
 synchronous plan is an update to one long-lived workflow instead (see _plan_via_service).
 
@@ -383,7 +383,7 @@ async def get_plan(
 ) -> PlanPublic:
     row = session.get(Plan, request_id)
     if row is None:
-        raise NotFound(f"no schedule request {request_id!r}")
+        raise NotFound(f"no plan {request_id!r}")
     if row.status == "running":
         await refresh_plan(session, temporal, settings, row)
     return _public(row)

@@ -26,11 +26,11 @@ from app.services.training_schedules import index_all_schedules
 log = logging.getLogger(__name__)
 
 SCHEDULE_LOOKBACK = timedelta(days=1)
-"""Older pending schedule requests are left alone (their workflows are long gone)."""
+"""Older pending plans are left alone (their workflows are long gone)."""
 
 
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
-    """Refresh every live run and pending schedule request; returns how many were refreshed."""
+    """Refresh every live run and pending plan; returns how many were refreshed."""
     refreshed = 0
     with RECONCILE_SECONDS.time(), Session(engine, expire_on_commit=False) as session:
         await index_all_schedules(session, temporal, settings)

@@ -101,6 +101,7 @@ from worker.contracts.plans import NodeSpec as NodeSpec
 from worker.contracts.plans import PlacementOut as PlacementOut
 from worker.contracts.plans import PlanInput as PlanInput
 from worker.contracts.plans import PlanOutput as PlanOutput
+from worker.contracts.plans import PlanSource as PlanSource
 from worker.contracts.plans import PolicyRef as PolicyRef
 from worker.contracts.plans import SyntheticSpec as SyntheticSpec
 from worker.contracts.plans import UnplacedOut as UnplacedOut

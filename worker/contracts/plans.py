@@ -136,22 +136,17 @@ class PolicyRef(Model):
         return self
 
 
-class PlanInput(Model):
-    """Input of SchedulerWorkflow (and of the plan activity)."""
+class PlanSource(Model):
+    """Where a plan's cluster and jobs come from: given (nodes and jobs) or drawn
+    (synthetic). The API's request (app.models.PlanCreate) and the workflow's input
+    (PlanInput) both extend it, so the bounds and the one-source rule are written once."""
 
     nodes: list[NodeSpec] | None = Field(None, max_length=MAX_NODES)
     jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
     synthetic: SyntheticSpec | None = None
-    policy: PolicyRef
-    baseline: str | None = "edf"
-    """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
-    window: StrictCount = Field(32, ge=1, le=256)
-    timeout_s: StrictNum | None = Field(None, ge=0.01, le=3600)
-    """How long the caller waits (the API's RLSCHED_SCHEDULE_TIMEOUT_S): the worker gives up
-    on the plan after this long instead of computing an answer nobody reads."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> PlanInput:
+    def _one_source(self) -> PlanSource:
         if self.synthetic is None and (self.nodes is None or self.jobs is None):
             raise ValueError("give either nodes and jobs, or synthetic")
         if self.synthetic is not None and (self.nodes or self.jobs):
@@ -159,6 +154,18 @@ class PlanInput(Model):
         if (problem := gpu_types_problem(self.nodes, self.jobs)) is not None:
             raise ValueError(problem)
         return self
+
+
+class PlanInput(PlanSource):
+    """Input of SchedulerWorkflow (and of the plan activity)."""
+
+    policy: PolicyRef
+    baseline: str | None = "edf"
+    """Heuristic planned alongside for comparison; None skips it (half the plan's cost)."""
+    window: StrictCount = Field(32, ge=1, le=256)
+    timeout_s: StrictNum | None = Field(None, ge=0.01, le=3600)
+    """How long the caller waits (the API's RLSCHED_SCHEDULE_TIMEOUT_S): the worker gives up
+    on the plan after this long instead of computing an answer nobody reads."""
 
 
 def plan_input_problem(input: PlanInput) -> str | None:
