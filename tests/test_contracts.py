@@ -16,8 +16,11 @@ from worker.contracts import (
     Deployment,
     DeployRequest,
     EvaluationEvidence,
+    IterationProgress,
+    LearnerMetrics,
     NodeSpec,
     PlanInput,
+    PlanMetrics,
     PolicyRef,
     PPOParams,
     WorkloadConfig,
@@ -35,10 +38,25 @@ def test_names_match_the_simulator() -> None:
     assert set(TRACE_WORKLOADS) == set(TRACE_NAMES)
 
 
+def test_the_app_and_the_simulator_carry_every_metric_the_contracts_name() -> None:
+    """The mirror types convert by the contract's field names (history.record_iterations,
+    convert.plan_metrics): a metric added to the contract must exist on both sides, or it
+    would be dropped (or fail a plan) silently."""
+    from dataclasses import fields
+
+    from app.models import IterationMetric, IterationMetricPublic
+    from worker.sim.metrics import EpisodeMetrics
+
+    learner = set(LearnerMetrics.model_fields)
+    assert learner <= set(IterationMetric.model_fields) and learner <= set(IterationMetricPublic.model_fields)
+    assert set(IterationProgress.model_fields) == learner | {"iteration", "checkpoint"}
+    assert set(PlanMetrics.model_fields) <= {f.name for f in fields(EpisodeMetrics)}
+
+
 def test_importing_contracts_loads_no_heavy_modules() -> None:
     code = (
         "import sys, worker.contracts; "
-        "print(sorted(m for m in ('numpy', 'ray', 'torch', 'worker.sim') if m in sys.modules))"
+        "print(sorted(m for m in ('numpy', 'pyarrow', 'ray', 'torch', 'worker.sim') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

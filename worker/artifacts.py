@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.contracts import ArtifactStoreOptions, is_store_uri, open_artifact_store
+from worker.contracts import ArtifactStoreOptions, is_store_uri
 from worker.settings import WorkerSettings
+from worker.storage import open_artifact_store
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ IN_USE_S = 60.0
 _lock = threading.Lock()
 _known: dict[str, tuple[Path, float]] = {}
 """URI -> (cache dir, monotonic time its signature was checked)."""
-
-
-def is_remote(location: str) -> bool:
-    """True for URIs (`scheme://...`), which go through pyarrow.fs; plain paths are local."""
-    return is_store_uri(location)
 
 
 def store_options(settings: WorkerSettings, location: str) -> ArtifactStoreOptions:
@@ -62,7 +58,7 @@ def filesystem(settings: WorkerSettings, location: str) -> tuple[Any, str]:
 
 def local_root(settings: WorkerSettings) -> Path:
     """Local checkpoint root: the artifact store itself when it is a path, else a staging dir."""
-    if settings.artifact_store and not is_remote(settings.artifact_store):
+    if settings.artifact_store and not is_store_uri(settings.artifact_store):
         return Path(settings.artifact_store).resolve()
     return (settings.data_dir / "checkpoints").resolve()
 
@@ -73,13 +69,13 @@ def resolve_output(settings: WorkerSettings, location: str) -> tuple[Path, str]:
     A relative location goes under the artifact store; an absolute path is used as is;
     a URI is written to a staging dir under the data dir and uploaded by `publish`.
     """
-    if is_remote(location):
+    if is_store_uri(location):
         return _staging_dir(settings, location), location.rstrip("/")
     path = Path(location)
     if path.is_absolute():
         return path, str(path)
     store = settings.artifact_store
-    if store and is_remote(store):
+    if store and is_store_uri(store):
         return local_root(settings) / path, f"{store.rstrip('/')}/{path.as_posix()}"
     return local_root(settings) / path, str(local_root(settings) / path)
 
@@ -88,7 +84,7 @@ def publish(settings: WorkerSettings, local_dir: Path, location: str) -> str:
     """Copy a finished checkpoint dir to `location` (a URI) and return it. The local copy
     becomes the cache entry of that URI (hard links), so evaluating or resuming from it
     on this machine downloads nothing."""
-    if not is_remote(location):
+    if not is_store_uri(location):
         return location
     import pyarrow.fs as pafs
 
@@ -143,7 +139,7 @@ def ensure_local(settings: WorkerSettings, location: str) -> Path:
     Raises FileNotFoundError naming the location when there is nothing there, OSError
     when the store cannot be read and no earlier copy exists.
     """
-    if not is_remote(location):
+    if not is_store_uri(location):
         path = Path(location)
         if not path.is_absolute():
             path = local_root(settings) / path

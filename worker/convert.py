@@ -1,4 +1,4 @@
-"""Translations between the wire contracts (pydantic, worker/contracts.py) and the
+"""Translations between the wire contracts (pydantic, worker/contracts/) and the
 simulator's and RL library's own records.
 
 Kept in one module so activities stay short and the contracts stay free of numpy, ray

@@ -181,7 +181,7 @@ def check_artifact_store(settings: WorkerSettings, queues: QueueChoice) -> None:
     the tasks to healthy workers. Training workers must be able to write (a probe object
     is written and deleted); inference-only workers only read.
     """
-    from worker.contracts import artifact_store_problem
+    from worker.storage import artifact_store_problem
 
     options = settings.store_options
     if options is None:

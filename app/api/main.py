@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.deps import reject_unknown_query, require_api_key, require_json_body
-from app.api.routes import checkpoints, health, policy, schedule, training_runs, training_schedules
+from app.api.routes import checkpoints, health, plans, policy, training_runs, training_schedules
 
 api_router = APIRouter()
 api_router.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
@@ -14,6 +14,6 @@ api_router.include_router(health.router, dependencies=[Depends(reject_unknown_qu
 _protected = [Depends(require_api_key), Depends(require_json_body), Depends(reject_unknown_query)]
 api_router.include_router(training_runs.router, dependencies=_protected)
 api_router.include_router(training_schedules.router, dependencies=_protected)
-api_router.include_router(schedule.router, dependencies=_protected)
+api_router.include_router(plans.router, dependencies=_protected)
 api_router.include_router(checkpoints.router, dependencies=_protected)
 api_router.include_router(policy.router, dependencies=_protected)

@@ -25,7 +25,7 @@ def _id_path(what: str) -> object:
 
 RunIdPath = Annotated[str, _id_path("A training run's id (GET /training-runs).")]
 CheckpointIdPath = Annotated[str, _id_path("A checkpoint's id (GET /checkpoints).")]
-ScheduleIdPath = Annotated[str, _id_path("A schedule request's id, as POST /schedule answered it.")]
+PlanIdPath = Annotated[str, _id_path("A plan's id, as POST /schedule answered it.")]
 TrainingScheduleIdPath = Annotated[str, _id_path("A training schedule's id (GET /training-schedules).")]
 RunIdQuery = Annotated[
     str | None,

@@ -17,13 +17,14 @@ def checkpoint_id(run_id: str, round_: int) -> str:
     return f"{run_id}-r{round_}"
 
 
-ROUND_SCORE_FIELDS = ("iteration", "env_steps", "score", "best_heuristic", "best_heuristic_score", "gain")
+ROUND_SCORE_FIELDS = ("iteration", "env_steps", "score", "best_heuristic", "best_heuristic_score")
 
 
 def copy_round_scores(row: object, summary: RoundSummary) -> None:
     """Rounds and checkpoints both index a round's evaluation: one copy of the mapping."""
     for name in ROUND_SCORE_FIELDS:
         setattr(row, name, getattr(summary, name))
+    row.margin = summary.gain  # type: ignore[attr-defined]  # the wire keeps its first name
     row.heuristic_scores = dict(summary.heuristic_scores)  # type: ignore[attr-defined]
 
 

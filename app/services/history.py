@@ -33,19 +33,16 @@ from app.models import (
     RoundMetricsPage,
     Run,
 )
-from worker.contracts import IterationProgress, RoundSummary, WorkloadConfig, evaluation_workload
-
-ITERATION_FIELDS = (
-    "iterations_in_round",
-    "env_steps",
-    "env_steps_per_second",
-    "episode_return_mean",
-    "episode_score_mean",
-    "policy_loss",
-    "vf_loss",
-    "entropy",
-    "kl",
+from worker.contracts import (
+    IterationProgress,
+    LearnerMetrics,
+    RoundSummary,
+    WorkloadConfig,
+    evaluation_workload,
 )
+
+ITERATION_FIELDS = tuple(LearnerMetrics.model_fields)
+"""What an IterationMetric row takes from a heartbeated IterationProgress."""
 
 
 def record_iterations(session: Session, run_id: str, round_: int, items: Sequence[IterationProgress]) -> int:

@@ -73,7 +73,7 @@ def evidence_for(session: Session, ckpt: Checkpoint) -> EvaluationEvidence:
         ppo_value=ckpt.score,
         best_heuristic=ckpt.best_heuristic,
         best_heuristic_score=ckpt.best_heuristic_score,
-        margin=ckpt.gain,
+        margin=ckpt.margin,
         league=dict(ckpt.heuristic_scores or {}),
     )
 
@@ -235,7 +235,7 @@ async def offer_round(
     policy_class = run.config.get("deploy_class") or run.config.get("workload", {}).get("name") or "default"
     deployment = checkpoint_deployment(session, ckpt, policy_class, force=False)
     if not deployment.eligible:
-        log.info("run %s: %s not auto-deployed: margin %+.4f", run.id, ckpt.id, ckpt.gain)
+        log.info("run %s: %s not auto-deployed: margin %+.4f", run.id, ckpt.id, ckpt.margin)
         return
     request = DeployRequest(deployment=deployment.model_copy(update={"source": "auto"}), auto=True)
     try:

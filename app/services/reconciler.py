@@ -16,21 +16,21 @@ from sqlmodel import Session, col, select
 
 from app.core.config import Settings
 from app.metrics import LIVE_RUNS, RECONCILE_SECONDS
-from app.models import Run, ScheduleRequest, utcnow
+from app.models import Plan, Run, utcnow
+from app.services.plans import refresh_plan
 from app.services.rediscover import rediscover
 from app.services.runs import refresh_run
-from app.services.schedule import refresh_schedule
 from app.services.temporal import TemporalGateway
 from app.services.training_schedules import index_all_schedules
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_LOOKBACK = timedelta(days=1)
-"""Older pending schedule requests are left alone (their workflows are long gone)."""
+"""Older pending plans are left alone (their workflows are long gone)."""
 
 
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
-    """Refresh every live run and pending schedule request; returns how many were refreshed."""
+    """Refresh every live run and pending plan; returns how many were refreshed."""
     refreshed = 0
     with RECONCILE_SECONDS.time(), Session(engine, expire_on_commit=False) as session:
         await index_all_schedules(session, temporal, settings)
@@ -39,12 +39,10 @@ async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Se
         for run in runs:
             refreshed += await refresh_run(session, temporal, settings, run)
         pending = session.exec(
-            select(ScheduleRequest).where(
-                ScheduleRequest.status == "running", ScheduleRequest.created_at > utcnow() - SCHEDULE_LOOKBACK
-            )
+            select(Plan).where(Plan.status == "running", Plan.created_at > utcnow() - SCHEDULE_LOOKBACK)
         ).all()
         for row in pending:
-            await refresh_schedule(session, temporal, settings, row)
+            await refresh_plan(session, temporal, settings, row)
             refreshed += 1
     return refreshed
 

@@ -99,18 +99,7 @@ def resume_location(session: Session, body: TrainingRunCreate, field: list[str |
 def training_config(body: TrainingRunCreate, run_id: str, resume_from: str | None) -> TrainingRunConfig:
     """The workflow input of a run body; `run_id` empty for a schedule's action (each
     fired run derives its id from its workflow id)."""
-    return TrainingRunConfig(
-        run_id=run_id,
-        name=body.name,
-        workload=body.workload,
-        objective=body.objective,
-        ppo=body.ppo,
-        iterations_per_round=body.iterations_per_round,
-        max_rounds=body.max_rounds,
-        eval_episodes=body.eval_episodes,
-        seed=body.seed,
-        resume_from=resume_from,
-    )
+    return TrainingRunConfig(run_id=run_id, resume_from=resume_from, **body.settings())
 
 
 async def create_run(

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,11 +22,11 @@ from sqlmodel import col, select
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.errors import ProblemError
-from app.models import LeagueEntry, ScheduleRequest
+from app.models import LeagueEntry, Plan
 from app.services import history
 from app.services import runs as run_service
+from app.services.plans import get_plan
 from app.services.policy import list_policies
-from app.services.schedule import get_schedule
 from app.ui import plots
 from app.ui.auth import COOKIE, LoginRequired, key_is_right, require_ui_login, safe_next, with_cookie
 
@@ -193,23 +193,32 @@ async def policies_page(request: Request, temporal: TemporalDep, settings: Setti
     return _page(request, "policies.html", title="Deployed policies", policies=policies, error=error)
 
 
+@pages.get("/plans")
+async def plans_page(request: Request, session: SessionDep) -> HTMLResponse:
+    rows = session.exec(select(Plan).order_by(col(Plan.created_at).desc()).limit(100)).all()
+    return _page(request, "plans.html", title="Plans", rows=rows)
+
+
 @pages.get("/schedules")
-async def schedules_page(request: Request, session: SessionDep) -> HTMLResponse:
-    rows = session.exec(
-        select(ScheduleRequest).order_by(col(ScheduleRequest.created_at).desc()).limit(100)
-    ).all()
-    return _page(request, "schedules.html", title="Plans", rows=rows)
+async def old_plans_page() -> RedirectResponse:
+    """The page's first address, kept for bookmarks."""
+    return RedirectResponse("/ui/plans", status_code=308)
+
+
+@pages.get("/schedules/{plan_id}")
+async def old_plan_page(plan_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/ui/plans/{quote(plan_id, safe='')}", status_code=308)
 
 
 def _natural(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-@pages.get("/schedules/{schedule_id}")
+@pages.get("/plans/{plan_id}")
 async def plan_page(
-    request: Request, schedule_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+    request: Request, plan_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> HTMLResponse:
-    plan = await get_schedule(session, temporal, settings, schedule_id)
+    plan = await get_plan(session, temporal, settings, plan_id)
     bars = [
         plots.Bar(p.job_id, p.node_id, p.start_s, p.finish_s, p.priority or 2, p.meets_deadline)
         for p in plan.placements

@@ -9,13 +9,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from jsonschema import Draft7Validator
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from alembic import command
@@ -49,6 +50,47 @@ def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) 
     command.downgrade(alembic_config(url), "base")
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+
+
+def test_the_margin_migration_keeps_every_round_and_checkpoint_value(database_url: str) -> None:
+    """Upgrading from the release whose columns were named `gain` carries each value over
+    to `margin` (what the API answers), and downgrading carries it back."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0004_bigint_env_steps")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    scores = {"iteration": 2, "env_steps": 3, "score": 0.9, "best_heuristic": "edf"}
+    scores |= {"best_heuristic_score": 0.8, "heuristic_scores": {}}
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
+            | {"created_at": when, "updated_at": when},
+        )
+        connection.execute(
+            tables.tables["rounds"].insert(),
+            {"run_id": "r1", "round": 1, "gain": 0.125} | scores,
+        )
+        connection.execute(
+            tables.tables["checkpoints"].insert(),
+            {"id": "r1-r1", "run_id": "r1", "round": 1, "location": "/c", "gain": -0.25}
+            | {"window": 8, "created_at": when}
+            | scores,
+        )
+    engine.dispose()
+    command.upgrade(config, "head")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT margin FROM rounds")).scalar_one() == 0.125
+        assert connection.execute(text("SELECT margin FROM checkpoints")).scalar_one() == -0.25
+    engine.dispose()
+    command.downgrade(config, "0004_bigint_env_steps")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT gain FROM rounds")).scalar_one() == 0.125
     engine.dispose()
 
 

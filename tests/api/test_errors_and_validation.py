@@ -141,7 +141,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 
 def test_openapi_has_examples_and_problem_responses(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    assert schema["components"]["schemas"]["ScheduleCreate"]["examples"]
+    assert schema["components"]["schemas"]["PlanCreate"]["examples"]
     assert schema["components"]["schemas"]["TrainingRunCreate"]["examples"]
     assert "application/problem+json" in schema["paths"]["/schedule"]["post"]["responses"]["422"]["content"]
 

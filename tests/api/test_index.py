@@ -122,7 +122,7 @@ def test_rounds_and_checkpoints_say_whether_they_are_eligible(client: TestClient
 
 
 def test_checkpoint_ids_and_heuristics_resolve_from_the_index(client: TestClient) -> None:
-    from app.services.schedule import resolve_policy
+    from app.services.plans import resolve_policy
 
     engine = client.app.state.engine  # type: ignore[attr-defined]
     settings = client.app.state.settings  # type: ignore[attr-defined]

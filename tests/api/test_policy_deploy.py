@@ -99,7 +99,7 @@ def add_checkpoint(
                 score=0.9 + gain,
                 best_heuristic="edf",
                 best_heuristic_score=0.9,
-                gain=gain,
+                margin=gain,
                 heuristic_scores={"edf": 0.9, "fifo": 0.85, "sjf+fastest": 0.88},
                 window=8,
             )

@@ -23,7 +23,7 @@ from temporalio.client import Client
 from app.core.config import Settings
 from app.main import create_app
 from app.models import Checkpoint, Run
-from app.services import schedule
+from app.services import plans
 from worker.codec import DATA_CONVERTER
 from worker.contracts import SchedulerServiceInput
 
@@ -150,9 +150,9 @@ async def start_inputs(address: str, workflow_ids: list[str]) -> list[SchedulerS
 def test_new_plans_skip_an_instance_that_is_handing_over(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(schedule_service_instances=3)
     queue = settings.inference_queue
-    monkeypatch.setattr(schedule, "_avoid_until", {(queue, 1): time.monotonic() + 60})
-    picked = {schedule.service_instance(settings) for _ in range(9)}
+    monkeypatch.setattr(plans, "_avoid_until", {(queue, 1): time.monotonic() + 60})
+    picked = {plans.service_instance(settings) for _ in range(9)}
     assert picked == {0, 2}
     handing_over = {(queue, i): time.monotonic() + 60 for i in range(3)}
-    monkeypatch.setattr(schedule, "_avoid_until", handing_over)
-    assert schedule.service_instance(settings) in {0, 1, 2}, "all handing over: still one is picked"
+    monkeypatch.setattr(plans, "_avoid_until", handing_over)
+    assert plans.service_instance(settings) in {0, 1, 2}, "all handing over: still one is picked"

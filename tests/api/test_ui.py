@@ -14,7 +14,7 @@ from support.api import offline_settings
 from test_history import apply, summary
 
 from app.main import create_app
-from app.models import ScheduleRequest
+from app.models import Plan
 from app.ui.auth import COOKIE
 from worker.contracts import TrainingProgress
 
@@ -50,7 +50,7 @@ def store_plan(client: TestClient) -> str:
     }
     with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
         session.add(
-            ScheduleRequest(
+            Plan(
                 id="plan1",
                 workflow_id="schedule-plan1",
                 status="completed",
@@ -88,14 +88,17 @@ def test_pages_render_runs_curves_league_and_gantt(client: TestClient) -> None:
     assert "trace:alibaba-default:heldout" in league and "h1-r1" in league and "edf" in league
 
     store_plan(client)
-    plan = client.get("/ui/schedules/plan1").text
+    plan = client.get("/ui/plans/plan1").text
     assert 'id="gantt"' in plan and "<svg" in plan and "misses deadline (1)" in plan
     assert "priority 3" in plan and "needs 16 GPUs" in plan
-    assert 'href="/ui/schedules/plan1"' in client.get("/ui/schedules").text
+    assert 'href="/ui/plans/plan1"' in client.get("/ui/plans").text
+    old = client.get("/ui/schedules/plan1", follow_redirects=False)  # the page's first address
+    assert old.status_code == 308 and old.headers["location"] == "/ui/plans/plan1"
+    assert client.get("/ui/schedules", follow_redirects=False).headers["location"] == "/ui/plans"
 
     policies = client.get("/ui/policies")  # Temporal is down: the page says so
     assert policies.status_code == 200 and "Could not ask the scheduler service" in policies.text
-    assert client.get("/ui/schedules/nope").status_code == 404
+    assert client.get("/ui/plans/nope").status_code == 404
 
 
 def test_dashboard_wants_the_api_key_when_one_is_set(tmp_path: Path) -> None:

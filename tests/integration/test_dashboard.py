@@ -214,10 +214,10 @@ def test_dashboard_pages_in_a_real_browser(
         ),
         "league": (f"{base_url}/ui/league", ["seed-demo", f"{run_id}-r1", "bound"]),
         "policies": (f"{base_url}/ui/policies", ["edf+fastest", "default"]),
-        "schedules": (f"{base_url}/ui/schedules", [plan_id]),
-        "cluster-plan": (f"{base_url}/ui/schedules/{plan_id}", ['id="gantt"', "<svg", "huge", "priority 3"]),
+        "plans": (f"{base_url}/ui/plans", [plan_id]),
+        "cluster-plan": (f"{base_url}/ui/plans/{plan_id}", ['id="gantt"', "<svg", "huge", "priority 3"]),
         "plan": (
-            f"{base_url}/ui/schedules/{tight.json()['id']}",
+            f"{base_url}/ui/plans/{tight.json()['id']}",
             [f"misses deadline ({misses})", "node-000"],
         ),
     }

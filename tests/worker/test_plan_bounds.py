@@ -1,5 +1,5 @@
 """Whatever the contracts accept, the plan activity computes: requests drawn anywhere in
-the bounds of worker/contracts.py (extremes included: a millicore node, a GPU of speed
+the bounds of worker/contracts/ids.py (extremes included: a millicore node, a GPU of speed
 0.01, a 1e8 s job submitted 1e9 s from now) plan with finite times and metrics, never the
 division by zero or the infinite runtimes that degenerate input used to cause. The
 activity function is called directly: no Temporal needed for what it computes."""

@@ -33,9 +33,9 @@ from worker.contracts import (
     PolicyRef,
     TrainingHeartbeat,
     TrainRoundInput,
-    artifact_store_problem,
 )
 from worker.settings import get_settings
+from worker.storage import artifact_store_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_FILES = "learner_group/learner/rl_module/default_policy/"

@@ -49,6 +49,7 @@ from worker.contracts import (
     TrainingHeartbeat,
     TrainRoundInput,
     TrainRoundOutput,
+    is_store_uri,
     keep_history,
 )
 
@@ -202,12 +203,12 @@ class _Uploads:
 
         self._artifacts = artifacts
         self._settings = settings
-        self.remote_dir = final if artifacts.is_remote(final) else None
+        self.remote_dir = final if is_store_uri(final) else None
         self.published: dict[str, str] = {}
         """local checkpoint path -> its URI in the store"""
 
     def _publish(self, local: str) -> str:
-        if self.remote_dir is None or self._artifacts.is_remote(local):
+        if self.remote_dir is None or is_store_uri(local):
             return local
         if local not in self.published:
             started = time.monotonic()
@@ -239,7 +240,7 @@ class _Uploads:
     def prune(self, final: str, local_dir: Path) -> None:
         """Drop the round's intermediate checkpoints from the store and the local staging
         copy (the cache holds the final one), best effort."""
-        if self.remote_dir is None or not self._artifacts.is_remote(final):
+        if self.remote_dir is None or not is_store_uri(final):
             return
         try:
             self._artifacts.delete_siblings(self._settings, final)
@@ -296,7 +297,7 @@ def store_checkpoint(input: StoreCheckpointInput) -> StoredCheckpoint:
 
     settings = get_settings()
     local = Path(input.checkpoint)
-    if artifacts.is_remote(input.checkpoint):  # train_policy uploaded it already
+    if is_store_uri(input.checkpoint):  # train_policy uploaded it already
         if input.summary is not None:
             summary_uri = f"{input.checkpoint.rstrip('/')}/{artifacts.SUMMARY_FILE}"
             artifacts.write_text(settings, summary_uri, input.summary.model_dump_json(indent=2))
@@ -306,7 +307,7 @@ def store_checkpoint(input: StoreCheckpointInput) -> StoredCheckpoint:
     if input.summary is not None:
         (local / artifacts.SUMMARY_FILE).write_text(input.summary.model_dump_json(indent=2))
     local_dir, final = artifacts.resolve_output(settings, input.output_dir)
-    if not artifacts.is_remote(final):
+    if not is_store_uri(final):
         return StoredCheckpoint(checkpoint=str(local), uploaded=False)
     try:
         relative = local.relative_to(local_dir).as_posix()

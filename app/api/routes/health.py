@@ -12,7 +12,8 @@ from app.api.deps import EngineDep, SettingsDep, TemporalDep
 from app.db import migration_state
 from app.errors import ProblemError
 from app.models import Health, Readiness, ReadinessCheck
-from worker.contracts import ArtifactStoreOptions, artifact_store_problem
+from worker.contracts import ArtifactStoreOptions
+from worker.storage import artifact_store_problem
 
 router = APIRouter(tags=["health"])
 

@@ -1,4 +1,4 @@
-"""POST /schedule: resolve the policy, run SchedulerWorkflow on the inference queue, wait a
+"""Plans (POST /schedule): resolve the policy, run SchedulerWorkflow on the inference queue, wait a
 bounded time, and record the request in the index. With `schedule_mode=service` a
 synchronous plan is an update to one long-lived workflow instead (see _plan_via_service).
 
@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
 from app.errors import NotFound, ProblemError, Unavailable, Unprocessable
-from app.models import Checkpoint, ScheduleCreate, SchedulePublic, ScheduleRequest, utcnow
+from app.models import Checkpoint, Plan, PlanCreate, PlanPublic, utcnow
 from app.services.checkpoints import usable_location
 from app.services.policy import current_deployments
 from app.services.temporal import TemporalGateway, rpc_timeout
@@ -85,7 +85,7 @@ def resolve_policy(
 
 
 async def resolve_best(
-    temporal: TemporalGateway, settings: Settings, body: ScheduleCreate, in_service: bool
+    temporal: TemporalGateway, settings: Settings, body: PlanCreate, in_service: bool
 ) -> tuple[PolicyRef, int | None, list[str]]:
     """`best` = the policy deployed for the request's class. A plan to the service workflow
     resolves it there, atomically with the plan (a `deployed` PolicyRef); a workflow per
@@ -103,9 +103,9 @@ async def resolve_best(
     return deployed.ref(), deployed.window, [note]
 
 
-def _public(row: ScheduleRequest) -> SchedulePublic:
+def _public(row: Plan) -> PlanPublic:
     plan: dict[str, Any] = row.result or {}
-    return SchedulePublic(
+    return PlanPublic(
         id=row.id,
         workflow_id=row.workflow_id,
         status=row.status,  # type: ignore[arg-type]
@@ -124,13 +124,13 @@ def _public(row: ScheduleRequest) -> SchedulePublic:
     )
 
 
-async def create_schedule(
+async def create_plan(
     session: Session,
     temporal: TemporalGateway,
     settings: Settings,
-    body: ScheduleCreate,
+    body: PlanCreate,
     timings: dict[str, float] | None = None,
-) -> tuple[SchedulePublic, int]:
+) -> tuple[PlanPublic, int]:
     """Returns the answer and its status code (200 done, 202 accepted async). `timings`
     collects milliseconds per stage (sent back as a Server-Timing header)."""
     timings = timings if timings is not None else {}
@@ -151,13 +151,13 @@ async def create_schedule(
             window=window,
             timeout_s=None if body.run_async else settings.schedule_timeout_s,
         )
-    except ValidationError as error:  # the contract's checks, should they outgrow ScheduleCreate's
+    except ValidationError as error:  # the contract's checks, should they outgrow PlanCreate's
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error
     client = await temporal.client()
     request_id = uuid.uuid4().hex[:16]
     instance = service_instance(settings) if use_service else 0
     workflow_id = scheduler_service_id(settings.inference_queue, instance) if use_service else None
-    row = ScheduleRequest(
+    row = Plan(
         id=request_id,
         workflow_id=workflow_id or f"schedule-{request_id}",
         requested_policy=body.policy,
@@ -225,8 +225,8 @@ async def _observing(operation: WithStartWorkflowOperation, call: Any, timeout_s
 
 
 def _finish(
-    session: Session, row: ScheduleRequest, output: PlanOutput, started: float, timings: dict[str, float]
-) -> tuple[SchedulePublic, int]:
+    session: Session, row: Plan, output: PlanOutput, started: float, timings: dict[str, float]
+) -> tuple[PlanPublic, int]:
     _record_output(row, output, started)
     mark = time.perf_counter()
     _save(session, row)
@@ -263,7 +263,7 @@ async def _plan_via_service(
     session: Session,
     client: Client,
     settings: Settings,
-    row: ScheduleRequest,
+    row: Plan,
     plan_input: PlanInput,
     instance: int,
 ) -> PlanOutput:
@@ -337,7 +337,7 @@ async def _plan_via_service(
         pause = min(pause * 2, MAX_RETRY_PAUSE_S)
 
 
-def _record_output(row: ScheduleRequest, output: PlanOutput, started: float | None) -> None:
+def _record_output(row: Plan, output: PlanOutput, started: float | None) -> None:
     row.status = "completed"
     if output.policy_id is not None:  # `best` resolved by the service workflow
         row.policy = output.policy_id
@@ -349,7 +349,7 @@ def _record_output(row: ScheduleRequest, output: PlanOutput, started: float | No
 
 
 def _record_failure(
-    session: Session, row: ScheduleRequest, error: WorkflowFailureError | WorkflowUpdateFailedError
+    session: Session, row: Plan, error: WorkflowFailureError | WorkflowUpdateFailedError
 ) -> NoReturn:
     """Store the failure, then raise 422 when the worker rejected the input, else 502."""
     cause: BaseException | None = error.__cause__
@@ -373,25 +373,23 @@ def _record_failure(
     )
 
 
-def _save(session: Session, row: ScheduleRequest) -> None:
+def _save(session: Session, row: Plan) -> None:
     session.add(row)
     session.commit()
 
 
-async def get_schedule(
+async def get_plan(
     session: Session, temporal: TemporalGateway, settings: Settings, request_id: str
-) -> SchedulePublic:
-    row = session.get(ScheduleRequest, request_id)
+) -> PlanPublic:
+    row = session.get(Plan, request_id)
     if row is None:
-        raise NotFound(f"no schedule request {request_id!r}")
+        raise NotFound(f"no plan {request_id!r}")
     if row.status == "running":
-        await refresh_schedule(session, temporal, settings, row)
+        await refresh_plan(session, temporal, settings, row)
     return _public(row)
 
 
-async def refresh_schedule(
-    session: Session, temporal: TemporalGateway, settings: Settings, row: ScheduleRequest
-) -> None:
+async def refresh_plan(session: Session, temporal: TemporalGateway, settings: Settings, row: Plan) -> None:
     """Fetch a finished plan for a request answered 202 or 504; leave it running otherwise."""
     try:
         client = await temporal.client()

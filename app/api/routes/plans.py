@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
-from app.api.params import ScheduleIdPath
+from app.api.params import PlanIdPath
 from app.errors import Problem
 from app.metrics import SCHEDULE_PLANS
-from app.models import ScheduleCreate, SchedulePublic
-from app.services import schedule as service
+from app.models import PlanCreate, PlanPublic
+from app.services import plans as service
 
 router = APIRouter(prefix="/schedule", tags=["schedule"])
+"""Plans keep the first release's path, tag and operation ids: clients call them and
+generated clients name their methods after them."""
 
 _PROBLEM = {"application/problem+json": {}}
 
@@ -19,7 +21,7 @@ _PROBLEM = {"application/problem+json": {}}
 @router.post(
     "",
     responses={
-        202: {"model": SchedulePublic, "description": "Accepted (`async: true`): fetch GET /schedule/{id}"},
+        202: {"model": PlanPublic, "description": "Accepted (`async: true`): fetch GET /schedule/{id}"},
         413: {"model": Problem, "description": "Body too large", "content": _PROBLEM},
         422: {"model": Problem, "description": "Invalid cluster, jobs or policy", "content": _PROBLEM},
         409: {"model": Problem, "description": "The checkpoint is unusable", "content": _PROBLEM},
@@ -32,17 +34,18 @@ _PROBLEM = {"application/problem+json": {}}
         },
     },
     summary="Plan where pending jobs go",
+    operation_id="create_schedule_schedule_post",
 )
-async def create_schedule(
-    body: ScheduleCreate,
+async def create_plan(
+    body: PlanCreate,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     response: Response,
-) -> SchedulePublic:
+) -> PlanPublic:
     timings: dict[str, float] = {}
     try:
-        plan, code = await service.create_schedule(session, temporal, settings, body, timings)
+        plan, code = await service.create_plan(session, temporal, settings, body, timings)
     except Exception:
         SCHEDULE_PLANS.labels("unknown", "error").inc()
         raise
@@ -58,9 +61,10 @@ async def create_schedule(
 @router.get(
     "/{request_id}",
     responses={404: {"model": Problem, "content": _PROBLEM}},
-    summary="A schedule request and, once done, its plan",
+    summary="A plan request and, once done, its plan",
+    operation_id="read_schedule_schedule__request_id__get",
 )
-async def read_schedule(
-    request_id: ScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
-) -> SchedulePublic:
-    return await service.get_schedule(session, temporal, settings, request_id)
+async def read_plan(
+    request_id: PlanIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> PlanPublic:
+    return await service.get_plan(session, temporal, settings, request_id)

@@ -1,0 +1,59 @@
+"""A round's held-out evaluation: which episodes (seed and workload, apart from the
+training ones) and what comes back (the policy's and every heuristic's metrics)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from worker.contracts.ids import Model, Seed, StrictCount, checked, location_problem
+from worker.contracts.metrics import PolicyMetrics
+from worker.contracts.names import Objective
+from worker.contracts.workloads import WorkloadConfig
+
+EVAL_SEED_OFFSET = 1_000_000_007
+
+
+def evaluation_seed(run_seed: int) -> int:
+    """The held-out evaluation seed of every round of a run (so rounds compare), derived
+    apart from the training seeds; the app needs it for a checkpoint's evidence."""
+    return (run_seed + EVAL_SEED_OFFSET) % (2**31 - 1)
+
+
+def evaluation_workload(workload: WorkloadConfig) -> WorkloadConfig:
+    """A `trace:NAME:train` workload is evaluated on `trace:NAME:heldout`."""
+    if workload.name.startswith("trace:") and workload.name.endswith(":train"):
+        return workload.model_copy(update={"name": workload.name.removesuffix(":train") + ":heldout"})
+    return workload
+
+
+class EvaluateInput(Model):
+    checkpoint: str
+    workload: WorkloadConfig
+    episodes: StrictCount = Field(5, ge=1, le=1_000)
+    seed: Seed = 0
+    objective: Objective = "deadline"
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _safe_location(cls, location: str) -> str:
+        return checked(location_problem(location, "checkpoint"), location)
+
+
+class EvaluationResult(Model):
+    ppo: PolicyMetrics
+    heuristics: list[PolicyMetrics]
+    best_heuristic: str
+    best_heuristic_score: float
+    gain: float
+    """PPO score minus the best heuristic's score on the same episodes."""
+    bound: float | None = None
+    """Empty-cluster bound of the same episodes: what no scheduler can beat."""
+    gap_closed: float | None = None
+    """Share of the gap between the best heuristic and the bound that PPO closes."""
+    tuned_choice: str | None = None
+    """What the `tuned` heuristic ran (chosen on training seeds)."""
+    objective: Objective = "deadline"
+    ppo_value: float | None = None
+    """PPO's objective value (higher is better); `best_heuristic_score`, `gain` and `bound`
+    are in the same units. For `deadline` it is the score."""
+    heuristic_values: dict[str, float] = Field(default_factory=dict)

@@ -1,0 +1,102 @@
+"""The workload a run trains and evaluates on, or a plan draws a synthetic cluster from,
+and the PPO parameters a user may set."""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from worker.contracts.ids import (
+    MAX_JOBS,
+    SWF_WORKLOAD_PREFIX,
+    Model,
+    StrictCount,
+    StrictNum,
+    swf_path_problem,
+)
+from worker.contracts.names import TRACE_WORKLOADS, WORKLOAD_PRESETS, heuristic_problem
+
+
+class WorkloadConfig(Model):
+    """A workload to draw scenarios from: a synthetic preset or a trace, and its size."""
+
+    name: str = Field("steady", examples=["steady", "trace:alibaba-default:train"])
+    nodes: StrictCount = Field(16, ge=1, le=512, description="Cluster size (nodes).")
+    load: StrictNum | None = Field(
+        None, ge=0.01, le=10, description="Offered load; null = the preset's default or the trace's own."
+    )
+    window: StrictCount = Field(
+        32, ge=1, le=256, description="Waiting jobs the policy sees per decision (K)."
+    )
+    jobs: StrictCount = Field(400, ge=1, le=MAX_JOBS, description="Jobs per episode.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_workload(cls, name: str) -> str:
+        if name.startswith(SWF_WORKLOAD_PREFIX):
+            if (problem := swf_path_problem(name[len(SWF_WORKLOAD_PREFIX) :])) is not None:
+                raise ValueError(problem)
+            return name
+        if name in WORKLOAD_PRESETS or name in TRACE_WORKLOADS:
+            return name
+        choices = ", ".join((*WORKLOAD_PRESETS, *TRACE_WORKLOADS, "trace:swf:PATH"))
+        raise ValueError(f"unknown workload {name!r}; choose one of {choices}")
+
+    @model_validator(mode="after")
+    def _fixed_shape_traces(self) -> WorkloadConfig:
+        """Refused at the request: the simulator would refuse these shapes only when the run
+        draws its first episode, minutes after the request was accepted."""
+        if self.name == "trace:lublin-1" and (self.nodes != 1 or self.load is not None):
+            raise ValueError(
+                "trace:lublin-1 is RLScheduler's setting (one pool of 256 processors, the trace's own "
+                "arrivals): use nodes=1 and no load, or trace:swf:swf/lublin_256.swf for other shapes"
+            )
+        if self.name == "trace:openb-inflation" and self.load is not None:
+            raise ValueError(
+                "trace:openb-inflation has no time axis (pods arrive until 1.3x capacity): use no load"
+            )
+        return self
+
+
+class PPOParams(Model):
+    """PPO hyper-parameters a user may set; the rest keep worker/rl/config.py's defaults."""
+
+    lr: StrictNum = Field(5e-4, ge=1e-7, le=0.1)
+    gamma: StrictNum = Field(0.995, ge=0.5, le=1)
+    lambda_: StrictNum = Field(0.95, ge=0, le=1)
+    entropy_coeff: StrictNum = Field(0.003, ge=0, le=1)
+    clip_param: StrictNum = Field(0.2, ge=0.01, le=1)
+    train_batch_size: StrictCount = Field(4096, ge=64, le=200_000)
+    minibatch_size: StrictCount = Field(1024, ge=16, le=200_000)
+    num_epochs: StrictCount = Field(2, ge=1, le=50)
+    num_envs_per_env_runner: StrictCount = Field(128, ge=1, le=256)
+    embed_dim: StrictCount = Field(32, ge=4, le=512)
+    hidden: StrictCount = Field(32, ge=4, le=1024)
+    warm_start: str | None = Field(
+        None,
+        max_length=100,
+        description="Clone this heuristic (e.g. 'tuned', 'easy:sjf+fastest') into the policy "
+        "before PPO starts.",
+    )
+    warm_start_episodes: StrictCount = Field(16, ge=1, le=500)
+    prior: str | None = Field(
+        None,
+        max_length=100,
+        description="Teacher heuristic (e.g. 'tuned'): the policy learns a correction to its "
+        "choices, starting as the teacher (residual policy).",
+    )
+    prior_weight: StrictNum = Field(3.0, ge=0, le=50, description="Initial weight of the teacher's choice.")
+
+    @field_validator("warm_start", "prior")
+    @classmethod
+    def _known_teacher(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is None or name == "tuned":
+            return name
+        if (problem := heuristic_problem(name, f"{info.field_name} teacher")) is not None:
+            raise ValueError(problem)
+        return name
+
+    @model_validator(mode="after")
+    def _minibatch_fits_batch(self) -> PPOParams:
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError("minibatch_size must not exceed train_batch_size")
+        return self
