@@ -140,6 +140,8 @@ async def create_schedule(
     use_service = settings.schedule_mode == "service" and not body.run_async
     if body.policy == "best":
         policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
+    elif heuristic_problem(body.policy) is None:  # resolved without the database: no thread hop
+        policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     else:
         policy, trained_window, notes = await run_in_threadpool(
             resolve_policy, session, settings, body.policy
@@ -199,13 +201,7 @@ async def create_schedule(
     except TimeoutError as error:
         row.status = "running"
         await _save(session, row)
-        raise ProblemError(
-            504,
-            f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
-            f"{settings.inference_queue!r}?); the request continues: GET /schedule/{row.id}",
-            id=row.id,
-            workflow_id=row.workflow_id,
-        ) from error
+        raise _no_plan_in_time(settings, row, f"the request continues: GET /schedule/{row.id}") from error
     except WorkflowFailureError as error:
         await _record_failure(session, row, error)
     except RPCError as error:
@@ -215,6 +211,16 @@ async def create_schedule(
             f"lost Temporal while waiting for the plan ({error.message}); GET /schedule/{row.id} later"
         ) from error
     return await _finish(session, row, output, started, timings)
+
+
+def _no_plan_in_time(settings: Settings, row: ScheduleRequest, then: str) -> ProblemError:
+    return ProblemError(
+        504,
+        f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
+        f"{settings.inference_queue!r}?); {then}",
+        id=row.id,
+        workflow_id=row.workflow_id,
+    )
 
 
 async def _observing(operation: WithStartWorkflowOperation, call: Any, timeout_s: float) -> PlanOutput:
@@ -313,13 +319,7 @@ async def _plan_via_service(
         except (TimeoutError, RPCTimeoutOrCancelledError) as error:
             row.status, row.error, row.finished_at = "timed_out", "no plan in time", utcnow()
             await _save(session, row)
-            raise ProblemError(
-                504,
-                f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
-                f"{settings.inference_queue!r}?); send the request again",
-                id=row.id,
-                workflow_id=row.workflow_id,
-            ) from error
+            raise _no_plan_in_time(settings, row, "send the request again") from error
         except WorkflowUpdateFailedError as error:
             cause = error.__cause__
             if not (isinstance(cause, ApplicationError) and cause.type == SCHEDULER_RESTARTING):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, func, select
@@ -274,6 +274,19 @@ def _rows_page(session: Session, offset: int, limit: int) -> tuple[int, Sequence
     return total, rows
 
 
+async def _send(session: Session, row: TrainingSchedule, command: Awaitable[None]) -> None:
+    """A command to the schedule on Temporal: 404 (and the row forgotten) when Temporal no
+    longer knows the schedule, 503 when Temporal does not answer."""
+    try:
+        await command
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise await _forget(session, row) from error
+        raise _unavailable(error) from error
+    except RPCTimeoutOrCancelledError as error:
+        raise _unavailable(error) from error
+
+
 async def set_paused(
     session: Session,
     temporal: TemporalGateway,
@@ -284,17 +297,11 @@ async def set_paused(
 ) -> TrainingSchedulePublic:
     client = await temporal.client()
     handle = client.get_schedule_handle(row.temporal_id)
-    try:
-        if paused:
-            await handle.pause(note=note or "paused via the API", rpc_timeout=rpc_timeout(settings))
-        else:
-            await handle.unpause(note=note or "unpaused via the API", rpc_timeout=rpc_timeout(settings))
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise await _forget(session, row) from error
-        raise _unavailable(error) from error
-    except RPCTimeoutOrCancelledError as error:
-        raise _unavailable(error) from error
+    if paused:
+        command = handle.pause(note=note or "paused via the API", rpc_timeout=rpc_timeout(settings))
+    else:
+        command = handle.unpause(note=note or "unpaused via the API", rpc_timeout=rpc_timeout(settings))
+    await _send(session, row, command)
     return await read_schedule(session, temporal, settings, row)
 
 
@@ -308,16 +315,8 @@ async def trigger(
     """Temporal answers before the run starts and says nothing of it: the run shows in
     the schedule's recent actions and in GET /training-runs?schedule_id= a moment later."""
     client = await temporal.client()
-    try:
-        await client.get_schedule_handle(row.temporal_id).trigger(
-            overlap=_overlap(overlap), rpc_timeout=rpc_timeout(settings)
-        )
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise await _forget(session, row) from error
-        raise _unavailable(error) from error
-    except RPCTimeoutOrCancelledError as error:
-        raise _unavailable(error) from error
+    handle = client.get_schedule_handle(row.temporal_id)
+    await _send(session, row, handle.trigger(overlap=_overlap(overlap), rpc_timeout=rpc_timeout(settings)))
     return ScheduleTriggered(id=row.id, overlap=overlap)
 
 
