@@ -154,6 +154,7 @@ def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
         time.sleep(1.0)  # a few reconciler passes over the live run and the pending plan
     assert plan["status"] == "completed" and unloadable.status_code in (409, 422)
     assert "workflow_id" in run and "id" in schedule and all(page.status_code == 200 for page in pages)
-    assert not [(call, status) for call, status in statuses if status >= 500 and status != 503], statuses
+    # 503: a stop no training worker answers; anything else 5xx is a bug on the way
+    assert not [(sent, status) for sent, status in statuses if status >= 500 and status != 503], statuses
     sites = sorted(set(calls_on_the_loop))
     assert not sites, f"{len(calls_on_the_loop)} database calls on the event loop, from:\n" + "\n".join(sites)
