@@ -158,13 +158,8 @@ def _run_history(
 ) -> tuple[TrainingRunDetail, dict[int, float], list[IterationMetric]]:
     """The run's rounds, its bound per round and its last iterations, read in one go."""
     detail = run_service.run_detail(session, run, stale=stale)
-    bounds = {
-        e.round: e.value
-        for e in session.exec(
-            select(LeagueEntry).where(LeagueEntry.run_id == run.id, LeagueEntry.kind == "bound")
-        ).all()
-    }
-    return detail, bounds, history.iterations(session, run.id)[-PLOT_ITERATIONS:]
+    iterations = history.iterations(session, run.id)[-PLOT_ITERATIONS:]
+    return detail, history.round_bounds(session, run.id), iterations
 
 
 @pages.get("/league")
