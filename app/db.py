@@ -5,7 +5,6 @@ under a millisecond."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine
 
 from alembic import command
@@ -81,6 +81,32 @@ def migration_state(engine: Engine) -> tuple[str | None, str | None]:
     return current, head
 
 
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+def commit_row(session: Session, row: object) -> None:
+    session.add(row)
+    session.commit()
+
+
+def insert_row(session: Session, row: object, *reload: object) -> bool:
+    """Add and commit `row`; False, rolled back (see roll_back), when another writer
+    inserted the same key first."""
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        roll_back(session, *reload)
+        return False
+    return True
+
+
+def delete_row(session: Session, row: object) -> None:
+    session.delete(row)
+    session.commit()
+
+
+def roll_back(session: Session, *rows: object) -> None:
+    """Roll back, then reload `rows`: a rollback expires every row of the session, and
+    reading an expired row queries. Called on a worker thread (run_in_threadpool), so the
+    event loop, which reads these rows next, never waits for the database."""
+    session.rollback()
+    for row in rows:
+        session.refresh(row)

@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 reconciler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reconciler
-            engine.dispose()
+            await asyncio.to_thread(engine.dispose)  # closes the pooled connections
 
     app = FastAPI(
         title="rl-scheduler",

@@ -42,6 +42,8 @@ CheckpointsOpt = Annotated[
     list[Path] | None,
     typer.Option("--checkpoint", help="Add a trained policy (repeat); rows ppo, ppo-2, ..."),
 ]
+EpisodesOpt = Annotated[int, typer.Option(min=1)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @cli.command("eval")
@@ -55,14 +57,14 @@ def eval_command(
         ),
     ] = None,
     checkpoint: CheckpointsOpt = None,
-    episodes: Annotated[int, typer.Option(min=1)] = 10,
+    episodes: EpisodesOpt = 10,
     seed: int = 0,
     nodes: NodesOpt = 16,
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
     objective: ObjectiveOpt = "deadline",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare policies on the same episodes of a workload (the standard league by default)."""
     _league(
@@ -89,14 +91,14 @@ def league_command(
         str,
         typer.Option(help="'all' (every order x placement x mode, packing, random, tuned) or 'standard'."),
     ] = "all",
-    episodes: Annotated[int, typer.Option(min=1)] = 10,
+    episodes: EpisodesOpt = 10,
     seed: int = 0,
     nodes: NodesOpt = 16,
     load: LoadOpt = None,
     window: WindowOpt = 32,
     jobs: JobsOpt = 400,
     objective: ObjectiveOpt = "deadline",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every heuristic, `tuned`, the given checkpoints and the objective's bound on the
     same held-out episodes, best first."""
@@ -256,7 +258,7 @@ def smoke_command(
     iterations: Annotated[int, typer.Option(min=1, max=100, help="PPO iterations to train.")] = 1,
     seed: int = 0,
     task_queue_prefix: PrefixOpt = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run SmokeWorkflow on a running worker: scenario, a tiny training, a plan; print the report."""
     import asyncio

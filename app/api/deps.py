@@ -1,7 +1,10 @@
 """Dependencies, typed once as Annotated aliases so routes read `session: SessionDep`.
 
 All are `async def`: FastAPI runs plain `def` dependencies on its thread pool, and that
-hop costs more than the work they do (sessions connect lazily; SQLite calls are short)."""
+hop costs more than the work they do. A session connects lazily, on its first statement,
+which runs on a worker thread (a plain `def` route, or run_in_threadpool); closing it
+rolls back and returns its connection, so that too happens off the event loop unless
+nothing is open (after a commit)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.errors import ProblemError, Unprocessable
@@ -28,8 +32,14 @@ async def get_engine(request: Request) -> Engine:
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def get_temporal(request: Request) -> TemporalGateway:

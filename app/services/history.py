@@ -152,12 +152,7 @@ def metrics_page(session: Session, run: Run, series: MetricsSeries, offset: int,
         rows_r = session.exec(
             select(Round).where(Round.run_id == run.id).order_by(col(Round.round)).offset(offset).limit(limit)
         ).all()
-        bounds = {
-            row.round: row.value
-            for row in session.exec(
-                select(LeagueEntry).where(LeagueEntry.run_id == run.id, LeagueEntry.kind == "bound")
-            ).all()
-        }
+        bounds = round_bounds(session, run.id)
         data_r = [
             RoundHistoryPublic.model_validate({**r.model_dump(), "bound": bounds.get(r.round)})
             for r in rows_r
@@ -192,6 +187,12 @@ def _paging(count: int, offset: int, limit: int) -> dict[str, Any]:
 def iterations(session: Session, run_id: str) -> list[IterationMetric]:
     query = select(IterationMetric).where(IterationMetric.run_id == run_id)
     return list(session.exec(query.order_by(col(IterationMetric.iteration))).all())
+
+
+def round_bounds(session: Session, run_id: str) -> dict[int, float]:
+    """The objective's empty-cluster bound of each round's evaluation, by round."""
+    query = select(LeagueEntry).where(LeagueEntry.run_id == run_id, LeagueEntry.kind == "bound")
+    return {entry.round: entry.value for entry in session.exec(query).all()}
 
 
 def league(session: Session, run_ids: Iterable[str] | None = None) -> list[LeagueEntry]:

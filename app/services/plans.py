@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -32,6 +33,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
+from app.db import commit_row
 from app.errors import NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import Checkpoint, Plan, PlanCreate, PlanPublic, utcnow
 from app.services.checkpoints import usable_location
@@ -138,8 +140,12 @@ async def create_plan(
     use_service = settings.schedule_mode == "service" and not body.run_async
     if body.policy == "best":
         policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
-    else:
+    elif heuristic_problem(body.policy) is None:  # resolved without the database: no thread hop
         policy, trained_window, notes = resolve_policy(session, settings, body.policy)
+    else:
+        policy, trained_window, notes = await run_in_threadpool(
+            resolve_policy, session, settings, body.policy
+        )
     window = body.window or trained_window or (body.synthetic.workload.window if body.synthetic else 32)
     try:
         plan_input = PlanInput(
@@ -172,7 +178,7 @@ async def create_plan(
     if use_service:
         output = await _plan_via_service(session, client, settings, row, plan_input, instance)
         timings["wait"] = (time.perf_counter() - started) * 1000
-        return _finish(session, row, output, started, timings)
+        return await _finish(session, row, output, started, timings)
     try:
         handle: WorkflowHandle[Any, PlanOutput] = await client.start_workflow(
             SCHEDULER_WORKFLOW,
@@ -185,7 +191,7 @@ async def create_plan(
     except RPCError as error:
         raise Unavailable(f"could not start the scheduling workflow on Temporal: {error.message}") from error
     if body.run_async:
-        _save(session, row)
+        await _save(session, row)
         return _public(row), 202
     try:
         mark = time.perf_counter()
@@ -194,23 +200,27 @@ async def create_plan(
         timings["wait"] = (time.perf_counter() - mark) * 1000
     except TimeoutError as error:
         row.status = "running"
-        _save(session, row)
-        raise ProblemError(
-            504,
-            f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
-            f"{settings.inference_queue!r}?); the request continues: GET /schedule/{row.id}",
-            id=row.id,
-            workflow_id=row.workflow_id,
-        ) from error
+        await _save(session, row)
+        raise _no_plan_in_time(settings, row, f"the request continues: GET /schedule/{row.id}") from error
     except WorkflowFailureError as error:
-        _record_failure(session, row, error)
+        await _record_failure(session, row, error)
     except RPCError as error:
         row.status = "running"
-        _save(session, row)
+        await _save(session, row)
         raise Unavailable(
             f"lost Temporal while waiting for the plan ({error.message}); GET /schedule/{row.id} later"
         ) from error
-    return _finish(session, row, output, started, timings)
+    return await _finish(session, row, output, started, timings)
+
+
+def _no_plan_in_time(settings: Settings, row: Plan, then: str) -> ProblemError:
+    return ProblemError(
+        504,
+        f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
+        f"{settings.inference_queue!r}?); {then}",
+        id=row.id,
+        workflow_id=row.workflow_id,
+    )
 
 
 async def _observing(operation: WithStartWorkflowOperation, call: Any, timeout_s: float) -> PlanOutput:
@@ -224,12 +234,12 @@ async def _observing(operation: WithStartWorkflowOperation, call: Any, timeout_s
         raise
 
 
-def _finish(
+async def _finish(
     session: Session, row: Plan, output: PlanOutput, started: float, timings: dict[str, float]
 ) -> tuple[PlanPublic, int]:
     _record_output(row, output, started)
     mark = time.perf_counter()
-    _save(session, row)
+    await _save(session, row)
     timings["db"] = (time.perf_counter() - mark) * 1000
     timings["plan"] = output.elapsed_ms
     return _public(row), 200
@@ -308,18 +318,12 @@ async def _plan_via_service(
             )
         except (TimeoutError, RPCTimeoutOrCancelledError) as error:
             row.status, row.error, row.finished_at = "timed_out", "no plan in time", utcnow()
-            _save(session, row)
-            raise ProblemError(
-                504,
-                f"no plan within {settings.schedule_timeout_s:g}s (is a worker polling "
-                f"{settings.inference_queue!r}?); send the request again",
-                id=row.id,
-                workflow_id=row.workflow_id,
-            ) from error
+            await _save(session, row)
+            raise _no_plan_in_time(settings, row, "send the request again") from error
         except WorkflowUpdateFailedError as error:
             cause = error.__cause__
             if not (isinstance(cause, ApplicationError) and cause.type == SCHEDULER_RESTARTING):
-                _record_failure(session, row, error)
+                await _record_failure(session, row, error)
         except RPCError as error:
             if "closing" not in error.message:
                 raise Unavailable(f"Temporal did not take the plan request: {error.message}") from error
@@ -348,7 +352,7 @@ def _record_output(row: Plan, output: PlanOutput, started: float | None) -> None
     row.elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else output.elapsed_ms
 
 
-def _record_failure(
+async def _record_failure(
     session: Session, row: Plan, error: WorkflowFailureError | WorkflowUpdateFailedError
 ) -> NoReturn:
     """Store the failure, then raise 422 when the worker rejected the input, else 502."""
@@ -363,7 +367,7 @@ def _record_failure(
     message = app_error.message if app_error is not None else str(error.__cause__ or error)
     timed_out = app_error is not None and app_error.type == PLAN_TIMEOUT
     row.status, row.error, row.finished_at = "timed_out" if timed_out else "failed", message[:4000], utcnow()
-    _save(session, row)
+    await _save(session, row)
     if timed_out:
         raise ProblemError(504, f"no plan in time: {message}", id=row.id, workflow_id=row.workflow_id)
     if app_error is not None and app_error.type in INPUT_ERROR_TYPES:
@@ -373,15 +377,15 @@ def _record_failure(
     )
 
 
-def _save(session: Session, row: Plan) -> None:
-    session.add(row)
-    session.commit()
+async def _save(session: Session, row: Plan) -> None:
+    """Commit on a worker thread: the event loop never waits for the database."""
+    await run_in_threadpool(commit_row, session, row)
 
 
 async def get_plan(
     session: Session, temporal: TemporalGateway, settings: Settings, request_id: str
 ) -> PlanPublic:
-    row = session.get(Plan, request_id)
+    row = await run_in_threadpool(session.get, Plan, request_id)
     if row is None:
         raise NotFound(f"no plan {request_id!r}")
     if row.status == "running":
@@ -400,14 +404,14 @@ async def refresh_plan(session: Session, temporal: TemporalGateway, settings: Se
         output = await handle.result(rpc_timeout=rpc_timeout(settings))
     except WorkflowFailureError as error:
         with contextlib.suppress(ProblemError):
-            _record_failure(session, row, error)
+            await _record_failure(session, row, error)
         return
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             row.status, row.error, row.finished_at = "failed", "the workflow no longer exists", utcnow()
-            _save(session, row)
+            await _save(session, row)
         return
     except (ProblemError, TimeoutError):
         return
     _record_output(row, output, None)
-    _save(session, row)
+    await _save(session, row)

@@ -17,6 +17,7 @@ import time
 from datetime import timedelta
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -140,14 +141,7 @@ async def deploy(
     if not_heuristic is None:
         deployment = Deployment(policy_class=policy_class, policy=body.policy, kind="heuristic")
     else:
-        ckpt = session.get(Checkpoint, body.policy)
-        if ckpt is None:
-            raise ProblemError(
-                409,
-                f"cannot deploy {body.policy!r}: no checkpoint has that id (GET /checkpoints lists them) "
-                f"and it is not a heuristic: {not_heuristic}",
-            )
-        deployment = checkpoint_deployment(session, ckpt, policy_class, body.force)
+        deployment = await run_in_threadpool(_named_checkpoint, session, policy_class, body, not_heuristic)
     request = DeployRequest(deployment=deployment)
     if (problem := deploy_problem(request, None)) is not None:
         raise ProblemError(409, f"cannot deploy for class {policy_class!r}: {problem}")
@@ -157,6 +151,19 @@ async def deploy(
         previous=public(result.previous) if result.previous is not None else None,
     )
     return out
+
+
+def _named_checkpoint(
+    session: Session, policy_class: str, body: PolicyDeploy, not_heuristic: str
+) -> Deployment:
+    ckpt = session.get(Checkpoint, body.policy)
+    if ckpt is None:
+        raise ProblemError(
+            409,
+            f"cannot deploy {body.policy!r}: no checkpoint has that id (GET /checkpoints lists them) "
+            f"and it is not a heuristic: {not_heuristic}",
+        )
+    return checkpoint_deployment(session, ckpt, policy_class, body.force)
 
 
 class DeployRefused(Exception):
@@ -233,7 +240,7 @@ async def offer_round(
     workflow's validator deploys it only when eligible and better on the same seeds
     (contracts.deploy_problem). A refusal is normal and only logged."""
     policy_class = run.config.get("deploy_class") or run.config.get("workload", {}).get("name") or "default"
-    deployment = checkpoint_deployment(session, ckpt, policy_class, force=False)
+    deployment = await run_in_threadpool(checkpoint_deployment, session, ckpt, policy_class, False)
     if not deployment.eligible:
         log.info("run %s: %s not auto-deployed: margin %+.4f", run.id, ckpt.id, ckpt.margin)
         return

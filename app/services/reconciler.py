@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.metrics import LIVE_RUNS, RECONCILE_SECONDS
@@ -32,19 +34,35 @@ SCHEDULE_LOOKBACK = timedelta(days=1)
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
     """Refresh every live run and pending plan; returns how many were refreshed."""
     refreshed = 0
-    with RECONCILE_SECONDS.time(), Session(engine, expire_on_commit=False) as session:
-        await index_all_schedules(session, temporal, settings)
-        runs = session.exec(select(Run).where(col(Run.status).in_(("running", "stopping")))).all()
-        LIVE_RUNS.set(len(runs))
-        for run in runs:
-            refreshed += await refresh_run(session, temporal, settings, run)
-        pending = session.exec(
-            select(Plan).where(Plan.status == "running", Plan.created_at > utcnow() - SCHEDULE_LOOKBACK)
-        ).all()
-        for row in pending:
-            await refresh_plan(session, temporal, settings, row)
-            refreshed += 1
+    session = Session(engine, expire_on_commit=False)
+    try:
+        with RECONCILE_SECONDS.time():
+            await index_all_schedules(session, temporal, settings)
+            runs = await run_in_threadpool(_live_runs, session)
+            LIVE_RUNS.set(len(runs))
+            for run_id in [run.id for run in runs]:
+                # A failed refresh rolls back, which expires every row of the session:
+                # get() answers from the session's rows, loading one again (off the event
+                # loop) only then.
+                run = await run_in_threadpool(session.get, Run, run_id)
+                if run is not None:
+                    refreshed += await refresh_run(session, temporal, settings, run)
+            for row in await run_in_threadpool(_pending_plans, session):
+                await refresh_plan(session, temporal, settings, row)
+                refreshed += 1
+    finally:
+        await run_in_threadpool(session.close)
     return refreshed
+
+
+def _live_runs(session: Session) -> Sequence[Run]:
+    return session.exec(select(Run).where(col(Run.status).in_(("running", "stopping")))).all()
+
+
+def _pending_plans(session: Session) -> Sequence[Plan]:
+    return session.exec(
+        select(Plan).where(Plan.status == "running", Plan.created_at > utcnow() - SCHEDULE_LOOKBACK)
+    ).all()
 
 
 async def run_reconciler(engine: Engine, temporal: TemporalGateway, settings: Settings) -> None:

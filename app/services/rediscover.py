@@ -31,9 +31,11 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from app.core.config import Settings
+from app.db import insert_row
 from app.models import Checkpoint, Round, Run, TrainingRunCreate, utcnow
 from app.services.checkpoints import copy_round_scores, record_checkpoint
 from app.services.runs import refresh_run, workflow_id_for
@@ -64,23 +66,22 @@ async def rediscover(engine: Engine, temporal: TemporalGateway, settings: Settin
     so a run still on Temporal is never mistaken for a lost one."""
     report = RediscoveryReport()
     client = await temporal.client()
-    with Session(engine, expire_on_commit=False) as session:
+    session = Session(engine, expire_on_commit=False)
+    try:
         for run_id, started in (await _training_workflows(client, settings.training_queue)).items():
-            if session.get(Run, run_id) is not None:
+            if await run_in_threadpool(session.get, Run, run_id) is not None:
                 continue
             config = await _workflow_input(client, workflow_id_for(run_id))
             run = _run_row(run_id, config, started)
-            session.add(run)
-            try:
-                session.commit()
-            except IntegrityError:  # a request or a second app instance recorded it first
-                session.rollback()
-                continue
+            if not await run_in_threadpool(insert_row, session, run):
+                continue  # a request or a second app instance recorded it first
             report.runs_from_temporal.append(run_id)
             await refresh_run(session, temporal, settings, run)
         root = artifact_root(settings)
         if root is not None:
-            index_round_summaries(session, root, report)
+            await run_in_threadpool(index_round_summaries, session, root, report)
+    finally:
+        await run_in_threadpool(session.close)
     if report.runs_from_temporal or report.runs_from_artifacts or report.rounds_from_artifacts:
         log.info(
             "rediscovered %d runs from Temporal, %d runs and %d rounds from %s",

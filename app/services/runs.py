@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -25,6 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
+from app.db import delete_row, roll_back
 from app.errors import Conflict, NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import (
     TERMINAL_STATUSES,
@@ -114,15 +116,10 @@ async def create_run(
     retry racing the first start cannot make a second workflow."""
     digest = _request_hash(body)
     if idempotency_key is not None:
-        existing = session.exec(select(Run).where(Run.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            if existing.request_hash != digest:
-                raise Unprocessable(
-                    f"Idempotency-Key {idempotency_key!r} was used for a different request body; "
-                    "use a new key for a new run"
-                )
-            return _public(existing), True
-    resume_from = resume_location(session, body, ["body", "resume_from_checkpoint"])
+        replayed = await run_in_threadpool(_replayed_run, session, idempotency_key, digest)
+        if replayed is not None:
+            return replayed, True
+    resume_from = await run_in_threadpool(resume_location, session, body, ["body", "resume_from_checkpoint"])
     client = await temporal.client()
     run_id = uuid.uuid4().hex[:12]
     config = training_config(body, run_id, resume_from)
@@ -135,15 +132,9 @@ async def create_run(
         idempotency_key=idempotency_key,
         request_hash=digest,
     )
-    session.add(run)
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent request with the same key won the race
-        session.rollback()
-        existing = session.exec(select(Run).where(Run.idempotency_key == idempotency_key)).first()
-        if existing is None:
-            raise
-        return _public(existing), True
+    winner = await run_in_threadpool(_insert_run, session, run)
+    if winner is not None:
+        return winner, True
     try:
         await client.start_workflow(
             TRAINING_LOOP_WORKFLOW,
@@ -155,10 +146,37 @@ async def create_run(
     except WorkflowAlreadyStartedError:
         pass
     except RPCError as error:
-        session.delete(run)
-        session.commit()
+        await run_in_threadpool(delete_row, session, run)
         raise Unavailable(f"could not start the training workflow on Temporal: {error.message}") from error
     return _public(run), False
+
+
+def _replayed_run(session: Session, idempotency_key: str, digest: str) -> TrainingRunPublic | None:
+    """The run an earlier request with this Idempotency-Key started, if any."""
+    existing = session.exec(select(Run).where(Run.idempotency_key == idempotency_key)).first()
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise Unprocessable(
+            f"Idempotency-Key {idempotency_key!r} was used for a different request body; "
+            "use a new key for a new run"
+        )
+    return _public(existing)
+
+
+def _insert_run(session: Session, run: Run) -> TrainingRunPublic | None:
+    """None once the row is written; the run already there when a concurrent request with
+    the same Idempotency-Key won the race."""
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = session.exec(select(Run).where(Run.idempotency_key == run.idempotency_key)).first()
+        if existing is None:
+            raise
+        return _public(existing)
+    return None
 
 
 def list_runs(
@@ -213,15 +231,15 @@ async def refresh_run(
                 # Another writer (a second app instance's reconciler or read) indexed the
                 # same round first; its rows hold what the workflow told us, so apply the
                 # progress again on top of them. Twice in a row is not a race: give up.
-                session.rollback()
+                await run_in_threadpool(roll_back, session, run)
                 if attempt == 2:
                     raise
     except (ProblemError, RPCError, TimeoutError) as error:
-        session.rollback()
+        await run_in_threadpool(roll_back, session, run)
         log.debug("refresh of run %s failed: %s", run.id, error)
         return False
     except Exception:  # a read must still answer from the index; the log has the cause
-        session.rollback()
+        await run_in_threadpool(roll_back, session, run)
         log.exception("refresh of run %s failed", run.id)
         return False
     return True
@@ -236,7 +254,7 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
         if error.status == RPCStatusCode.NOT_FOUND:
             run.status, run.error = "failed", "the workflow no longer exists on Temporal (retention expired?)"
             run.finished_at = run.finished_at or utcnow()
-            _save(session, run)
+            await run_in_threadpool(_save, session, run)
             return
         raise
     status = description.status
@@ -262,20 +280,7 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
         run.finished_at = description.close_time or utcnow()
         run.live_progress = None
         run.current_round = None
-    new_checkpoints: list[Checkpoint] = []
-    if progress is not None:
-        new_checkpoints = _apply_progress(session, run, progress)
-    if live is not None:
-        record_iterations(session, run.id, live.round, live.history)
-    if run.status not in TERMINAL_STATUSES:
-        run.live_progress = (
-            LiveProgress(
-                round=live.round, iterations_done=live.iterations_done, progress=live.progress
-            ).model_dump(mode="json")
-            if live is not None
-            else None
-        )
-    _save(session, run)
+    new_checkpoints = await run_in_threadpool(_index, session, run, progress, live)
     if run.config.get("deploy") == "auto":
         for ckpt in new_checkpoints:
             await _offer(client, settings, session, run, ckpt)
@@ -288,6 +293,25 @@ async def _offer(client: Client, settings: Settings, session: Session, run: Run,
         await offer_round(client, settings, session, run, ckpt)
     except (ProblemError, RPCError, RPCTimeoutOrCancelledError) as error:
         log.warning("run %s: could not offer %s for deployment: %s", run.id, ckpt.id, error)
+
+
+def _index(
+    session: Session, run: Run, progress: TrainingProgress | None, live: TrainingHeartbeat | None
+) -> list[Checkpoint]:
+    """Write what the workflow told us; returns the checkpoints of rounds indexed for the first time."""
+    new_checkpoints = _apply_progress(session, run, progress) if progress is not None else []
+    if live is not None:
+        record_iterations(session, run.id, live.round, live.history)
+    if run.status not in TERMINAL_STATUSES:
+        run.live_progress = (
+            LiveProgress(
+                round=live.round, iterations_done=live.iterations_done, progress=live.progress
+            ).model_dump(mode="json")
+            if live is not None
+            else None
+        )
+    _save(session, run)
+    return new_checkpoints
 
 
 def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> list[Checkpoint]:
@@ -414,5 +438,5 @@ async def stop_run(
     run.status = "stopping"
     run.stop_reason = reason
     run.rounds_done = max(run.rounds_done, result.rounds_done)
-    _save(session, run)
+    await run_in_threadpool(_save, session, run)
     return result

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -39,6 +39,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
 from app.core.durations import format_duration, parse_duration
+from app.db import commit_row, delete_row, insert_row, roll_back
 from app.errors import Conflict, NotFound, ProblemError, Unavailable, Unprocessable
 from app.models import (
     OverlapPolicy,
@@ -106,11 +107,10 @@ def get_row(session: Session, schedule_id: str) -> TrainingSchedule:
     return row
 
 
-def _forget(session: Session, row: TrainingSchedule) -> NotFound:
+async def _forget(session: Session, row: TrainingSchedule) -> NotFound:
     """Temporal no longer knows the schedule (deleted outside the API): neither does the
     index. Its runs stay, with their schedule_id."""
-    session.delete(row)
-    session.commit()
+    await run_in_threadpool(delete_row, session, row)
     return NotFound(
         f"training schedule {row.id!r} no longer exists on Temporal (deleted outside the API); "
         "its runs are still listed under GET /training-runs?schedule_id=" + row.id
@@ -122,7 +122,9 @@ async def create_schedule(
 ) -> TrainingSchedulePublic:
     """The row is written first, so the reconciler can index a run fired the instant the
     schedule exists; it is removed again if Temporal refuses or cannot be reached."""
-    resume_from = resume_location(session, body.run, ["body", "run", "resume_from_checkpoint"])
+    resume_from = await run_in_threadpool(
+        resume_location, session, body.run, ["body", "run", "resume_from_checkpoint"]
+    )
     client = await temporal.client()
     schedule_id = uuid.uuid4().hex[:12]
     row = TrainingSchedule(
@@ -135,8 +137,7 @@ async def create_schedule(
         overlap=body.overlap,
         run=body.run.model_dump(mode="json"),
     )
-    session.add(row)
-    session.commit()
+    await run_in_threadpool(commit_row, session, row)
     action = ScheduleActionStartWorkflow(
         TRAINING_LOOP_WORKFLOW,
         training_config(body.run, "", resume_from),
@@ -153,8 +154,7 @@ async def create_schedule(
     try:
         await client.create_schedule(row.temporal_id, schedule, rpc_timeout=rpc_timeout(settings))
     except (RPCError, RPCTimeoutOrCancelledError, ScheduleAlreadyRunningError) as error:
-        session.delete(row)
-        session.commit()
+        await run_in_threadpool(delete_row, session, row)
         if isinstance(error, ScheduleAlreadyRunningError):
             raise Conflict(f"a schedule {row.temporal_id!r} already exists on Temporal") from error
         if isinstance(error, RPCError) and error.status == RPCStatusCode.INVALID_ARGUMENT:
@@ -236,7 +236,7 @@ async def read_schedule(
         )
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise _forget(session, row) from error
+            raise await _forget(session, row) from error
         log.debug("describe of schedule %s failed: %s", row.id, error)
         return _public(row, None, stale=True)
     except (Unavailable, RPCTimeoutOrCancelledError) as error:
@@ -245,7 +245,7 @@ async def read_schedule(
     try:
         await index_fired_runs(session, client, settings, row, _fired_ids(description))
     except (RPCError, RPCTimeoutOrCancelledError) as error:  # the reconciler tries again
-        session.rollback()
+        await run_in_threadpool(roll_back, session, row)
         log.debug("indexing runs of schedule %s failed: %s", row.id, error)
     return _public(row, _state(description))
 
@@ -253,13 +253,7 @@ async def read_schedule(
 async def list_schedules(
     session: Session, temporal: TemporalGateway, settings: Settings, offset: int, limit: int
 ) -> TrainingSchedulesPublic:
-    total = session.exec(select(func.count()).select_from(TrainingSchedule)).one()
-    rows = session.exec(
-        select(TrainingSchedule)
-        .order_by(col(TrainingSchedule.created_at).desc(), col(TrainingSchedule.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    total, rows = await run_in_threadpool(_rows_page, session, offset, limit)
     out: list[TrainingSchedulePublic] = []
     for row in rows:  # one session: sequential; each describe is a few ms
         try:
@@ -267,6 +261,30 @@ async def list_schedules(
         except NotFound:
             total -= 1
     return TrainingSchedulesPublic(data=out, count=total)
+
+
+def _rows_page(session: Session, offset: int, limit: int) -> tuple[int, Sequence[TrainingSchedule]]:
+    total = session.exec(select(func.count()).select_from(TrainingSchedule)).one()
+    rows = session.exec(
+        select(TrainingSchedule)
+        .order_by(col(TrainingSchedule.created_at).desc(), col(TrainingSchedule.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return total, rows
+
+
+async def _send(session: Session, row: TrainingSchedule, command: Awaitable[None]) -> None:
+    """A command to the schedule on Temporal: 404 (and the row forgotten) when Temporal no
+    longer knows the schedule, 503 when Temporal does not answer."""
+    try:
+        await command
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise await _forget(session, row) from error
+        raise _unavailable(error) from error
+    except RPCTimeoutOrCancelledError as error:
+        raise _unavailable(error) from error
 
 
 async def set_paused(
@@ -279,17 +297,11 @@ async def set_paused(
 ) -> TrainingSchedulePublic:
     client = await temporal.client()
     handle = client.get_schedule_handle(row.temporal_id)
-    try:
-        if paused:
-            await handle.pause(note=note or "paused via the API", rpc_timeout=rpc_timeout(settings))
-        else:
-            await handle.unpause(note=note or "unpaused via the API", rpc_timeout=rpc_timeout(settings))
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise _forget(session, row) from error
-        raise _unavailable(error) from error
-    except RPCTimeoutOrCancelledError as error:
-        raise _unavailable(error) from error
+    if paused:
+        command = handle.pause(note=note or "paused via the API", rpc_timeout=rpc_timeout(settings))
+    else:
+        command = handle.unpause(note=note or "unpaused via the API", rpc_timeout=rpc_timeout(settings))
+    await _send(session, row, command)
     return await read_schedule(session, temporal, settings, row)
 
 
@@ -303,16 +315,8 @@ async def trigger(
     """Temporal answers before the run starts and says nothing of it: the run shows in
     the schedule's recent actions and in GET /training-runs?schedule_id= a moment later."""
     client = await temporal.client()
-    try:
-        await client.get_schedule_handle(row.temporal_id).trigger(
-            overlap=_overlap(overlap), rpc_timeout=rpc_timeout(settings)
-        )
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise _forget(session, row) from error
-        raise _unavailable(error) from error
-    except RPCTimeoutOrCancelledError as error:
-        raise _unavailable(error) from error
+    handle = client.get_schedule_handle(row.temporal_id)
+    await _send(session, row, handle.trigger(overlap=_overlap(overlap), rpc_timeout=rpc_timeout(settings)))
     return ScheduleTriggered(id=row.id, overlap=overlap)
 
 
@@ -337,10 +341,9 @@ async def delete_schedule(
         await index_fired_runs(session, client, settings, row)
         await index_fired_runs(session, client, settings, row, fired)
     except (RPCError, RPCTimeoutOrCancelledError) as error:
-        session.rollback()
+        await run_in_threadpool(roll_back, session, row)
         log.warning("schedule %s deleted; indexing its last runs failed: %s", row.id, error)
-    session.delete(row)
-    session.commit()
+    await run_in_threadpool(delete_row, session, row)
 
 
 async def index_fired_runs(
@@ -353,12 +356,11 @@ async def index_fired_runs(
     """Insert the runs this schedule started that the index lacks; returns how many.
     `workflow_ids` None: list them on Temporal by the schedule's search attribute; else
     describe just those ids (the ones a schedule description names)."""
-    known = set(session.exec(select(Run.workflow_id).where(Run.schedule_id == row.id)).all())
+    known, newest = await run_in_threadpool(_indexed_runs, session, row)
     found: list[WorkflowExecution] = []
     timeout = rpc_timeout(settings)
     if workflow_ids is None:
         query = f'TemporalScheduledById = "{row.temporal_id}"'
-        newest = session.exec(select(func.max(Run.created_at)).where(Run.schedule_id == row.id)).one()
         if newest is not None:
             since = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) - VISIBILITY_LOOKBACK
             query += f' AND StartTime > "{since.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
@@ -374,25 +376,33 @@ async def index_fired_runs(
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
-    added = 0
+    runs = []
     for execution in found:
         body = await _run_body(execution, row)
-        run = Run(
-            id=scheduled_run_id(execution.id),
-            name=body.get("name"),
-            workflow_id=execution.id,
-            status="running",  # the next refresh reads the real status, rounds and result
-            config=body,
-            schedule_id=row.id,
-            created_at=execution.start_time or datetime.now(UTC),
+        runs.append(
+            Run(
+                id=scheduled_run_id(execution.id),
+                name=body.get("name"),
+                workflow_id=execution.id,
+                status="running",  # the next refresh reads the real status, rounds and result
+                config=body,
+                schedule_id=row.id,
+                created_at=execution.start_time or datetime.now(UTC),
+            )
         )
-        session.add(run)
-        try:
-            session.commit()
-            added += 1
-        except IntegrityError:  # another app instance indexed it first
-            session.rollback()
-    return added
+    return await run_in_threadpool(_insert_runs, session, row, runs)
+
+
+def _indexed_runs(session: Session, row: TrainingSchedule) -> tuple[set[str], datetime | None]:
+    """The workflow ids of the schedule's runs in the index, and when the newest started."""
+    known = set(session.exec(select(Run.workflow_id).where(Run.schedule_id == row.id)).all())
+    newest = session.exec(select(func.max(Run.created_at)).where(Run.schedule_id == row.id)).one()
+    return known, newest
+
+
+def _insert_runs(session: Session, row: TrainingSchedule, runs: list[Run]) -> int:
+    """How many were new: another app instance may have indexed some first."""
+    return sum(insert_row(session, run, row) for run in runs)
 
 
 async def _run_body(execution: WorkflowExecution, row: TrainingSchedule) -> dict:
@@ -407,10 +417,14 @@ async def _run_body(execution: WorkflowExecution, row: TrainingSchedule) -> dict
         return dict(row.run)
 
 
+def _all_rows(session: Session) -> Sequence[TrainingSchedule]:
+    return session.exec(select(TrainingSchedule)).all()
+
+
 async def index_all_schedules(session: Session, temporal: TemporalGateway, settings: Settings) -> int:
     """The reconciler's part: index newly fired runs of every schedule. A failing
     schedule is logged and skipped; Temporal being down skips the pass."""
-    rows = session.exec(select(TrainingSchedule)).all()
+    rows = await run_in_threadpool(_all_rows, session)
     if not rows:
         return 0
     try:
@@ -424,6 +438,6 @@ async def index_all_schedules(session: Session, temporal: TemporalGateway, setti
                 index_fired_runs(session, client, settings, row), settings.temporal_rpc_timeout_s * 2
             )
         except (RPCError, RPCTimeoutOrCancelledError, TimeoutError) as error:
-            session.rollback()
+            await run_in_threadpool(roll_back, session, *rows)
             log.debug("indexing runs of schedule %s failed: %s", row.id, error)
     return added

@@ -2,8 +2,10 @@
 API (runs, a run's curves, the league, deployed policies, a plan's Gantt chart).
 
 Pages read the index the reconciler keeps current; a run's page refreshes that run from
-Temporal first (bounded, as GET /training-runs/{id} does). Plots are inline SVG from
-app/ui/plots.py, drawn on a worker thread. Pages with live runs reload themselves every
+Temporal first (bounded, as GET /training-runs/{id} does). Pages that only read the
+index are plain `def` (FastAPI runs them on its thread pool); the others read it through
+run_in_threadpool, so the event loop never waits for the database. Plots are inline SVG
+from app/ui/plots.py, drawn on a worker thread. Pages with live runs reload themselves every
 few seconds (a meta refresh: no JavaScript)."""
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.errors import ProblemError
-from app.models import LeagueEntry, Plan
+from app.models import IterationMetric, LeagueEntry, Plan, Run, TrainingRunDetail
 from app.services import history
 from app.services import runs as run_service
 from app.services.plans import get_plan
@@ -82,9 +85,7 @@ async def logout() -> Response:
 
 
 @pages.get("")
-async def runs_page(
-    request: Request, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0
-) -> HTMLResponse:
+def runs_page(request: Request, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     page = run_service.list_runs(session, None, offset, 50)
     rows = []
     for run in page.data:
@@ -109,16 +110,9 @@ async def runs_page(
 async def run_page(
     request: Request, run_id: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> HTMLResponse:
-    run = run_service.get_run_row(session, run_id)
+    run = await run_in_threadpool(run_service.get_run_row, session, run_id)
     fresh = await run_service.refresh_run(session, temporal, settings, run, RUN_REFRESH_BUDGET_S)
-    detail = run_service.run_detail(session, run, stale=not fresh)
-    bounds = {
-        e.round: e.value
-        for e in session.exec(
-            select(LeagueEntry).where(LeagueEntry.run_id == run.id, LeagueEntry.kind == "bound")
-        ).all()
-    }
-    iterations = history.iterations(session, run.id)[-PLOT_ITERATIONS:]
+    detail, bounds, iterations = await run_in_threadpool(_run_history, session, run, not fresh)
     objective = str(run.config.get("objective", "deadline"))
     rounds = detail.rounds
     score_svg = returns_svg = None
@@ -159,8 +153,17 @@ async def run_page(
     )
 
 
+def _run_history(
+    session: Session, run: Run, stale: bool
+) -> tuple[TrainingRunDetail, dict[int, float], list[IterationMetric]]:
+    """The run's rounds, its bound per round and its last iterations, read in one go."""
+    detail = run_service.run_detail(session, run, stale=stale)
+    iterations = history.iterations(session, run.id)[-PLOT_ITERATIONS:]
+    return detail, history.round_bounds(session, run.id), iterations
+
+
 @pages.get("/league")
-async def league_page(request: Request, session: SessionDep) -> HTMLResponse:
+def league_page(request: Request, session: SessionDep) -> HTMLResponse:
     """Per evaluation workload: every checkpoint's value (its round's held-out episodes)
     and every heuristic's mean over the rounds that evaluated it, best first."""
     entries = history.league(session)
@@ -194,7 +197,7 @@ async def policies_page(request: Request, temporal: TemporalDep, settings: Setti
 
 
 @pages.get("/plans")
-async def plans_page(request: Request, session: SessionDep) -> HTMLResponse:
+def plans_page(request: Request, session: SessionDep) -> HTMLResponse:
     rows = session.exec(select(Plan).order_by(col(Plan.created_at).desc()).limit(100)).all()
     return _page(request, "plans.html", title="Plans", rows=rows)
 

@@ -6,8 +6,10 @@ modules through the sandbox's pass-through, and the heavy libraries load on firs
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from temporalio import activity
@@ -29,6 +31,20 @@ def invalid_input(error: Exception) -> ApplicationError:
 
 def checkpoint_error(error: Exception) -> ApplicationError:
     return ApplicationError(str(error), type=CHECKPOINT_ERROR, non_retryable=True)
+
+
+@contextlib.contextmanager
+def policy_errors() -> Iterator[None]:
+    """Training and evaluation fail the same ways: a missing or unloadable checkpoint
+    (CheckpointError), or input no retry can fix (any other ValueError)."""
+    from worker.rl.inference import CheckpointError
+
+    try:
+        yield
+    except (FileNotFoundError, CheckpointError) as error:
+        raise checkpoint_error(error) from error
+    except ValueError as error:
+        raise invalid_input(error) from error
 
 
 LIVENESS_INTERVAL_S = 2.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from worker.activities import Heartbeater, checkpoint_error, invalid_input, liveness_interval
+from worker.activities import Heartbeater, checkpoint_error, liveness_interval, policy_errors
 from worker.contracts import EvaluateInput, EvaluationResult
 
 
@@ -18,27 +18,19 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
     from worker import artifacts
     from worker.convert import evaluation_result, workload_spec
     from worker.rl.evaluate import evaluate
-    from worker.rl.inference import CheckpointError
     from worker.settings import get_settings
 
     try:
         checkpoint = str(artifacts.ensure_local(get_settings(), input.checkpoint))
     except FileNotFoundError as error:
         raise checkpoint_error(error) from error
-    with Heartbeater(interval_s=liveness_interval()):
-        try:
-            report = evaluate(
-                checkpoint,
-                workload_spec(input.workload),
-                input.workload.window,
-                input.episodes,
-                input.seed,
-                objective=input.objective,
-            )
-        except FileNotFoundError as error:
-            raise checkpoint_error(error) from error
-        except CheckpointError as error:
-            raise checkpoint_error(error) from error
-        except ValueError as error:
-            raise invalid_input(error) from error
+    with Heartbeater(interval_s=liveness_interval()), policy_errors():
+        report = evaluate(
+            checkpoint,
+            workload_spec(input.workload),
+            input.workload.window,
+            input.episodes,
+            input.seed,
+            objective=input.objective,
+        )
     return evaluation_result(report)

@@ -39,8 +39,8 @@ from worker.activities import (
     WORKER_SHUTDOWN,
     Heartbeater,
     checkpoint_error,
-    invalid_input,
     liveness_interval,
+    policy_errors,
 )
 from worker.contracts import (
     IterationProgress,
@@ -73,7 +73,6 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
     from worker.metrics import TRAINING_ITERATIONS, TRAINING_ROUNDS
     from worker.rl.config import TrainRoundConfig
-    from worker.rl.inference import CheckpointError
     from worker.rl.runtime import ensure_ray
     from worker.rl.train import train_round
     from worker.settings import get_settings
@@ -124,11 +123,14 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         output_dir=str(local_dir),
         save_every=config.checkpoint_every,
     )
-    first = TrainingHeartbeat(
-        round=input.round, progress=last, checkpoint=resume_from, iterations_done=done, history=history
-    )
+
+    def heartbeat(checkpoint: str | None) -> TrainingHeartbeat:
+        return TrainingHeartbeat(
+            round=input.round, progress=last, checkpoint=checkpoint, iterations_done=done, history=history
+        )
+
     started = time.monotonic()
-    with Heartbeater(first, liveness_interval()) as heart:
+    with Heartbeater(heartbeat(resume_from), liveness_interval()) as heart:
 
         def on_iteration(progress: Any) -> None:
             nonlocal done, last, history
@@ -140,44 +142,22 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
             if saved:
                 last = last.model_copy(update={"checkpoint": checkpoint})
             history = keep_history([*history, last])
-            heart.beat(
-                TrainingHeartbeat(
-                    round=input.round,
-                    progress=last,
-                    checkpoint=checkpoint,
-                    iterations_done=done,
-                    history=history,
-                )
-            )
+            heart.beat(heartbeat(checkpoint))
 
         def should_stop() -> bool:
             return activity.is_cancelled() or activity.is_worker_shutdown()
 
         with activity.shield_thread_cancel_exception():
-            try:
+            with policy_errors():
                 ensure_ray(settings)
                 result = train_round(
                     round_config, resume_from=resume_local, on_iteration=on_iteration, should_stop=should_stop
                 )
-            except FileNotFoundError as error:
-                raise checkpoint_error(error) from error
-            except CheckpointError as error:
-                raise checkpoint_error(error) from error
-            except ValueError as error:
-                raise invalid_input(error) from error
             if resume_local is not None and result.checkpoint == str(Path(resume_local).resolve()):
                 checkpoint = resume_from  # nothing new was trained
             else:
                 checkpoint = uploads.published.get(result.checkpoint, result.checkpoint)
-            heart.beat(
-                TrainingHeartbeat(
-                    round=input.round,
-                    progress=last,
-                    checkpoint=checkpoint,
-                    iterations_done=done,
-                    history=history,
-                )
-            )
+            heart.beat(heartbeat(checkpoint))
     if done < target:
         TRAINING_ROUNDS.labels("interrupted").inc()
         # Only a cancel (raised by the shield above) or a worker shutdown stops a round early.

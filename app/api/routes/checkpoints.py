@@ -16,7 +16,7 @@ router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
 
 
 @router.get("", summary="List checkpoints, best score or newest first")
-async def list_checkpoints(
+def list_checkpoints(
     session: SessionDep,
     run_id: RunIdQuery = None,
     order: Annotated[
@@ -33,7 +33,7 @@ async def list_checkpoints(
     responses={404: {"model": Problem, "content": {"application/problem+json": {}}}},
     summary="A checkpoint: metrics, heuristics' scores on the same evaluation, run and round",
 )
-async def read_checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep) -> CheckpointPublic:
+def read_checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep) -> CheckpointPublic:
     return CheckpointPublic.model_validate(
         service.get_checkpoint(session, checkpoint_id), from_attributes=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.api.params import RunIdPath, TrainingScheduleIdQuery
@@ -78,7 +79,7 @@ async def create_training_run(
 
 
 @router.get("", summary="List training runs, newest first")
-async def list_training_runs(
+def list_training_runs(
     session: SessionDep,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
     schedule_id: TrainingScheduleIdQuery = None,
@@ -92,11 +93,11 @@ async def list_training_runs(
 async def read_training_run(
     run_id: RunIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingRunDetail:
-    run = service.get_run_row(session, run_id)
+    run = await run_in_threadpool(service.get_run_row, session, run_id)
     # A read waits at most READ_REFRESH_BUDGET_S for Temporal, then answers from the index
     # (`stale: true`); the reconciler keeps trying in the background.
     fresh = await service.refresh_run(session, temporal, settings, run, READ_REFRESH_BUDGET_S)
-    return service.run_detail(session, run, stale=not fresh)
+    return await run_in_threadpool(service.run_detail, session, run, not fresh)
 
 
 @router.post(
@@ -120,7 +121,7 @@ async def stop_training_run(
     settings: SettingsDep,
     body: Annotated[StopBody | None, Body()] = None,
 ) -> StopAccepted:
-    run = service.get_run_row(session, run_id)
+    run = await run_in_threadpool(service.get_run_row, session, run_id)
     result = await service.stop_run(session, temporal, settings, run, body.reason if body else None)
     return StopAccepted(id=run.id, rounds_done=result.rounds_done)
 
@@ -158,9 +159,9 @@ async def read_training_metrics(
     offset: Annotated[int, Query(ge=0, le=100_000_000, description="Rows to skip (see next_offset).")] = 0,
     limit: Annotated[int, Query(ge=1, le=5_000, description="Rows per page.")] = 500,
 ) -> IterationMetricsPage | RoundMetricsPage | LeagueMetricsPage:
-    run = service.get_run_row(session, run_id)
+    run = await run_in_threadpool(service.get_run_row, session, run_id)
     await service.refresh_run(session, temporal, settings, run, READ_REFRESH_BUDGET_S)
-    page = history.metrics_page(session, run, series, offset, limit)
+    page = await run_in_threadpool(history.metrics_page, session, run, series, offset, limit)
     if CSV not in request.headers.get("accept", ""):
         return page  # type: ignore[return-value]
     headers = {"X-Total-Count": str(page.count)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.api.params import TrainingScheduleIdPath
@@ -68,7 +69,7 @@ async def list_training_schedules(
 async def read_training_schedule(
     schedule_id: TrainingScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> TrainingSchedulePublic:
-    row = service.get_row(session, schedule_id)
+    row = await run_in_threadpool(service.get_row, session, schedule_id)
     return await service.read_schedule(session, temporal, settings, row)
 
 
@@ -84,7 +85,7 @@ async def pause_training_schedule(
     settings: SettingsDep,
     body: Annotated[ScheduleNoteBody | None, Body()] = None,
 ) -> TrainingSchedulePublic:
-    row = service.get_row(session, schedule_id)
+    row = await run_in_threadpool(service.get_row, session, schedule_id)
     return await service.set_paused(session, temporal, settings, row, True, body.note if body else None)
 
 
@@ -100,7 +101,7 @@ async def unpause_training_schedule(
     settings: SettingsDep,
     body: Annotated[ScheduleNoteBody | None, Body()] = None,
 ) -> TrainingSchedulePublic:
-    row = service.get_row(session, schedule_id)
+    row = await run_in_threadpool(service.get_row, session, schedule_id)
     return await service.set_paused(session, temporal, settings, row, False, body.note if body else None)
 
 
@@ -117,7 +118,7 @@ async def trigger_training_schedule(
     settings: SettingsDep,
     body: Annotated[ScheduleTriggerBody | None, Body()] = None,
 ) -> ScheduleTriggered:
-    row = service.get_row(session, schedule_id)
+    row = await run_in_threadpool(service.get_row, session, schedule_id)
     overlap = body.overlap if body else ScheduleTriggerBody().overlap
     return await service.trigger(session, temporal, settings, row, overlap)
 
@@ -131,6 +132,6 @@ async def trigger_training_schedule(
 async def delete_training_schedule(
     schedule_id: TrainingScheduleIdPath, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ) -> Response:
-    row = service.get_row(session, schedule_id)
+    row = await run_in_threadpool(service.get_row, session, schedule_id)
     await service.delete_schedule(session, temporal, settings, row)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
