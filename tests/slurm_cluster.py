@@ -16,6 +16,7 @@ docs/guides/slurm.md shows the same steps as shell commands.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -139,6 +140,10 @@ class SlurmCluster:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """Cancel every job (slurmstepd outlives its slurmd otherwise), stop the daemons,
+        then kill whatever still runs from this cluster's directory."""
+        if self.processes and self.processes[-1].poll() is None:
+            self.cancel_all()
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -149,6 +154,23 @@ class SlurmCluster:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        kill_leftovers(self.root)
+
+
+def kill_leftovers(root: Path) -> None:
+    """SIGKILL processes whose command line or working directory lies under `root`: job
+    steps of this cluster only (jobs run with `--chdir` there), never anything else."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if str(root) in cmdline or Path(cwd).is_relative_to(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def slurm_conf(root: Path, nodes: Sequence[EmulatedNode], ctld_port: int, node_ports: Sequence[int]) -> str:
