@@ -204,6 +204,8 @@ def slurm_conf(root: Path, nodes: Sequence[EmulatedNode], ctld_port: int, node_p
         "SlurmdParameters=config_overrides",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core_Memory",
+        "DefMemPerCPU=1000",
+        "MaxArraySize=10001",
         "GresTypes=gpu",
         "SchedulerType=sched/backfill",
         "PriorityType=priority/basic",
