@@ -70,6 +70,9 @@ class ClusterConfig(Model):
         default_factory=dict, description="Relative speed of GRES GPU types other than p5 and p4."
     )
     window: int = Field(32, ge=1, le=256)
+    step_attempts: int = Field(
+        4, ge=1, le=20, description="Attempts of each step (read, plan, apply) per tick."
+    )
     ticks_per_run: int = Field(200, ge=1, le=5_000, description="Ticks before continue-as-new.")
     decisions_kept: int = Field(100, ge=1, le=1_000, description="Ticks whose record the status query keeps.")
 

@@ -38,13 +38,17 @@ with workflow.unsafe.imports_passed_through():
         TickRecord,
     )
 
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=4,
-    non_retryable_error_types=["InvalidInput"],
-)
+
+def step_retry(attempts: int) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=attempts,
+        non_retryable_error_types=["InvalidInput"],
+    )
+
+
 READ_TIMEOUT = timedelta(seconds=60)
 PLAN_TIMEOUT = timedelta(seconds=120)
 APPLY_TIMEOUT = timedelta(seconds=300)
@@ -88,13 +92,14 @@ class ClusterLoopWorkflow:
         config = self._config
         record = TickRecord(tick=tick, at=workflow.now(), mode=config.mode)
         queue = inference_queue()
+        retry = step_retry(config.step_attempts)
         try:
             snapshot = await workflow.execute_activity(
                 read_cluster,
                 config,
                 task_queue=queue,
                 start_to_close_timeout=READ_TIMEOUT,
-                retry_policy=STEP_RETRY,
+                retry_policy=retry,
             )
             record.nodes, record.pending = len(snapshot.nodes), len(snapshot.pending)
             record.running = len(snapshot.jobs) - record.pending
@@ -104,7 +109,7 @@ class ClusterLoopWorkflow:
                 PlanClusterInput(config=config, snapshot=snapshot),
                 task_queue=queue,
                 start_to_close_timeout=PLAN_TIMEOUT,
-                retry_policy=STEP_RETRY,
+                retry_policy=retry,
             )
             record.policy = plan.policy
             record.unplaced = plan.unplaced[:SKIPPED_KEPT]
@@ -119,7 +124,7 @@ class ClusterLoopWorkflow:
                     ),
                     task_queue=queue,
                     start_to_close_timeout=APPLY_TIMEOUT,
-                    retry_policy=STEP_RETRY,
+                    retry_policy=retry,
                 )
         except ActivityError as error:
             cause = error.cause
