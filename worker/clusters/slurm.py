@@ -52,7 +52,7 @@ MAX_PRIORITY = 0xFFFFFFFD
 """Slurm's largest settable priority (NO_VAL and INFINITE are above)."""
 DEFAULT_RUNTIME_S = 3600.0
 """The runtime estimate of a job with no time limit."""
-COMMAND_TIMEOUT_S = 30.0
+COMMAND_TIMEOUT_S = 20.0
 
 
 class SlurmUnavailable(RuntimeError):
@@ -68,6 +68,8 @@ class SlurmClient:
         self._timeout = timeout_s
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if not os.path.isfile(self.conf):  # Slurm's clients would hunt for a controller for ages
+            raise SlurmUnavailable(f"no slurm.conf at {self.conf} on this worker")
         try:
             return subprocess.run(args, env=self._env, capture_output=True, text=True, timeout=self._timeout)
         except (OSError, subprocess.TimeoutExpired) as error:
