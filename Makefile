@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint browser dev bench clean
+.PHONY: venv test lint browser slurm dev bench clean
 
 # Re-install whenever pyproject.toml changes; torch==2.13.0 resolves to the local CPU wheel.
 $(STAMP): pyproject.toml
@@ -25,7 +25,15 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
 		|| echo "warning: could not install chromium; the dashboard's browser test will be skipped"
 
-test: lint browser
+# The real-Slurm tests (tests/clusters) start an emulated cluster from Debian's Slurm 22.05
+# packages; without them (no root, not Debian) those tests are skipped and say why.
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+slurm:
+	@(command -v slurmctld && command -v slurmd && command -v sbatch && command -v munged) >/dev/null \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(SLURM_PACKAGES)) \
+		|| echo "warning: could not install $(SLURM_PACKAGES); the Slurm tests will be skipped"
+
+test: lint browser slurm
 	$(BIN)/python -m pytest
 
 dev: venv

@@ -53,8 +53,19 @@ LEASE_MARK = "rlsched:action=defer"
 """The admin comment an `enforce` tick leaves on a job it deferred (worker/clusters/slurm.py)."""
 
 
+SEARCH_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+"""Daemons live in /usr/sbin, which a non-root PATH often lacks."""
+
+
+def program(name: str) -> str:
+    found = shutil.which(name, path=SEARCH_PATH)
+    if found is None:
+        raise RuntimeError(f"{name} not found")
+    return found
+
+
 def missing_programs() -> list[str]:
-    return [p for p in SLURM_PROGRAMS if shutil.which(p) is None]
+    return [p for p in SLURM_PROGRAMS if shutil.which(p, path=SEARCH_PATH) is None]
 
 
 def free_ports(count: int) -> list[int]:
@@ -173,6 +184,10 @@ def kill_leftovers(root: Path) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
 
 
+StartSlurm = Callable[[Sequence[EmulatedNode]], SlurmCluster]
+"""The `start_slurm` fixture of tests/clusters: starts a cluster of these nodes."""
+
+
 def slurm_conf(root: Path, nodes: Sequence[EmulatedNode], ctld_port: int, node_ports: Sequence[int]) -> str:
     host = socket.gethostname()
     lines = [
@@ -244,10 +259,10 @@ def start_munge(root: Path) -> subprocess.Popen[bytes]:
     directory = root / "munge"
     directory.mkdir(mode=0o700)
     key = directory / "munge.key"
-    subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True, capture_output=True)
+    subprocess.run([program("mungekey"), "--create", f"--keyfile={key}"], check=True, capture_output=True)
     process = _daemon(
         [
-            "munged",
+            program("munged"),
             "--foreground",
             "--force",
             f"--socket={directory / 'munge.socket'}",
@@ -278,13 +293,13 @@ def start_slurm_cluster(root: Path, nodes: Sequence[EmulatedNode] = DEFAULT_NODE
     try:
         cluster.processes.append(start_munge(root))
         log = root / "log" / "slurmctld.log"
-        ctld = _daemon(["slurmctld", "-D", "-c", "-i"], root / "log" / "slurmctld.out", cluster.env)
+        ctld = _daemon([program("slurmctld"), "-D", "-c", "-i"], root / "log" / "slurmctld.out", cluster.env)
         cluster.processes.append(ctld)
         _wait("slurmctld", lambda: cluster.run("scontrol", "ping", check=False).find("UP") >= 0, ctld, log)
         for node in nodes:
             (root / "spool" / node.name).mkdir()
             out = root / "log" / f"slurmd-{node.name}.out"
-            cluster.processes.append(_daemon(["slurmd", "-D", "-N", node.name], out, cluster.env))
+            cluster.processes.append(_daemon([program("slurmd"), "-D", "-N", node.name], out, cluster.env))
         _wait("every node idle", lambda: _all_idle(cluster), ctld, log)
     except BaseException:
         cluster.stop()

@@ -3,13 +3,10 @@ agrees with `scontrol show`, and what an `enforce` tick writes is what Slurm the
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from slurm_cluster import DEFAULT_NODES, EmulatedNode, SlurmCluster, start_slurm_cluster
+from slurm_cluster import DEFAULT_NODES, EmulatedNode, SlurmCluster, StartSlurm
 
 from worker.cluster_contracts import ClusterConfig, ClusterPlan, ClusterSnapshot
 from worker.clusters.planning import cluster_plan, plan_input
@@ -82,39 +79,35 @@ def test_view_of_nodes_and_jobs_matches_scontrol(slurm: SlurmCluster, enforce: C
     assert all(jobs[j].lease_until is not None for j in pending)
 
 
-def test_jobs_the_model_cannot_express_are_skipped_with_a_reason(tmp_path: Path) -> None:
-    nodes = (*DEFAULT_NODES[:2], EmulatedNode("h100n1", 32, 256_000, "h100", 4))
-    root = Path(tempfile.mkdtemp(prefix="slurm", dir="/tmp"))
-    slurm = start_slurm_cluster(root, nodes)
-    try:
-        config = ClusterConfig(name="odd", endpoint=str(slurm.conf), mode="enforce")
-        multi = slurm.submit_deferred("-N", "2", "-c", "2")
-        array = slurm.submit_deferred("--array=0-4999")
-        unknown = slurm.submit_deferred("--gres=gpu:h100:1")
-        held = slurm.submit("--hold")
-        by_user = slurm.submit("--begin=now+600")
-        plain = slurm.submit_deferred("-c", "2")
+def test_jobs_the_model_cannot_express_are_skipped_with_a_reason(start_slurm: StartSlurm) -> None:
+    slurm = start_slurm((*DEFAULT_NODES[:2], EmulatedNode("h100n1", 32, 256_000, "h100", 4)))
+    config = ClusterConfig(name="odd", endpoint=str(slurm.conf), mode="enforce")
+    multi = slurm.submit_deferred("-N", "2", "-c", "2")
+    array = slurm.submit_deferred("--array=0-4999")
+    unknown = slurm.submit_deferred("--gres=gpu:h100:1")
+    held = slurm.submit("--hold")
+    by_user = slurm.submit("--begin=now+600")
+    plain = slurm.submit_deferred("-c", "2")
 
-        snapshot = read_cluster(config)
+    snapshot = read_cluster(config)
 
-        reasons = {s.job_id: s.reason for s in snapshot.skipped}
-        assert "2 nodes" in reasons[multi]
-        assert "5000 pending tasks" in reasons[array]
-        assert "'h100'" in reasons[unknown]
-        assert "held" in reasons[held]
-        assert "--begin" in reasons[by_user]
-        assert [j.id for j in snapshot.pending] == [plain]
-        assert any("h100" in note for note in snapshot.notes)
-        assert next(n for n in snapshot.nodes if n.name == "h100n1").gpus == {}
+    reasons = {s.job_id: s.reason for s in snapshot.skipped}
+    assert "2 nodes" in reasons[multi]
+    assert "5000 pending tasks" in reasons[array]
+    assert "'h100'" in reasons[unknown]
+    assert "held" in reasons[held]
+    assert "--begin" in reasons[by_user]
+    assert [j.id for j in snapshot.pending] == [plain]
+    assert any("h100" in note for note in snapshot.notes)
+    assert next(n for n in snapshot.nodes if n.name == "h100n1").gpus == {}
 
-        known = read_cluster(config.model_copy(update={"gpu_speed": {"h100": 2.0}}))
-        assert {j.id for j in known.pending} == {plain, unknown}
-        assert next(n for n in known.nodes if n.name == "h100n1").gpus == {"h100": 4}
-        plan = plan_for(config, snapshot)
-        assert apply_plan(config, snapshot, plan, "odd.1")[0].outcome == "applied"
-    finally:
-        slurm.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    known = read_cluster(config.model_copy(update={"gpu_speed": {"h100": 2.0}}))
+    assert {j.id for j in known.pending} == {plain, unknown}
+    assert next(n for n in known.nodes if n.name == "h100n1").gpus == {"h100": 4}
+    plan = plan_for(config, snapshot)
+    assert [(o.job_id, o.outcome) for o in apply_plan(config, snapshot, plan, "odd.1")] == [
+        (plain, "applied")
+    ]
 
 
 def test_enforce_tick_starts_jobs_where_the_plan_said(slurm: SlurmCluster, enforce: ClusterConfig) -> None:
