@@ -13,11 +13,20 @@ from contextlib import asynccontextmanager
 import pytest
 from slurm_cluster import SlurmCluster
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.worker import Replayer
 
 from worker.cluster_contracts import ClusterConfig, ClusterLoopInput, ClusterLoopStatus, cluster_workflow_id
-from worker.contracts import INFERENCE_TASK_QUEUE
+from worker.codec import DATA_CONVERTER
+from worker.contracts import (
+    DEPLOY_UPDATE,
+    INFERENCE_TASK_QUEUE,
+    Deployment,
+    DeployRequest,
+    scheduler_service_id,
+)
 from worker.main import build_workers, connect
 from worker.workflows.cluster_loop import ClusterLoopWorkflow
+from worker.workflows.scheduler_service import SchedulerServiceWorkflow
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
@@ -112,3 +121,42 @@ def test_unreachable_controller_is_recorded_and_retried(temporal_address: str, t
     assert all(r.error and "/nonexistent/slurm.conf" in r.error for r in status.history)
     gap = (status.history[1].at - status.history[0].at).total_seconds()
     assert gap >= 2 * config.interval_s  # backed off: twice the interval after one failure
+
+
+def test_loop_plans_with_the_policy_deployed_for_its_class_and_replays(
+    temporal_address: str, slurm: SlurmCluster, enforce: ClusterConfig
+) -> None:
+    jobs = [slurm.submit_deferred(*WHOLE_P5) for _ in range(2)]
+    config = enforce.model_copy(
+        update={"name": f"deployed-{uuid.uuid4().hex[:6]}", "interval_s": 1, "policy_class": "gpu-farm"}
+    )
+    deployment = Deployment(policy_class="gpu-farm", policy="sjf+first", kind="heuristic")
+
+    async def body() -> ClusterLoopStatus:
+        async with inference_worker(temporal_address) as (client, queue):
+            service = await client.start_workflow(
+                SchedulerServiceWorkflow.run, id=scheduler_service_id(queue), task_queue=queue
+            )
+            await service.execute_update(DEPLOY_UPDATE, DeployRequest(deployment=deployment))
+            handle = await client.start_workflow(
+                ClusterLoopWorkflow.run,
+                ClusterLoopInput(config=config),
+                id=cluster_workflow_id(config.name),
+                task_queue=queue,
+            )
+            try:
+                status = await status_when(handle, lambda s: s.ticks >= 1, 60)
+            finally:
+                await handle.terminate("test over")
+                await service.terminate("test over")
+            history = await handle.fetch_history()
+            await Replayer(workflows=[ClusterLoopWorkflow], data_converter=DATA_CONVERTER).replay_workflow(
+                history
+            )
+            return status
+
+    status = asyncio.run(body())
+
+    first = status.history[0]
+    assert first.policy == "sjf+first"
+    assert {d.job_id: d.node for d in first.decisions} == {jobs[0]: "p5n1", jobs[1]: "p5n2"}  # first-fit
