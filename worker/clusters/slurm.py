@@ -91,7 +91,7 @@ class SlurmClient:
 
 # --- reading -----------------------------------------------------------------------------
 
-_GRES = re.compile(r"^gpu(?::(?P<type>[^:(]+))?:(?P<count>\d+)")
+_GRES = re.compile(r"^gpu(?::(?P<type>[^:]+))?:(?P<count>\d+)")
 
 
 def parse_gres(text: str) -> tuple[dict[str | None, int], list[str]]:
@@ -135,7 +135,7 @@ def read_nodes(raw: dict[str, Any], config: ClusterConfig, notes: list[str]) -> 
             continue
         total, _ = parse_gres(str(node.get("gres") or ""))
         used, _ = parse_gres(str(node.get("gres_used") or ""))
-        unknown = sorted(str(t) for t in total if not _known(t, config))
+        unknown = sorted(str(t or "untyped") for t, c in total.items() if c and not _known(t, config))
         if unknown:
             notes.append(
                 f"node {name}: GPUs of type {', '.join(unknown)} left out (give their speed in gpu_speed)"
