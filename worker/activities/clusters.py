@@ -95,9 +95,14 @@ async def _deployment(client: Client, task_queue: str, policy_class: str) -> Dep
 
 @activity.defn(name="apply_cluster_plan")
 def apply_cluster_plan(input: ApplyClusterInput) -> list[AppliedDecision]:
+    """Heartbeats after each decision, so a worker that dies mid-apply is noticed within
+    the heartbeat timeout and another attempt finishes the tick (seeing what the first
+    one wrote under the same tick id)."""
     from worker.clusters.slurm import SlurmUnavailable, apply_plan
 
     try:
-        return apply_plan(input.config, input.snapshot, input.plan, input.tick_id)
+        return apply_plan(
+            input.config, input.snapshot, input.plan, input.tick_id, progress=activity.heartbeat
+        )
     except SlurmUnavailable as error:
         raise _unavailable(error) from error

@@ -31,6 +31,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from worker.cluster_contracts import (
@@ -403,10 +404,12 @@ def apply_plan(
     plan: ClusterPlan,
     tick_id: str,
     client: SlurmClient | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[AppliedDecision]:
     """Read again, check each decision against the fresh state, and (in `enforce`) write
-    the ones that still hold. Never raises for one job; raises SlurmUnavailable when the
-    controller cannot be read (the activity is retried)."""
+    the ones that still hold; `progress` hears how many are done after each. Never raises
+    for one job; raises SlurmUnavailable when the controller cannot be read (the activity
+    is retried)."""
     client = client or SlurmClient(config.endpoint)
     fresh = read_cluster(config, client)
     before = {j.id: j for j in snapshot.jobs}
@@ -448,4 +451,6 @@ def apply_plan(
             if error
             else result.model_copy(update={"outcome": "applied"})
         )
+        if progress is not None:
+            progress(len(results))
     return results

@@ -53,6 +53,8 @@ READ_TIMEOUT = timedelta(seconds=60)
 PLAN_TIMEOUT = timedelta(seconds=120)
 APPLY_TIMEOUT = timedelta(seconds=300)
 """One `scontrol update` per decision (about 10 ms each): a thousand decisions fit."""
+APPLY_HEARTBEAT = timedelta(seconds=10)
+"""The apply heartbeats after each decision: a dead worker is noticed this fast."""
 MAX_BACKOFF_INTERVALS = 16
 SKIPPED_KEPT = 100
 """Skipped and unplaced jobs listed per tick record (the counts are always complete)."""
@@ -124,6 +126,7 @@ class ClusterLoopWorkflow:
                     ),
                     task_queue=queue,
                     start_to_close_timeout=APPLY_TIMEOUT,
+                    heartbeat_timeout=APPLY_HEARTBEAT,
                     retry_policy=retry,
                 )
         except ActivityError as error:
