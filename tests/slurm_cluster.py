@@ -144,6 +144,20 @@ class SlurmCluster:
                 raise AssertionError(f"job {job_id} still {record['JobState']} after {timeout_s} s: {record}")
             time.sleep(0.2)
 
+    def start_controller(self, clean: bool = False) -> subprocess.Popen[bytes]:
+        """Start slurmctld (`clean`: with no saved state) and wait until it answers."""
+        args = [program("slurmctld"), "-D", "-i", *(["-c"] if clean else [])]
+        ctld = _daemon(args, self.root / "log" / "slurmctld.out", self.env)
+        self.processes.insert(1, ctld)  # after munge, before the slurmd: stop() goes in reverse
+        log = self.root / "log" / "slurmctld.log"
+        _wait("slurmctld", lambda: self.run("scontrol", "ping", check=False).find("UP") >= 0, ctld, log)
+        return ctld
+
+    def stop_controller(self) -> None:
+        ctld = self.processes.pop(1)
+        ctld.send_signal(signal.SIGTERM)
+        ctld.wait(timeout=30)
+
     def cancel_all(self) -> None:
         self.run("scancel", "--full", f"--partition={self.partition}", check=False)
         deadline = time.monotonic() + 20
@@ -153,8 +167,10 @@ class SlurmCluster:
     def stop(self) -> None:
         """Cancel every job (slurmstepd outlives its slurmd otherwise), stop the daemons,
         then kill whatever still runs from this cluster's directory."""
-        if self.processes and self.processes[-1].poll() is None:
-            self.cancel_all()
+        controller_up = any(str(p.args[0]).endswith("slurmctld") and p.poll() is None for p in self.processes)
+        if controller_up:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.cancel_all()
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -292,15 +308,12 @@ def start_slurm_cluster(root: Path, nodes: Sequence[EmulatedNode] = DEFAULT_NODE
     make_gpu_devices(root, nodes)
     try:
         cluster.processes.append(start_munge(root))
-        log = root / "log" / "slurmctld.log"
-        ctld = _daemon([program("slurmctld"), "-D", "-c", "-i"], root / "log" / "slurmctld.out", cluster.env)
-        cluster.processes.append(ctld)
-        _wait("slurmctld", lambda: cluster.run("scontrol", "ping", check=False).find("UP") >= 0, ctld, log)
+        ctld = cluster.start_controller(clean=True)
         for node in nodes:
             (root / "spool" / node.name).mkdir()
             out = root / "log" / f"slurmd-{node.name}.out"
             cluster.processes.append(_daemon([program("slurmd"), "-D", "-N", node.name], out, cluster.env))
-        _wait("every node idle", lambda: _all_idle(cluster), ctld, log)
+        _wait("every node idle", lambda: _all_idle(cluster), ctld, root / "log" / "slurmctld.log")
     except BaseException:
         cluster.stop()
         raise
@@ -315,7 +328,7 @@ def _all_idle(cluster: SlurmCluster) -> bool:
 
 def _daemon(args: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """A daemon in the foreground, its stdout and stderr in `out`."""
-    with out.open("wb") as sink:
+    with out.open("ab") as sink:
         return subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
 

@@ -160,3 +160,33 @@ def test_loop_plans_with_the_policy_deployed_for_its_class_and_replays(
     first = status.history[0]
     assert first.policy == "sjf+first"
     assert {d.job_id: d.node for d in first.decisions} == {jobs[0]: "p5n1", jobs[1]: "p5n2"}  # first-fit
+
+
+def test_stopped_controller_fails_ticks_until_it_is_back(
+    temporal_address: str, slurm: SlurmCluster, enforce: ClusterConfig
+) -> None:
+    config = enforce.model_copy(
+        update={"name": f"down-{uuid.uuid4().hex[:6]}", "interval_s": 1, "step_attempts": 1}
+    )
+    slurm.stop_controller()
+
+    async def body() -> ClusterLoopStatus:
+        async with inference_worker(temporal_address) as (client, queue):
+            handle = await client.start_workflow(
+                ClusterLoopWorkflow.run,
+                ClusterLoopInput(config=config),
+                id=cluster_workflow_id(config.name),
+                task_queue=queue,
+            )
+            try:
+                await status_when(handle, lambda s: s.failed_ticks >= 1, 60)
+                await asyncio.to_thread(slurm.start_controller)
+                return await status_when(handle, lambda s: s.history[-1].error is None, 60)
+            finally:
+                await handle.terminate("test over")
+
+    status = asyncio.run(body())
+
+    failed, recovered = status.history[0], status.history[-1]
+    assert failed.error is not None and "is slurmctld up?" in failed.error
+    assert (recovered.nodes, recovered.error) == (8, None)

@@ -77,12 +77,18 @@ class SlurmClient:
             raise SlurmUnavailable(f"{args[0]} against {self.conf}: {error}") from error
 
     def json(self, *args: str) -> dict[str, Any]:
+        """A client's JSON output. An unreachable controller is an error even when the
+        client exits 0: 22.05's `sinfo --json` then prints no nodes and an `errors` list."""
         done = self.run(*args, "--json")
         if done.returncode != 0:
             raise SlurmUnavailable(
                 f"{' '.join(args)} --json failed ({done.returncode}): {done.stderr.strip()}"
             )
-        return json.loads(done.stdout)
+        data = json.loads(done.stdout)
+        if errors := data.get("errors"):
+            detail = "; ".join(str(e.get("error", e)) if isinstance(e, dict) else str(e) for e in errors)
+            raise SlurmUnavailable(f"{args[0]} against {self.conf} reported: {detail} (is slurmctld up?)")
+        return data
 
     def update_job(self, job_id: str, fields: dict[str, str]) -> str | None:
         """`scontrol update jobid=.. K=V ...`; returns Slurm's error, or None."""
