@@ -139,16 +139,23 @@ def test_enforce_tick_starts_jobs_where_the_plan_said(slurm: SlurmCluster, enfor
     assert [int(slurm.scontrol_show("job", d.job_id)["Priority"]) for d in defers] == priorities
 
 
-def test_job_cancelled_between_read_and_apply_is_skipped(slurm: SlurmCluster, enforce: ClusterConfig) -> None:
-    jobs = [slurm.submit_deferred(*WHOLE_P5) for _ in range(3)]
+def test_jobs_cancelled_or_changed_between_read_and_apply_are_skipped(
+    slurm: SlurmCluster, enforce: ClusterConfig
+) -> None:
+    jobs = [slurm.submit_deferred(*WHOLE_P5) for _ in range(4)]
     snapshot = read_cluster(enforce)
     plan = plan_for(enforce, snapshot)
     slurm.run("scancel", jobs[1])
+    slurm.run("scontrol", "update", f"jobid={jobs[3]}", "MinMemoryNode=16000")
 
     outcomes = {o.job_id: o for o in apply_plan(enforce, snapshot, plan, "test.1")}
 
     assert outcomes[jobs[1]].outcome == "skipped"
     assert "gone" in outcomes[jobs[1]].reason
+    assert outcomes[jobs[3]].outcome == "skipped"
+    assert "request changed" in outcomes[jobs[3]].reason
+    assert slurm.job_state(jobs[3]) == "PENDING"
+    assert slurm.scontrol_show("job", jobs[3])["ReqNodeList"] == "(null)"
     for job_id in (jobs[0], jobs[2]):
         assert outcomes[job_id].outcome == "applied"
         assert slurm.wait_job_state(job_id, ["RUNNING"])["NodeList"] == outcomes[job_id].node
