@@ -3,6 +3,7 @@ agrees with `scontrol show`, and what an `enforce` tick writes is what Slurm the
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import pytest
@@ -23,7 +24,16 @@ WHOLE_P5 = ("--gres=gpu:p5:8", "-c", "8", "--mem=8000", "-t", "20")
 def plan_for(config: ClusterConfig, snapshot: ClusterSnapshot) -> ClusterPlan:
     from worker.activities.inference import _plan
 
-    return cluster_plan(snapshot, _plan(plan_input(config, snapshot, POLICY, config.window)))
+    request, left_out = plan_input(config, snapshot, POLICY, config.window)
+    assert request is not None and left_out == []
+    return cluster_plan(snapshot, _plan(request))
+
+
+def wait_for_reason(slurm: SlurmCluster, job_id: str, reason: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while slurm.scontrol_show("job", job_id)["Reason"] != reason:
+        assert time.monotonic() < deadline, slurm.scontrol_show("job", job_id)
+        time.sleep(0.1)
 
 
 def epoch(slurm_time: str) -> float:
@@ -194,6 +204,8 @@ def test_advise_changes_nothing_in_slurm(slurm: SlurmCluster, enforce: ClusterCo
     def records() -> list[dict[str, str]]:
         return [{k: slurm.scontrol_show("job", j)[k] for k in fields} for j in jobs]
 
+    for job_id in jobs:  # Slurm's own next pass sets their reason (None -> BeginTime) first
+        wait_for_reason(slurm, job_id, "BeginTime")
     before = records()
     snapshot = read_cluster(advise)
     plan = plan_for(advise, snapshot)

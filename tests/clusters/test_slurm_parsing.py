@@ -182,7 +182,8 @@ def test_plan_input_and_decisions() -> None:
         nodes=[node("a"), node("b", "drain")],
         jobs=[pending("1", NOW + 100), pending("2")],
     )
-    request = plan_input(CONFIG, snapshot, PolicyRef(kind="heuristic", name="fifo"), 32)
+    request, left_out = plan_input(CONFIG, snapshot, PolicyRef(kind="heuristic", name="fifo"), 32)
+    assert request is not None and left_out == []
     assert [j.deadline_s for j in request.jobs or []] == [100.0, None]
     metrics = PlanMetrics(
         score=1,
@@ -231,3 +232,20 @@ def test_plan_input_and_decisions() -> None:
 def test_bad_registrations_are_refused(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         ClusterConfig(**{"name": "c", "endpoint": "/etc/slurm/slurm.conf", **fields})
+
+
+def test_a_job_outside_the_plans_bounds_is_left_out_not_failing_the_tick() -> None:
+    huge = pending("huge").model_copy(
+        update={"request": pending("x").request.model_copy(update={"gpus": 5000})}
+    )
+    snapshot = ClusterSnapshot(
+        cluster="c", read_at=NOW, nodes=[node("a")], jobs=[huge, pending("1", NOW + 5e9)]
+    )
+    request, left_out = plan_input(CONFIG, snapshot, PolicyRef(kind="heuristic", name="fifo"), 32)
+    assert [s.job_id for s in left_out] == ["huge"] and "gpus" in left_out[0].reason
+    assert request is not None and [j.id for j in request.jobs or []] == ["1"]
+    assert (request.jobs or [])[0].deadline_s == 1e9  # clamped to the plan's horizon
+    nothing, _ = plan_input(
+        CONFIG, snapshot.model_copy(update={"jobs": [huge]}), PolicyRef(kind="heuristic", name="fifo"), 32
+    )
+    assert nothing is None

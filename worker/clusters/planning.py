@@ -12,6 +12,8 @@ has free now) gets no decision, so the cluster manager starts it when room appea
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from worker.cluster_contracts import (
     ClusterConfig,
     ClusterDecision,
@@ -21,7 +23,10 @@ from worker.cluster_contracts import (
     SkippedJob,
 )
 from worker.contracts import (
+    MAX_JOBS,
+    MAX_NODES,
     MAX_RUNTIME_S,
+    MAX_TIME_S,
     MIN_CPUS,
     MIN_SECONDS,
     JobSpec,
@@ -50,30 +55,49 @@ def node_spec(node: ClusterNode, config: ClusterConfig) -> NodeSpec:
     )
 
 
-def plan_input(config: ClusterConfig, snapshot: ClusterSnapshot, policy: PolicyRef, window: int) -> PlanInput:
-    jobs = []
+def plan_input(
+    config: ClusterConfig, snapshot: ClusterSnapshot, policy: PolicyRef, window: int
+) -> tuple[PlanInput | None, list[SkippedJob]]:
+    """The plan request (None when nothing can be planned) and the pending jobs left out:
+    beyond the MAX_JOBS oldest, or outside the plan's bounds (a job no cluster could
+    hold). Leaving them out keeps one odd job from failing the whole tick."""
+    left_out: list[SkippedJob] = []
+    jobs: list[JobSpec] = []
     for job in snapshot.pending:
+        if len(jobs) == MAX_JOBS:
+            left_out.append(SkippedJob(job_id=job.id, reason=f"beyond the {MAX_JOBS} oldest pending jobs"))
+            continue
         request = job.request
-        deadline = None if job.deadline is None else max(MIN_SECONDS, job.deadline - snapshot.read_at)
-        jobs.append(
-            JobSpec(
-                id=job.id,
-                cpus=float(request.cpus),
-                memory_gb=request.memory_gb,
-                gpus=float(request.gpus),
-                gpu_types=request.gpu_types,
-                priority=job.plan_priority,
-                runtime_estimate_s=min(max(request.time_limit_s, MIN_SECONDS), MAX_RUNTIME_S),
-                deadline_s=deadline,
+        deadline = None if job.deadline is None else job.deadline - snapshot.read_at
+        try:
+            jobs.append(
+                JobSpec(
+                    id=job.id,
+                    cpus=float(request.cpus),
+                    memory_gb=request.memory_gb,
+                    gpus=float(request.gpus),
+                    gpu_types=request.gpu_types,
+                    priority=job.plan_priority,
+                    runtime_estimate_s=min(max(request.time_limit_s, MIN_SECONDS), MAX_RUNTIME_S),
+                    deadline_s=None if deadline is None else min(max(MIN_SECONDS, deadline), MAX_TIME_S),
+                )
             )
-        )
-    return PlanInput(
-        nodes=[node_spec(n, config) for n in snapshot.nodes],
-        jobs=jobs,
-        policy=policy,
-        baseline=None,
-        window=window,
-    )
+        except ValidationError as error:
+            left_out.append(SkippedJob(job_id=job.id, reason=f"outside the plan's bounds: {_first(error)}"))
+    nodes: list[NodeSpec] = []
+    for node in snapshot.nodes[:MAX_NODES]:
+        try:
+            nodes.append(node_spec(node, config))
+        except ValidationError:
+            continue  # a node no plan can describe takes no job from the plan
+    if not jobs or not nodes:
+        return None, left_out
+    return PlanInput(nodes=nodes, jobs=jobs, policy=policy, baseline=None, window=window), left_out
+
+
+def _first(error: ValidationError) -> str:
+    detail = error.errors()[0]
+    return f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}"
 
 
 def cluster_plan(snapshot: ClusterSnapshot, output: PlanOutput) -> ClusterPlan:
