@@ -64,7 +64,11 @@ async def plan_cluster(input: PlanClusterInput) -> ClusterPlan:
     deployed = await _deployment(activity.client(), activity.info().task_queue, config.policy_class)
     ref = deployed.ref() if deployed is not None else PolicyRef(kind="heuristic", name=config.fallback)
     window = deployed.window if deployed is not None and deployed.window else config.window
-    request = plan_input(config, snapshot, ref, window)
+    request, left_out = plan_input(config, snapshot, ref, window)
+    if request is None:
+        return ClusterPlan(
+            policy=ref.name, decisions=[], unplaced=left_out, notes=["nothing the plan can take"]
+        )
     from worker.activities.inference import _plan
 
     output = await asyncio.to_thread(_plan, request)
@@ -74,7 +78,8 @@ async def plan_cluster(input: PlanClusterInput) -> ClusterPlan:
             "notes": [deployed_note(config.policy_class, deployed, config.fallback)],
         }
     )
-    return cluster_plan(snapshot, output)
+    plan = cluster_plan(snapshot, output)
+    return plan.model_copy(update={"unplaced": [*left_out, *plan.unplaced]})
 
 
 async def _deployment(client: Client, task_queue: str, policy_class: str) -> Deployment | None:
