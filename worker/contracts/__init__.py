@@ -12,6 +12,8 @@ process and Temporal's workflow sandbox can both load it cheaply. One module per
 - `plans`: cluster and job specs, plan input and output;
 - `deployment`: evaluation evidence and the deployment rules of the scheduler service;
 - `schedules`: training schedules' ids and memo keys;
+- `clusters`: registered real clusters (Slurm), their ticks and decision history
+  (imported from `worker.contracts.clusters`, not re-exported here);
 - `store`: how to reach the artifact store (opening it is worker/storage.py's).
 
 Everything public is re-exported here, so `from worker.contracts import X` works for all.
