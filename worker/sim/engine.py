@@ -460,8 +460,8 @@ class ClusterSim:
         "usable", "running_count",
     )  # fmt: skip
     _STATE_SCALARS = (
-        "n_running", "next_arrival", "_seq", "now", "busy_cpu_s", "busy_gpu_s", "reward", "placements", "changed",
-        "_window_cache",
+        "n_running", "next_arrival", "_seq", "now", "busy_cpu_s", "busy_gpu_s", "reward", "placements",
+        "changed", "_window_cache",
     )  # fmt: skip
     """Immutable values (the window cache is an array nobody writes to: it is replaced)."""
 
