@@ -492,3 +492,8 @@ class ClusterSim:
         for name, value in saved.scalars.items():
             setattr(self, name, value)
         self.rng.bit_generator.state = saved.rng
+
+    def expect_completion(self, job: int, time: float) -> None:
+        """Schedule running `job` to complete at `time`: how a search's belief, which knows
+        only estimates, says when the jobs it found running will end."""
+        self._push(time, _COMPLETE, job, int(self.attempt[job]))

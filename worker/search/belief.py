@@ -1,0 +1,142 @@
+"""A belief: the engine a search may roll out on, built from what a scheduler knows.
+
+A real scheduler knows its nodes and their free resources now, the jobs submitted so
+far (sizes, priorities, deadlines, runtime estimates) and when each running job started.
+It does not know actual runtimes, when a node will fail, or what will arrive next. So
+the belief is a fresh engine over a fresh scenario made of those known values only:
+
+- every runtime is its estimate; a running job ends at start + estimate / speed, and one
+  already past that is taken to end now;
+- no node failures (a node that is down now stays down);
+- future arrivals are none, or jobs sampled from the workload's own generator on seeds
+  no evaluation uses.
+
+`build_belief` reads the real engine once and keeps no reference to it or to its
+scenario: the episode's actual runtimes, failures and arrivals are unreachable from the
+search (tests/search/test_search_leak.py poisons them and checks the decisions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.sim.engine import RUNNING, ClusterSim
+from worker.sim.model import Job, Node, NodeStatus, Scenario
+
+FUTURES_SEED_OFFSET = 2**40
+"""Sampled futures come from seeds from here on: disjoint from evaluation seeds (uint32)
+and from the training, tuning, validation and selection ranges (2**32 to 2**32 + 2**31 + 2**30 + ...)."""
+
+_KNOWN_STATE = (
+    "state", "start", "finish", "node_of", "expected_end", "type_of",
+)  # fmt: skip
+"""Per submitted job: what happened to it so far (never its actual runtime)."""
+_KNOWN_RESOURCES = (
+    "free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share", "usable", "running_count",
+)  # fmt: skip
+
+
+def _known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
+    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down."""
+    nodes = []
+    for n, node_id in enumerate(sim.node_ids):
+        present = [(t, i) for i, t in enumerate(sim.gpu_types) if sim.cap_gpu[n, i] > 0]
+        gpus = {t: float(sim.cap_gpu[n, i]) for t, i in present}
+        speed = {t: float(sim.speed[n, i]) for t, i in present}
+        status = NodeStatus.OK if sim.usable[n] else NodeStatus.DOWN
+        nodes.append(Node(node_id, float(sim.cap_cpu[n]), float(sim.cap_mem[n]), gpus, speed, status))
+    return tuple(nodes)
+
+
+def _known_jobs(sim: ClusterSim) -> list[Job]:
+    """Submitted jobs with runtime = estimate: indices and order as in the real engine."""
+    k = sim.next_arrival
+    all_types = sim.allowed[:k].all(axis=1)
+    types = sim.gpu_types
+    return [
+        Job(
+            sim.job_ids[j],
+            cpu,
+            gpu,
+            int(priority),
+            submit,
+            estimate,
+            estimate,
+            deadline,
+            mem,
+            () if all_types[j] else tuple(t for i, t in enumerate(types) if sim.allowed[j, i]),
+        )
+        for j, (cpu, gpu, priority, submit, estimate, deadline, mem) in enumerate(
+            zip(
+                sim.cpu[:k].tolist(),
+                sim.gpu[:k].tolist(),
+                sim.priority[:k].tolist(),
+                sim.submit[:k].tolist(),
+                sim.estimate[:k].tolist(),
+                sim.deadline[:k].tolist(),
+                sim.mem[:k].tolist(),
+                strict=True,
+            )
+        )
+    ]
+
+
+def future_jobs(sample: Scenario, now: float) -> list[Job]:
+    """A sampled episode's arrivals after `now`, as the belief's future (runtime = estimate,
+    renamed so they never collide with a real job's id)."""
+    return [
+        Job(
+            f"future-{j.id}",
+            j.cpus,
+            j.gpus,
+            j.priority,
+            j.submit_s,
+            j.runtime_estimate_s,
+            j.runtime_estimate_s,
+            j.deadline_s,
+            j.memory_gb,
+            j.gpu_types,
+        )
+        for j in sample.jobs
+        if j.submit_s > now
+    ]
+
+
+def build_belief(sim: ClusterSim, futures: list[Job] | None = None) -> ClusterSim:
+    """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
+    the module docstring); `futures` are sampled arrivals after now, sorted by submit time.
+
+    Rewards are in raw units (total priority and schedulable count 1): the belief's job set
+    is not the episode's, and a search compares candidates in priority points."""
+    known = _known_jobs(sim)
+    scenario = Scenario(
+        f"belief:{sim.scenario.name}",
+        _known_nodes(sim),
+        tuple(known + list(futures or ())),
+        float(sim.scenario.horizon_s),
+        None,
+        sim.scenario.placement_only,
+    )
+    belief = ClusterSim(scenario, sim.window, objective=sim.objective)
+    k = len(known)
+    for name in _KNOWN_STATE:
+        getattr(belief, name)[:k] = getattr(sim, name)[:k]
+    for name in _KNOWN_RESOURCES:
+        np.copyto(getattr(belief, name), getattr(sim, name))
+    belief.job_devices = dict(sim.job_devices)
+    belief.running_on = [set(jobs) for jobs in sim.running_on]
+    belief.n_running = sim.n_running
+    belief.waiting = list(sim.waiting)
+    belief._window_cache = None
+    belief.next_arrival = k
+    belief.now = now = float(sim.now)
+    belief.busy_cpu_s, belief.busy_gpu_s = sim.busy_cpu_s, sim.busy_gpu_s
+    belief.placements = sim.placements
+    belief.total_priority = 1.0
+    belief.n_schedulable = 1
+    belief.events = []
+    running = np.flatnonzero(belief.state[:k] == RUNNING)
+    # Completions in start order (the order a scheduler placed them), each at its estimate.
+    for job in running[np.lexsort((running, belief.start[running]))]:
+        belief.expect_completion(int(job), max(float(belief.expected_end[job]), now))
+    return belief

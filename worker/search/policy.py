@@ -1,0 +1,179 @@
+"""`search:<base>`: a rollout policy over any base policy, a Policy like the others.
+
+At each decision the base chooses as usual; then the search builds a belief of the
+cluster (worker/search/belief.py: only what a scheduler knows), and rolls each
+candidate (worker/search/candidates.py) out by the base on the same beliefs (common
+random numbers). It plays another candidate than the base's only on evidence: a mean
+gain above `margin` and, with several sampled futures, above `z` standard errors of the
+paired differences. Ties go to the base, so on a belief that is the truth (no future
+arrivals, runtimes = estimates, no failures, rollouts to the end) the search is never
+worse than its base: each decision keeps a continuation at least as good as the base's.
+
+The time budget is anytime: candidates are evaluated in order, each on every sampled
+future, and when the budget runs out the best complete one so far is played.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from worker.search.belief import FUTURES_SEED_OFFSET, build_belief, future_jobs
+from worker.search.candidates import candidate_actions
+from worker.search.options import SearchOptions
+from worker.search.rollout import RolloutEnv
+from worker.sim.engine import ClusterSim
+from worker.sim.env import DecisionView
+from worker.sim.heuristics.tuned import tuning_spec
+from worker.sim.model import Scenario
+from worker.sim.policy import Policy
+from worker.sim.workloads import WorkloadSpec, make_scenario
+
+PREFIX = "search:"
+GAIN_TOLERANCE = 1e-9
+"""Gains below this are float noise, not evidence: such a candidate ties with the base."""
+
+
+@dataclass(slots=True)
+class SearchStats:
+    """What the search did (since it was made): for plans' notes and cost figures."""
+
+    decisions: int = 0
+    searched: int = 0
+    """Decisions with more than one candidate to compare."""
+    changed: int = 0
+    """Decisions where the search played another action than the base's."""
+    candidates: int = 0
+    """Candidates fully evaluated (the base's choice included)."""
+    out_of_time: int = 0
+    """Decisions where the budget ran out before every candidate was evaluated."""
+    rollout_steps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ms_per_decision(self) -> float:
+        return 1000.0 * self.seconds / self.decisions if self.decisions else 0.0
+
+
+def _fork(policy: Policy, engine: ClusterSim, belief: ClusterSim) -> Policy:
+    """The base continuing its episode on the belief; a base without per-episode state
+    (no `fork`) is used as it is."""
+    fork = getattr(policy, "fork", None)
+    return fork(engine, belief) if fork is not None else policy
+
+
+def choose(values: list[np.ndarray], margin: float, z: float) -> int:
+    """Index of the candidate to play: 0 (the base's) unless another's paired gain over it
+    beats `margin` (and `z` standard errors when there are several samples)."""
+    best, best_gain = 0, 0.0
+    for i, v in enumerate(values[1:], 1):
+        gain = v - values[0]
+        mean = float(gain.mean())
+        if len(gain) > 1 and mean <= z * float(gain.std(ddof=1)) / math.sqrt(len(gain)):
+            continue
+        if mean > margin + GAIN_TOLERANCE and mean > best_gain:
+            best, best_gain = i, mean
+    return best
+
+
+class SearchPolicy:
+    """`search:<base>` (see the module docstring). `workload` is what sampled futures are
+    drawn from (its training split for a held-out trace); `env_options` must be the
+    episode's own (e.g. `backfilling: False`), so rollouts step as the episode does."""
+
+    def __init__(
+        self,
+        base: Policy,
+        options: SearchOptions | None = None,
+        workload: WorkloadSpec | None = None,
+        env_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.base = base
+        self.options = options or SearchOptions()
+        if self.options.futures == "sampled" and workload is None:
+            raise ValueError("search futures='sampled' needs the workload to sample arrivals from")
+        self.workload = workload
+        self.name = f"{PREFIX}{base.name}"
+        self.needs_observation = bool(getattr(base, "needs_observation", True))
+        self.env_options = dict(getattr(base, "env_options", {})) | dict(env_options or {})
+        self.stats = SearchStats()
+        self._rollout_envs: list[RolloutEnv] = []
+        self._samples: list[Scenario] | None = None
+        self._seed = 0
+
+    def reset(self, seed: int) -> None:
+        self.base.reset(seed)
+        self._seed = seed
+        self._samples = None
+
+    def _sampled_episodes(self) -> list[Scenario]:
+        """The episode's sampled futures: `rollouts` whole episodes of the workload on seeds
+        no evaluation uses, drawn once per episode; each decision takes their arrivals
+        after now."""
+        if self._samples is None:
+            assert self.workload is not None
+            spec = tuning_spec(self.workload)
+            states = np.random.SeedSequence([self._seed, 0x5EA4C4]).generate_state(self.options.rollouts)
+            self._samples = [make_scenario(spec, FUTURES_SEED_OFFSET + int(s)) for s in states]
+        return self._samples
+
+    def _envs(self, sim: ClusterSim, count: int) -> list[RolloutEnv]:
+        k, n = sim.window, len(sim.free_cpu)
+        envs = [e for e in self._rollout_envs if e.env.window == k and e.env.n_nodes == n]
+        while len(envs) < count:
+            envs.append(RolloutEnv(n, k, sim.objective, self.needs_observation, self.env_options))
+        self._rollout_envs = envs
+        return envs[:count]
+
+    def _beliefs(self, sim: ClusterSim) -> list[RolloutEnv]:
+        if self.options.futures == "none":
+            futures: list[list] = [[]]
+        else:
+            futures = [future_jobs(s, sim.now) for s in self._sampled_episodes()]
+        envs = self._envs(sim, len(futures))
+        for env, jobs in zip(envs, futures, strict=True):
+            env.start(build_belief(sim, jobs))
+        return envs
+
+    def act(self, view: DecisionView) -> int:
+        started = time.perf_counter()
+        out_of_time = started + self.options.budget_ms / 1000.0
+        stats = self.stats
+        stats.decisions += 1
+        base_action = int(self.base.act(view))
+        try:
+            if self.options.candidates == 1:
+                return base_action
+            envs = self._beliefs(view.sim)
+            actions = candidate_actions(
+                view, self.base, base_action, self.options.candidates, envs[0].wait_allowed
+            )
+            if len(actions) == 1:
+                return base_action
+            stats.searched += 1
+            values: list[np.ndarray] = []
+            steps_before = sum(e.steps for e in envs)
+            for action in actions:
+                row = []
+                for env in envs:
+                    if time.perf_counter() > out_of_time:
+                        break
+                    base = _fork(self.base, view.sim, env.belief)
+                    row.append(env.value(action, base, self.options.horizon))
+                if len(row) < len(envs):
+                    stats.out_of_time += 1
+                    break
+                values.append(np.array(row))
+            stats.candidates += len(values)
+            stats.rollout_steps += sum(e.steps for e in envs) - steps_before
+            if not values:
+                return base_action
+            chosen = actions[choose(values, self.options.margin, self.options.z)]
+            stats.changed += int(chosen != base_action)
+            return chosen
+        finally:
+            stats.seconds += time.perf_counter() - started

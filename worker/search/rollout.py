@@ -1,0 +1,52 @@
+"""Rolling a base policy out on a belief, from a decision point it can return to.
+
+One `RolloutEnv` per sampled future: the env (observations off unless the base needs
+them) plays the belief engine, and `value(action, policy)` restores the engine to the
+decision point, plays `action` then the base for up to `horizon` decisions, and returns
+the reward earned. The env does the stepping, so WAIT, settling and the strict and
+placement-only modes mean exactly what they mean in an episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.sim.engine import ClusterSim, EngineState
+from worker.sim.env import SchedulingEnv
+from worker.sim.policy import Policy
+
+
+class RolloutEnv:
+    def __init__(self, nodes: int, window: int, objective: str, observe: bool, env_options: dict[str, Any]):
+        config = {"nodes": nodes, "window": window, "objective": objective, "observe": observe}
+        self.env = SchedulingEnv(config | env_options)
+        self.belief: ClusterSim | None = None
+        self._saved: EngineState | None = None
+        self.steps = 0
+        """Env steps played by rollouts since the env was made (for the cost figures)."""
+
+    def start(self, belief: ClusterSim) -> None:
+        """Make `belief` (at a decision point) the state every rollout starts from."""
+        self.belief = belief
+        self.env.attach(belief)
+        self._saved = belief.snapshot()
+
+    @property
+    def wait_allowed(self) -> bool:
+        return self.env.wait_allowed
+
+    def value(self, action: int, policy: Policy, horizon: int | None) -> float:
+        """Reward of playing `action`, then `policy` for up to `horizon` more decisions
+        (to the end of the belief if None), from the decision point."""
+        assert self.belief is not None and self._saved is not None, "call start() first"
+        env = self.env
+        self.belief.restore(self._saved)
+        env.attach(self.belief)
+        _, total, terminated, truncated, _ = env.step(action)
+        played = 0
+        while not (terminated or truncated) and (horizon is None or played < horizon):
+            _, reward, terminated, truncated, _ = env.step(policy.act(env.decision_view()))
+            total += reward
+            played += 1
+        self.steps += played + 1
+        return float(total)
