@@ -18,7 +18,7 @@ from worker.sim.heuristics import make_heuristic
 from worker.sim.model import NodeFailures
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
-SPEC = WorkloadSpec("deadline-tight", nodes=4, jobs=60)
+SPEC = WorkloadSpec("deadline-tight", nodes=4, jobs=60, load=1.3)
 FAILURES = NodeFailures(mean_time_to_failure_s=4 * 3600.0, mean_time_to_repair_s=900.0)
 
 
@@ -47,8 +47,9 @@ def poison(sim: ClusterSim, rng: np.random.Generator) -> None:
     [
         SearchOptions(candidates=8),
         SearchOptions(candidates=6, futures="sampled", rollouts=2, horizon=15, z=0.0),
+        SearchOptions(candidates=8, runtimes="sampled", rollouts=4, z=0.0),
     ],
-    ids=["futures-none", "futures-sampled"],
+    ids=["futures-none", "futures-sampled", "runtimes-sampled"],
 )
 def test_poisoned_runtimes_failures_and_arrivals_give_the_same_decisions(options: SearchOptions) -> None:
     scenario = dataclasses.replace(make_scenario(SPEC, 5), failures=FAILURES)

@@ -107,8 +107,12 @@ def actions_of(search: SearchPolicy, scenario: Scenario, seed: int) -> tuple[lis
 
 @pytest.mark.parametrize(
     "options",
-    [SearchOptions(), SearchOptions(futures="sampled", rollouts=3, horizon=10, z=0.5)],
-    ids=["futures-none", "futures-sampled"],
+    [
+        SearchOptions(),
+        SearchOptions(futures="sampled", rollouts=3, horizon=10, z=0.5),
+        SearchOptions(runtimes="sampled", rollouts=3, z=0.5),
+    ],
+    ids=["futures-none", "futures-sampled", "runtimes-sampled"],
 )
 def test_the_search_is_deterministic_for_a_seed(options: SearchOptions) -> None:
     spec = WorkloadSpec("deadline-tight", nodes=4, jobs=40)

@@ -6,7 +6,8 @@ It does not know actual runtimes, when a node will fail, or what will arrive nex
 the belief is a fresh engine over a fresh scenario made of those known values only:
 
 - every runtime is its estimate; a running job ends at start + estimate / speed, and one
-  already past that is taken to end now;
+  already past that is taken to end now (or, with `runtimes: sampled`, runtime / estimate
+  ratios are resampled from the jobs finished so far, which a scheduler has seen end);
 - no node failures (a node that is down now stays down);
 - future arrivals are none, or jobs sampled from the workload's own generator on seeds
   no evaluation uses.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.sim.engine import RUNNING, ClusterSim
+from worker.sim.engine import DONE, RUNNING, ClusterSim
 from worker.sim.model import Job, Node, NodeStatus, Scenario
 
 FUTURES_SEED_OFFSET = 2**40
@@ -102,9 +103,49 @@ def future_jobs(sample: Scenario, now: float) -> list[Job]:
     ]
 
 
-def build_belief(sim: ClusterSim, futures: list[Job] | None = None) -> ClusterSim:
+MIN_HISTORY = 10
+"""Finished jobs needed before their runtime / estimate ratios stand for the error model."""
+
+
+def estimate_errors(sim: ClusterSim) -> np.ndarray:
+    """Actual / estimated runtime of the jobs finished so far: a scheduler sees when a job
+    it started ends, so this is known (from start and finish times, never `runtime`)."""
+    done = np.flatnonzero(sim.state == DONE)
+    speed = np.where(
+        sim.type_of[done] >= 0, sim.speed[sim.node_of[done], np.maximum(sim.type_of[done], 0)], 1.0
+    )
+    estimate = np.maximum(sim.estimate[done], 1e-9)
+    return (sim.finish[done] - sim.start[done]) * speed / estimate
+
+
+def runtime_factors(sim: ClusterSim, rng: np.random.Generator, count: int) -> list[np.ndarray | None]:
+    """`count` draws of runtime / estimate for every submitted job, resampled from the
+    episode's finished jobs; a running job's draw is conditioned on it not having ended
+    yet (none left: it ends now). None (runtimes = estimates) while the history is short."""
+    errors = estimate_errors(sim)
+    if len(errors) < MIN_HISTORY:
+        return [None] * count
+    k = sim.next_arrival
+    running = np.flatnonzero(sim.state[:k] == RUNNING)
+    elapsed = sim.now - sim.start[running]
+    planned = np.maximum(sim.expected_end[running] - sim.start[running], 1e-9)
+    draws = []
+    for _ in range(count):
+        factors = rng.choice(errors, size=k)
+        for i, job in enumerate(running):
+            alive = errors[errors * planned[i] > elapsed[i]]
+            factors[job] = rng.choice(alive) if len(alive) else elapsed[i] / planned[i]
+        draws.append(factors)
+    return draws
+
+
+def build_belief(
+    sim: ClusterSim, futures: list[Job] | None = None, factors: np.ndarray | None = None
+) -> ClusterSim:
     """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
-    the module docstring); `futures` are sampled arrivals after now, sorted by submit time.
+    the module docstring); `futures` are sampled arrivals after now, sorted by submit time;
+    `factors` (runtime / estimate per submitted job) replace the estimates as the belief's
+    runtimes, while what the policies read as expected ends stays the estimates'.
 
     Rewards are in raw units (total priority and schedulable count 1): the belief's job set
     is not the episode's, and a search compares candidates in priority points."""
@@ -119,6 +160,8 @@ def build_belief(sim: ClusterSim, futures: list[Job] | None = None) -> ClusterSi
     )
     belief = ClusterSim(scenario, sim.window, objective=sim.objective)
     k = len(known)
+    if factors is not None:
+        belief.runtime[:k] = belief.estimate[:k] * factors
     for name in _KNOWN_STATE:
         getattr(belief, name)[:k] = getattr(sim, name)[:k]
     for name in _KNOWN_RESOURCES:
@@ -137,6 +180,9 @@ def build_belief(sim: ClusterSim, futures: list[Job] | None = None) -> ClusterSi
     belief.events = []
     running = np.flatnonzero(belief.state[:k] == RUNNING)
     # Completions in start order (the order a scheduler placed them), each at its estimate.
+    ends = belief.expected_end[:k].copy()
+    if factors is not None:
+        ends[running] = belief.start[running] + (ends[running] - belief.start[running]) * factors[running]
     for job in running[np.lexsort((running, belief.start[running]))]:
-        belief.expect_completion(int(job), max(float(belief.expected_end[job]), now))
+        belief.expect_completion(int(job), max(float(ends[job]), now))
     return belief

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Futures = Literal["none", "sampled"]
+Runtimes = Literal["estimates", "sampled"]
 
 
 class SearchOptions(BaseModel):
@@ -28,8 +29,8 @@ class SearchOptions(BaseModel):
         1,
         ge=1,
         le=32,
-        description="Sampled futures each candidate is rolled out on (the same ones for every "
-        "candidate); only with futures='sampled', a belief without futures being deterministic.",
+        description="Sampled beliefs (futures and/or runtimes) each candidate is rolled out on, the "
+        "same ones for every candidate; a belief with neither sampled is deterministic: one rollout.",
     )
     horizon: int | None = Field(
         None,
@@ -49,6 +50,11 @@ class SearchOptions(BaseModel):
         "none",
         description="Arrivals after now in the belief: 'none' (what a plan knows), or 'sampled' "
         "from the workload's own generator on seeds no evaluation uses.",
+    )
+    runtimes: Runtimes = Field(
+        "estimates",
+        description="Runtimes in the belief: the estimates, or 'sampled': each rollout's runtime / "
+        "estimate ratios resampled from the jobs finished so far in the episode.",
     )
     margin: float = Field(
         0.0,

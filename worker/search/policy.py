@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.search.belief import FUTURES_SEED_OFFSET, build_belief, future_jobs
+from worker.search.belief import FUTURES_SEED_OFFSET, build_belief, future_jobs, runtime_factors
 from worker.search.candidates import candidate_actions
 from worker.search.options import SearchOptions
 from worker.search.rollout import RolloutEnv
@@ -104,11 +104,14 @@ class SearchPolicy:
         self._rollout_envs: list[RolloutEnv] = []
         self._samples: list[Scenario] | None = None
         self._seed = 0
+        self._decision = 0
+        """Decisions so far in this episode: seeds its runtime samples."""
 
     def reset(self, seed: int) -> None:
         self.base.reset(seed)
         self._seed = seed
         self._samples = None
+        self._decision = 0
 
     def _sampled_episodes(self) -> list[Scenario]:
         """The episode's sampled futures: `rollouts` whole episodes of the workload on seeds
@@ -130,13 +133,21 @@ class SearchPolicy:
         return envs[:count]
 
     def _beliefs(self, sim: ClusterSim) -> list[RolloutEnv]:
-        if self.options.futures == "none":
-            futures: list[list] = [[]]
-        else:
+        """One belief per sample (just one when nothing is sampled), at this decision."""
+        options = self.options
+        sampled = options.futures == "sampled" or options.runtimes == "sampled"
+        count = options.rollouts if sampled else 1
+        if options.futures == "sampled":
             futures = [future_jobs(s, sim.now) for s in self._sampled_episodes()]
-        envs = self._envs(sim, len(futures))
-        for env, jobs in zip(envs, futures, strict=True):
-            env.start(build_belief(sim, jobs))
+        else:
+            futures = [[]] * count
+        factors: list[np.ndarray | None] = [None] * count
+        if options.runtimes == "sampled":
+            rng = np.random.default_rng([FUTURES_SEED_OFFSET, self._seed, self._decision])
+            factors = runtime_factors(sim, rng, count)
+        envs = self._envs(sim, count)
+        for env, jobs, draw in zip(envs, futures, factors, strict=True):
+            env.start(build_belief(sim, jobs, draw))
         return envs
 
     def act(self, view: DecisionView) -> int:
@@ -144,6 +155,7 @@ class SearchPolicy:
         out_of_time = started + self.options.budget_ms / 1000.0
         stats = self.stats
         stats.decisions += 1
+        self._decision += 1
         base_action = int(self.base.act(view))
         try:
             if self.options.candidates == 1:
