@@ -44,6 +44,8 @@ GRID: list[dict[str, Any]] = [
     {"margin": 1.0},
     {"margin": 2.0},
     {"margin": 1.0, "candidates": 24},
+    {"runtimes": "sampled", "rollouts": 8, "z": 1.0, "budget_ms": 1000},
+    {"runtimes": "sampled", "rollouts": 8, "z": 2.0, "budget_ms": 1000},
     {"margin": 1.0, "futures": "sampled", "rollouts": 4, "horizon": 40, "budget_ms": 1000},
 ]
 
