@@ -12,7 +12,8 @@ the belief is a fresh engine over a fresh scenario made of those known values on
 - future arrivals are none, or jobs sampled from the workload's own generator on seeds
   no evaluation uses.
 
-`build_belief` reads the real engine once and keeps no reference to it or to its
+Jobs already finished are left out of the belief (they decide nothing and only slow
+every rollout down). `build_belief` reads the real engine once and keeps no reference to it or to its
 scenario: the episode's actual runtimes, failures and arrivals are unreachable from the
 search (tests/search/test_search_leak.py poisons them and checks the decisions).
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.sim.engine import DONE, RUNNING, ClusterSim
+from worker.sim.engine import DONE, RUNNING, WAITING, ClusterSim
 from worker.sim.model import Job, Node, NodeStatus, Scenario
 
 FUTURES_SEED_OFFSET = 2**40
@@ -49,10 +50,9 @@ def _known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-def _known_jobs(sim: ClusterSim) -> list[Job]:
-    """Submitted jobs with runtime = estimate: indices and order as in the real engine."""
-    k = sim.next_arrival
-    all_types = sim.allowed[:k].all(axis=1)
+def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
+    """The submitted jobs still waiting or running, with runtime = estimate, in submit order."""
+    all_types = sim.allowed[alive].all(axis=1)
     types = sim.gpu_types
     return [
         Job(
@@ -65,42 +65,41 @@ def _known_jobs(sim: ClusterSim) -> list[Job]:
             estimate,
             deadline,
             mem,
-            () if all_types[j] else tuple(t for i, t in enumerate(types) if sim.allowed[j, i]),
+            () if all_types[i] else tuple(t for n, t in enumerate(types) if sim.allowed[j, n]),
         )
-        for j, (cpu, gpu, priority, submit, estimate, deadline, mem) in enumerate(
+        for i, (j, cpu, gpu, priority, submit, estimate, deadline, mem) in enumerate(
             zip(
-                sim.cpu[:k].tolist(),
-                sim.gpu[:k].tolist(),
-                sim.priority[:k].tolist(),
-                sim.submit[:k].tolist(),
-                sim.estimate[:k].tolist(),
-                sim.deadline[:k].tolist(),
-                sim.mem[:k].tolist(),
+                alive.tolist(),
+                sim.cpu[alive].tolist(),
+                sim.gpu[alive].tolist(),
+                sim.priority[alive].tolist(),
+                sim.submit[alive].tolist(),
+                sim.estimate[alive].tolist(),
+                sim.deadline[alive].tolist(),
+                sim.mem[alive].tolist(),
                 strict=True,
             )
         )
     ]
 
 
-def future_jobs(sample: Scenario, now: float) -> list[Job]:
+def future_jobs(sample: Scenario, now: float, gpu_types: tuple[str, ...]) -> list[Job]:
     """A sampled episode's arrivals after `now`, as the belief's future (runtime = estimate,
-    renamed so they never collide with a real job's id)."""
-    return [
-        Job(
-            f"future-{j.id}",
-            j.cpus,
-            j.gpus,
-            j.priority,
-            j.submit_s,
-            j.runtime_estimate_s,
-            j.runtime_estimate_s,
-            j.deadline_s,
-            j.memory_gb,
-            j.gpu_types,
-        )
-        for j in sample.jobs
-        if j.submit_s > now
-    ]
+    renamed so they never collide with a real job's id). GPU types the cluster does not
+    know are dropped from a job's list, and a job left with none is left out: it could
+    never run."""
+    known = set(gpu_types)
+    jobs = []
+    for j in sample.jobs:
+        types = tuple(t for t in j.gpu_types if t in known)
+        if j.submit_s <= now or (j.gpu_types and not types):
+            continue
+        estimate = j.runtime_estimate_s
+        jobs.append(
+            Job(f"future-{j.id}", j.cpus, j.gpus, j.priority, j.submit_s, estimate, estimate, j.deadline_s,
+                j.memory_gb, types)
+        )  # fmt: skip
+    return jobs
 
 
 MIN_HISTORY = 10
@@ -139,6 +138,19 @@ def runtime_factors(sim: ClusterSim, rng: np.random.Generator, count: int) -> li
     return draws
 
 
+class BeliefEngine(ClusterSim):
+    """The engine of a belief. Its episode is over once nothing is left to decide (no job
+    waiting, none to arrive): in a belief without failures every reward but utilisation's
+    is paid when a job starts, so playing the last completions out (most of a rollout's
+    time) would change no value."""
+
+    @property
+    def done(self) -> bool:
+        if self.objective == "utilization":
+            return super().done
+        return self.next_arrival >= self.n_jobs and not self.waiting
+
+
 def build_belief(
     sim: ClusterSim, futures: list[Job] | None = None, factors: np.ndarray | None = None
 ) -> ClusterSim:
@@ -149,7 +161,13 @@ def build_belief(
 
     Rewards are in raw units (total priority and schedulable count 1): the belief's job set
     is not the episode's, and a search compares candidates in priority points."""
-    known = _known_jobs(sim)
+    k = sim.next_arrival
+    state = sim.state[:k]
+    alive = np.flatnonzero((state == WAITING) | (state == RUNNING))
+    index = np.full(k, -1)
+    index[alive] = np.arange(len(alive))
+    """Real job index -> belief index: finished jobs are left out, they decide nothing."""
+    known = _known_jobs(sim, alive)
     scenario = Scenario(
         f"belief:{sim.scenario.name}",
         _known_nodes(sim),
@@ -157,32 +175,34 @@ def build_belief(
         float(sim.scenario.horizon_s),
         None,
         sim.scenario.placement_only,
+        sim.gpu_types,
     )
-    belief = ClusterSim(scenario, sim.window, objective=sim.objective)
-    k = len(known)
+    belief = BeliefEngine(scenario, sim.window, objective=sim.objective)
+    m = len(alive)
     if factors is not None:
-        belief.runtime[:k] = belief.estimate[:k] * factors
+        belief.runtime[:m] = belief.estimate[:m] * factors[alive]
     for name in _KNOWN_STATE:
-        getattr(belief, name)[:k] = getattr(sim, name)[:k]
+        getattr(belief, name)[:m] = getattr(sim, name)[alive]
     for name in _KNOWN_RESOURCES:
         np.copyto(getattr(belief, name), getattr(sim, name))
-    belief.job_devices = dict(sim.job_devices)
-    belief.running_on = [set(jobs) for jobs in sim.running_on]
+    belief.job_devices = {int(index[j]): held for j, held in sim.job_devices.items()}
+    belief.running_on = [{int(index[j]) for j in jobs} for jobs in sim.running_on]
     belief.n_running = sim.n_running
-    belief.waiting = list(sim.waiting)
+    belief.waiting = index[sim.waiting].tolist()
     belief._window_cache = None
-    belief.next_arrival = k
+    belief.next_arrival = m
     belief.now = now = float(sim.now)
     belief.busy_cpu_s, belief.busy_gpu_s = sim.busy_cpu_s, sim.busy_gpu_s
     belief.placements = sim.placements
     belief.total_priority = 1.0
     belief.n_schedulable = 1
     belief.events = []
-    running = np.flatnonzero(belief.state[:k] == RUNNING)
-    # Completions in start order (the order a scheduler placed them), each at its estimate.
-    ends = belief.expected_end[:k].copy()
+    running = np.flatnonzero(belief.state[:m] == RUNNING)
+    ends = belief.expected_end[:m].copy()
     if factors is not None:
-        ends[running] = belief.start[running] + (ends[running] - belief.start[running]) * factors[running]
+        started = belief.start[running]
+        ends[running] = started + (ends[running] - started) * factors[alive][running]
+    # Completions in start order (the order a scheduler placed them), each at its estimate.
     for job in running[np.lexsort((running, belief.start[running]))]:
         belief.expect_completion(int(job), max(float(ends[job]), now))
     return belief

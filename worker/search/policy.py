@@ -138,7 +138,7 @@ class SearchPolicy:
         sampled = options.futures == "sampled" or options.runtimes == "sampled"
         count = options.rollouts if sampled else 1
         if options.futures == "sampled":
-            futures = [future_jobs(s, sim.now) for s in self._sampled_episodes()]
+            futures = [future_jobs(s, sim.now, sim.gpu_types) for s in self._sampled_episodes()]
         else:
             futures = [[]] * count
         factors: list[np.ndarray | None] = [None] * count

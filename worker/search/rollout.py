@@ -9,17 +9,32 @@ placement-only modes mean exactly what they mean in an episode.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from worker.sim.engine import ClusterSim, EngineState
 from worker.sim.env import SchedulingEnv
+from worker.sim.metrics import EpisodeMetrics
 from worker.sim.policy import Policy
+
+
+class _BeliefEnv(SchedulingEnv):
+    """The env a rollout steps: its end-of-episode metrics are skipped (a rollout reads
+    rewards), except for `utilization`, whose reward is paid from them."""
+
+    def metrics(self) -> EpisodeMetrics:
+        if self.objective == "utilization":
+            return super().metrics()
+        return _NO_METRICS
+
+
+_NO_METRICS = EpisodeMetrics(**{f.name: 0.0 for f in fields(EpisodeMetrics)})
 
 
 class RolloutEnv:
     def __init__(self, nodes: int, window: int, objective: str, observe: bool, env_options: dict[str, Any]):
         config = {"nodes": nodes, "window": window, "objective": objective, "observe": observe}
-        self.env = SchedulingEnv(config | env_options)
+        self.env = _BeliefEnv(config | env_options)
         self.belief: ClusterSim | None = None
         self._saved: EngineState | None = None
         self.steps = 0
