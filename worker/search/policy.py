@@ -52,6 +52,8 @@ class SearchStats:
     out_of_time: int = 0
     """Decisions where the budget ran out before every candidate was evaluated."""
     rollout_steps: int = 0
+    rollout_seconds: float = 0.0
+    """Time inside rollouts (restore, the base's decisions and the belief's steps)."""
     seconds: float = 0.0
 
     @property
@@ -175,7 +177,9 @@ class SearchPolicy:
                     if time.perf_counter() > out_of_time:
                         break
                     base = _fork(self.base, view.sim, env.belief)
+                    rollout_started = time.perf_counter()
                     row.append(env.value(action, base, self.options.horizon))
+                    stats.rollout_seconds += time.perf_counter() - rollout_started
                 if len(row) < len(envs):
                     stats.out_of_time += 1
                     break
