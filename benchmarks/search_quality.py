@@ -198,5 +198,150 @@ def select(
     save(out, document)
 
 
+BUDGETS = [5.0, 20.0, 50.0, 200.0]
+COST_BASE = "laxity+fastest"
+"""`tuned`'s choice on steady at 16 nodes, fixed for every size so the cost table needs no
+tuning run per size."""
+
+
+@app.command()
+def budget(
+    workload: str = typer.Option(..., help="A workload whose quality row is already in the results."),
+    nodes: int = 16,
+    episodes: int = typer.Option(20, min=1),
+    budgets: list[float] = typer.Option(BUDGETS, "--budget", help="budget_ms values (repeat)."),
+    out: Path = RESULTS,
+) -> None:
+    """search:tuned at each budget on the held-out episodes of the workload's quality row,
+    beside that row's best heuristic, tuned and bound."""
+    from worker.sim.bound import gap_closed
+    from worker.sim.evaluate import evaluate_policies
+
+    document = load(out)
+    row = next(r for r in document["workloads"] if (r["workload"], r["nodes"]) == (workload, nodes))
+    spec = workload_spec(workload, nodes, JOBS)
+    points = []
+    for ms in budgets:
+        search = make_search("tuned", spec, {"budget_ms": ms})
+        search.name = f"search:tuned@{ms:g}ms"
+        result = evaluate_policies([search], spec, WINDOW, episodes, EVAL_SEED)[0]
+        score = result.metrics["score"]
+        gap = None if row["bound"] is None else gap_closed(score, row["best_heuristic_score"], row["bound"])
+        point = {
+            "workload": workload,
+            "nodes": nodes,
+            "episodes": episodes,
+            "budget_ms": ms,
+            "score": round(score, 4),
+            "ms_per_decision": round(search.stats.ms_per_decision, 2),
+            "out_of_time_share": round(search.stats.out_of_time / max(search.stats.decisions, 1), 4),
+            "best_heuristic_score": row["best_heuristic_score"],
+            "tuned_score": row["tuned_score"],
+            "bound": row["bound"],
+            "gap_closed": None if gap is None else round(gap, 3),
+        }
+        print(json.dumps(point), flush=True)
+        points.append(point)
+    document = load(out)
+    document["budget_curve"] = [
+        p for p in document["budget_curve"] if (p["workload"], p["nodes"]) != (workload, nodes)
+    ]
+    document["budget_curve"] += points
+    save(out, document)
+    plot_budget_curve(document["budget_curve"], out.with_name("search_budget_curve.png"))
+
+
+def plot_budget_curve(points: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys((p["workload"], p["nodes"]) for p in points))
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5 * len(workloads), 3.6), squeeze=False)
+    for ax, (name, nodes) in zip(axes[0], workloads, strict=True):
+        mine = sorted(
+            (p for p in points if (p["workload"], p["nodes"]) == (name, nodes)), key=lambda p: p["budget_ms"]
+        )
+        ax.plot([p["budget_ms"] for p in mine], [p["score"] for p in mine], "o-", label="search:tuned")
+        lines = (
+            ("best_heuristic_score", "--", "best heuristic"),
+            ("tuned_score", ":", "tuned"),
+            ("bound", "-.", "empty-cluster bound"),
+        )
+        for key, style, label in lines:
+            if mine[0][key] is not None:
+                ax.axhline(mine[0][key], linestyle=style, color="grey", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("budget per decision (ms)")
+        ax.set_ylabel("score")
+        ax.set_title(f"{name}, {nodes} nodes")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+@app.command()
+def cost(
+    nodes: list[int] = typer.Option([16, 64, 256], "--nodes", help="Cluster sizes (repeat)."),
+    decisions: int = typer.Option(150, min=1, help="Decisions searched per size."),
+    out: Path = RESULTS,
+) -> None:
+    """Mean ms per decision of search:<COST_BASE> (default options) on steady at each size
+    (window 32, 12.5 jobs per node), and in the same run: rollout steps per second (restore,
+    the base's decision and a belief step) against env steps per second with and without
+    observations (the base deciding)."""
+    from worker.search.policy import SearchPolicy
+    from worker.sim.env import SchedulingEnv
+    from worker.sim.heuristics import make_heuristic
+    from worker.sim.workloads import WorkloadSpec, make_scenario
+
+    rows = []
+    for n in nodes:
+        spec = WorkloadSpec("steady", n, None, max(JOBS, round(12.5 * n)))
+        scenario = make_scenario(spec, EVAL_SEED)
+        rates = {}
+        for observe in (True, False):
+            env = SchedulingEnv({"nodes": n, "window": WINDOW, "observe": observe})
+            env.load_scenario(scenario, EVAL_SEED)
+            base = make_heuristic(COST_BASE)
+            base.reset(EVAL_SEED)
+            steps, started, done = 0, time.perf_counter(), False
+            while not done:
+                _, _, terminated, truncated, _ = env.step(base.act(env.decision_view()))
+                steps += 1
+                done = terminated or truncated
+            rates[observe] = steps / (time.perf_counter() - started)
+        search = SearchPolicy(make_heuristic(COST_BASE))
+        env = SchedulingEnv({"nodes": n, "window": WINDOW, "observe": False})
+        env.load_scenario(scenario, EVAL_SEED)
+        search.reset(EVAL_SEED)
+        for _ in range(decisions):
+            _, _, terminated, truncated, _ = env.step(search.act(env.decision_view()))
+            if terminated or truncated:
+                break
+        stats = search.stats
+        row = {
+            "nodes": n,
+            "window": WINDOW,
+            "jobs": spec.jobs,
+            "base": COST_BASE,
+            "options": search.options.model_dump(),
+            "decisions": stats.decisions,
+            "ms_per_decision": round(stats.ms_per_decision, 2),
+            "rollout_steps_per_s": round(stats.rollout_steps / max(stats.rollout_seconds, 1e-9)),
+            "env_steps_per_s": round(rates[True]),
+            "env_steps_per_s_without_observation": round(rates[False]),
+        }
+        row["rollout_step_cheaper_than_env_step"] = round(
+            row["rollout_steps_per_s"] / row["env_steps_per_s"], 2
+        )
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    document = load(out)
+    document["cost"] = rows
+    save(out, document)
+
+
 if __name__ == "__main__":
     app()
