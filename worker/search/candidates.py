@@ -3,7 +3,8 @@
 The base's choice always comes first (ties go to it). Then each window job that fits
 somewhere, on the node the base's own placement would give it, in the base's order when
 the base has one (a composed heuristic or `tuned`: these are its next-best choices),
-else in window order on the fastest node. WAIT comes last where the belief allows it.
+else in window order on the fastest node; optionally the same jobs on GPUs of other
+speeds. WAIT comes last where the belief allows it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,17 @@ def ranked_slots(view: DecisionView, base: Policy) -> np.ndarray:
 
 
 def candidate_actions(
-    view: DecisionView, base: Policy, base_action: int, limit: int, wait_allowed: bool
+    view: DecisionView,
+    base: Policy,
+    base_action: int,
+    limit: int,
+    wait_allowed: bool,
+    other_speeds: bool = False,
 ) -> list[int]:
-    """At most `limit` distinct actions, the base's choice first (see the module docstring)."""
+    """At most `limit` distinct actions, the base's choice first (see the module docstring).
+    With `other_speeds`, after every job on its node come the ranked jobs on the base's
+    placement among the nodes of each other GPU speed they fit (a slower GPU that still
+    makes the deadline keeps the fast ones free)."""
     n = view.fits.shape[1]
     wait = view.wait_action
     composed = composition_of(base)
@@ -45,13 +54,21 @@ def candidate_actions(
     offer_wait = wait_allowed and base_action != wait and limit > 1
     room = limit - int(offer_wait)
     actions = [base_action]
-    for slot in ranked_slots(view, base):
+    slots = [int(slot) for slot in ranked_slots(view, base)]
+    for slot in slots:
         if len(actions) >= room:
             break
-        slot = int(slot)
         action = slot * n + placement.place(view, slot, view.fits[slot])
         if action not in actions:
             actions.append(action)
+    for slot in slots if other_speeds else ():
+        fits, speed = view.fits[slot], view.speed[slot]
+        taken = {speed[a % n] for a in actions if a != wait and a // n == slot}
+        for other in np.unique(speed[fits]):
+            if len(actions) >= room:
+                break
+            if other not in taken:
+                actions.append(slot * n + placement.place(view, slot, fits & (speed == other)))
     if offer_wait:
         actions.append(wait)
     return actions

@@ -25,6 +25,11 @@ class SearchOptions(BaseModel):
         description="Actions compared per decision: the base's choice first, then window jobs on "
         "the base's placement in the base's order, and WAIT where it is allowed. 1 is the base itself.",
     )
+    other_speeds: bool = Field(
+        False,
+        description="Also offer window jobs on the base's placement among the nodes of each other "
+        "GPU speed they fit (after every job on its own node), within `candidates`.",
+    )
     rollouts: int = Field(
         1,
         ge=1,
@@ -57,7 +62,7 @@ class SearchOptions(BaseModel):
         "estimate ratios resampled from the jobs finished so far in the episode.",
     )
     margin: float = Field(
-        0.0,
+        1.0,
         ge=0,
         le=1_000,
         description="How much better (in the objective's raw units per decision: priority points "

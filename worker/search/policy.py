@@ -164,7 +164,12 @@ class SearchPolicy:
                 return base_action
             envs = self._beliefs(view.sim)
             actions = candidate_actions(
-                view, self.base, base_action, self.options.candidates, envs[0].wait_allowed
+                view,
+                self.base,
+                base_action,
+                self.options.candidates,
+                envs[0].wait_allowed,
+                self.options.other_speeds,
             )
             if len(actions) == 1:
                 return base_action
