@@ -151,7 +151,7 @@ def test_the_budget_stops_the_search_at_the_best_candidate_so_far(monkeypatch: p
     base's and its runner-up, and the search still departs where that one is better."""
     fake_clock(monkeypatch)
     scenario = make_scenario(WorkloadSpec("deadline-tight", nodes=4, jobs=60), 2)
-    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=1.5))
+    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=1.5, margin=0.0))
     run_episode(search, scenario, 8, 2)
     stats = search.stats
     assert stats.out_of_time > 0

@@ -25,6 +25,11 @@ class SearchOptions(BaseModel):
         description="Actions compared per decision: the base's choice first, then window jobs on "
         "the base's placement in the base's order, and WAIT where it is allowed. 1 is the base itself.",
     )
+    wait: bool = Field(
+        True,
+        description="Offer WAIT as a candidate where the belief allows it (the base's own WAIT is "
+        "always its first candidate).",
+    )
     other_speeds: bool = Field(
         False,
         description="Also offer window jobs on the base's placement among the nodes of each other "

@@ -168,7 +168,7 @@ class SearchPolicy:
                 self.base,
                 base_action,
                 self.options.candidates,
-                envs[0].wait_allowed,
+                self.options.wait and envs[0].wait_allowed,
                 self.options.other_speeds,
             )
             if len(actions) == 1:
