@@ -144,6 +144,9 @@ class BeliefEngine(ClusterSim):
     is paid when a job starts, so playing the last completions out (most of a rollout's
     time) would change no value."""
 
+    alive: np.ndarray
+    """The real engine's index of each of the belief's submitted jobs."""
+
     @property
     def done(self) -> bool:
         if self.objective == "utilization":
@@ -151,9 +154,22 @@ class BeliefEngine(ClusterSim):
         return self.next_arrival >= self.n_jobs and not self.waiting
 
 
+def sampled_runtimes(belief: BeliefEngine, factors: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
+    """The belief's runtimes, and its running jobs' ends (belief index -> time), when
+    runtime / estimate is `factors` (one per submitted job of the real engine)."""
+    m = len(belief.alive)
+    drawn = factors[belief.alive]
+    runtime = belief.runtime.copy()
+    runtime[:m] = belief.estimate[:m] * drawn
+    running = np.flatnonzero(belief.state[:m] == RUNNING)
+    started = belief.start[running]
+    ends = np.maximum(started + (belief.expected_end[running] - started) * drawn[running], belief.now)
+    return runtime, dict(zip(running.tolist(), ends.tolist(), strict=True))
+
+
 def build_belief(
     sim: ClusterSim, futures: list[Job] | None = None, factors: np.ndarray | None = None
-) -> ClusterSim:
+) -> BeliefEngine:
     """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
     the module docstring); `futures` are sampled arrivals after now, sorted by submit time;
     `factors` (runtime / estimate per submitted job) replace the estimates as the belief's
@@ -178,9 +194,8 @@ def build_belief(
         sim.gpu_types,
     )
     belief = BeliefEngine(scenario, sim.window, objective=sim.objective)
+    belief.alive = alive
     m = len(alive)
-    if factors is not None:
-        belief.runtime[:m] = belief.estimate[:m] * factors[alive]
     for name in _KNOWN_STATE:
         getattr(belief, name)[:m] = getattr(sim, name)[alive]
     for name in _KNOWN_RESOURCES:
@@ -198,11 +213,10 @@ def build_belief(
     belief.n_schedulable = 1
     belief.events = []
     running = np.flatnonzero(belief.state[:m] == RUNNING)
-    ends = belief.expected_end[:m].copy()
+    ends = dict(zip(running.tolist(), np.maximum(belief.expected_end[running], now).tolist(), strict=True))
     if factors is not None:
-        started = belief.start[running]
-        ends[running] = started + (ends[running] - started) * factors[alive][running]
+        belief.runtime[:], ends = sampled_runtimes(belief, factors)
     # Completions in start order (the order a scheduler placed them), each at its estimate.
-    for job in running[np.lexsort((running, belief.start[running]))]:
-        belief.expect_completion(int(job), max(float(ends[job]), now))
+    for job in running[np.lexsort((running, belief.start[running]))].tolist():
+        belief.expect_completion(job, ends[job])
     return belief

@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from worker.search.belief import FUTURES_SEED_OFFSET, build_belief, future_jobs, runtime_factors
+from worker.search.belief import (
+    FUTURES_SEED_OFFSET,
+    build_belief,
+    future_jobs,
+    runtime_factors,
+    sampled_runtimes,
+)
 from worker.search.candidates import candidate_actions
 from worker.search.options import SearchOptions
 from worker.search.rollout import RolloutEnv
@@ -134,23 +140,27 @@ class SearchPolicy:
         self._rollout_envs = envs
         return envs[:count]
 
-    def _beliefs(self, sim: ClusterSim) -> list[RolloutEnv]:
-        """One belief per sample (just one when nothing is sampled), at this decision."""
+    def _beliefs(self, sim: ClusterSim) -> list[tuple[RolloutEnv, int]]:
+        """The samples of this decision's belief, as (env, sample) pairs: one per sampled
+        future (each its own belief), or one belief with a sample per runtime draw, or just
+        the belief when nothing is sampled."""
         options = self.options
         sampled = options.futures == "sampled" or options.runtimes == "sampled"
         count = options.rollouts if sampled else 1
-        if options.futures == "sampled":
-            futures = [future_jobs(s, sim.now, sim.gpu_types) for s in self._sampled_episodes()]
-        else:
-            futures = [[]] * count
         factors: list[np.ndarray | None] = [None] * count
         if options.runtimes == "sampled":
             rng = np.random.default_rng([FUTURES_SEED_OFFSET, self._seed, self._decision])
             factors = runtime_factors(sim, rng, count)
-        envs = self._envs(sim, count)
-        for env, jobs, draw in zip(envs, futures, factors, strict=True):
-            env.start(build_belief(sim, jobs, draw))
-        return envs
+        if options.futures == "sampled":
+            futures = [future_jobs(s, sim.now, sim.gpu_types) for s in self._sampled_episodes()]
+            envs = self._envs(sim, count)
+            for env, jobs, draw in zip(envs, futures, factors, strict=True):
+                env.start(build_belief(sim, jobs, draw))
+            return [(env, 0) for env in envs]
+        env = self._envs(sim, 1)[0]
+        belief = build_belief(sim)
+        env.start(belief, [sampled_runtimes(belief, f) for f in factors if f is not None])
+        return [(env, i) for i in range(env.samples)]
 
     def act(self, view: DecisionView) -> int:
         started = time.perf_counter()
@@ -162,7 +172,8 @@ class SearchPolicy:
         try:
             if self.options.candidates == 1:
                 return base_action
-            envs = self._beliefs(view.sim)
+            samples = self._beliefs(view.sim)
+            envs = list({id(env): env for env, _ in samples}.values())
             actions = candidate_actions(
                 view,
                 self.base,
@@ -178,14 +189,14 @@ class SearchPolicy:
             steps_before = sum(e.steps for e in envs)
             for action in actions:
                 row = []
-                for env in envs:
+                for env, sample in samples:
                     if time.perf_counter() > out_of_time:
                         break
                     base = _fork(self.base, view.sim, env.belief)
                     rollout_started = time.perf_counter()
-                    row.append(env.value(action, base, self.options.horizon))
+                    row.append(env.value(action, base, self.options.horizon, sample))
                     stats.rollout_seconds += time.perf_counter() - rollout_started
-                if len(row) < len(envs):
+                if len(row) < len(samples):
                     stats.out_of_time += 1
                     break
                 values.append(np.array(row))

@@ -9,10 +9,15 @@ placement-only modes mean exactly what they mean in an episode.
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 from dataclasses import fields
 from typing import Any
 
-from worker.sim.engine import ClusterSim, EngineState
+import numpy as np
+
+from worker.search.belief import BeliefEngine
+from worker.sim.engine import EngineState
 from worker.sim.env import SchedulingEnv
 from worker.sim.metrics import EpisodeMetrics
 from worker.sim.policy import Policy
@@ -35,27 +40,44 @@ class RolloutEnv:
     def __init__(self, nodes: int, window: int, objective: str, observe: bool, env_options: dict[str, Any]):
         config = {"nodes": nodes, "window": window, "objective": objective, "observe": observe}
         self.env = _BeliefEnv(config | env_options)
-        self.belief: ClusterSim | None = None
-        self._saved: EngineState | None = None
+        self.belief: BeliefEngine | None = None
+        self._samples: list[tuple[EngineState, np.ndarray]] = []
         self.steps = 0
         """Env steps played by rollouts since the env was made (for the cost figures)."""
 
-    def start(self, belief: ClusterSim) -> None:
-        """Make `belief` (at a decision point) the state every rollout starts from."""
+    def start(
+        self, belief: BeliefEngine, runtimes: list[tuple[np.ndarray, dict[int, float]]] | None = None
+    ) -> None:
+        """Make `belief` (at a decision point) the state every rollout starts from; each of
+        `runtimes` (runtimes and running jobs' ends: `sampled_runtimes`) is a sample of it,
+        the belief as it is the only one without."""
         self.belief = belief
         self.env.attach(belief)
-        self._saved = belief.snapshot()
+        saved = belief.snapshot()
+        self._samples = [(saved, belief.runtime.copy())]
+        if runtimes:
+            self._samples = []
+            for runtime, ends in runtimes:
+                events = [(ends[job], seq, kind, job, attempt) for _, seq, kind, job, attempt in saved.events]
+                heapq.heapify(events)
+                self._samples.append((dataclasses.replace(saved, events=events), runtime))
+
+    @property
+    def samples(self) -> int:
+        return len(self._samples)
 
     @property
     def wait_allowed(self) -> bool:
         return self.env.wait_allowed
 
-    def value(self, action: int, policy: Policy, horizon: int | None) -> float:
+    def value(self, action: int, policy: Policy, horizon: int | None, sample: int = 0) -> float:
         """Reward of playing `action`, then `policy` for up to `horizon` more decisions
-        (to the end of the belief if None), from the decision point."""
-        assert self.belief is not None and self._saved is not None, "call start() first"
+        (to the end of the belief if None), from the decision point of `sample`."""
+        assert self.belief is not None, "call start() first"
         env = self.env
-        self.belief.restore(self._saved)
+        saved, runtime = self._samples[sample]
+        self.belief.restore(saved)
+        np.copyto(self.belief.runtime, runtime)
         env.attach(self.belief)
         _, total, terminated, truncated, _ = env.step(action)
         played = 0
