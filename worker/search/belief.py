@@ -145,7 +145,11 @@ class BeliefEngine(ClusterSim):
     time) would change no value."""
 
     alive: np.ndarray
-    """The real engine's index of each of the belief's submitted jobs."""
+    """The real engine's index of each of the belief's submitted jobs (sorted)."""
+
+    def index_of(self, job: int) -> int:
+        """The belief's index of the real engine's (waiting or running) job `job`."""
+        return int(np.searchsorted(self.alive, job))
 
     @property
     def done(self) -> bool:

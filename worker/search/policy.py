@@ -24,6 +24,7 @@ import numpy as np
 
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
+    BeliefEngine,
     build_belief,
     future_jobs,
     runtime_factors,
@@ -67,11 +68,11 @@ class SearchStats:
         return 1000.0 * self.seconds / self.decisions if self.decisions else 0.0
 
 
-def _fork(policy: Policy, engine: ClusterSim, belief: ClusterSim) -> Policy:
+def _fork(policy: Policy, engine: ClusterSim, belief: BeliefEngine) -> Policy:
     """The base continuing its episode on the belief; a base without per-episode state
     (no `fork`) is used as it is."""
     fork = getattr(policy, "fork", None)
-    return fork(engine, belief) if fork is not None else policy
+    return fork(engine, belief, belief.index_of) if fork is not None else policy
 
 
 def choose(values: list[np.ndarray], margin: float, z: float) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -158,11 +159,11 @@ class TunedHeuristic:
     def act(self, view: DecisionView) -> int:
         return self.inner.act(view)
 
-    def fork(self, engine: object, other: object) -> TunedHeuristic:
+    def fork(self, engine: object, other: object, job_index: Callable[[int], int] = int) -> TunedHeuristic:
         """A copy that continues this episode on `other` (see ComposedHeuristic.fork)."""
         twin = copy.copy(self)
         fork = getattr(self.inner, "fork", None)  # `packing` keeps no state to carry over
-        twin.inner = fork(engine, other) if fork is not None else self.inner
+        twin.inner = fork(engine, other, job_index) if fork is not None else self.inner
         return twin
 
 
