@@ -14,7 +14,8 @@ How to run (one process at a time on a shared machine; each call merges its rows
   --episodes 8]`: how the defaults were chosen: every option set of `GRID` against
   `tuned` on training-side validation episodes (the training split for traces; seeds
   from policy_quality's VALIDATION_SEED_OFFSET, never a held-out episode); the chosen set
-  has the best mean gain over `tuned` across all of them. Recorded as `"selection"`.
+  has the best mean gain over `tuned` across all of them. Recorded as `"selection"`. An
+  option set may name another `"base"` (e.g. `"search:tuned"`: a search over a search).
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def select(
             "runs": [],
         }
         for i, options in enumerate(option_sets):
-            search = make_search("tuned", spec, options)
+            settings = dict(options)
+            search = make_search(settings.pop("base", "tuned"), spec, settings)
             scores = scores_of(search, scenarios, seeds)
             gain = [a - b for a, b in zip(scores, base_scores, strict=True)]
             gains[i] += gain
@@ -195,6 +197,72 @@ def select(
     print(json.dumps(selection), flush=True)
     document = load(out)
     document["selection"] = selection
+    save(out, document)
+
+
+PLAN_SEED = 7_000_000
+PLAN_WORKLOADS = ["steady", "deadline-tight", "bursty"]
+
+
+@app.command()
+def plans(
+    count: int = typer.Option(50, min=1, help="Random plan inputs."),
+    jobs: int = 100,
+    nodes: int = 16,
+    out: Path = RESULTS,
+) -> None:
+    """search:tuned against tuned and the standard heuristics on `count` plan-sized inputs:
+    `jobs` jobs of a preset all pending now (deadlines keep their slack), runtimes = the
+    estimates (as in a plan), `nodes` nodes. A plan is a belief with no future arrivals and
+    no estimate errors, so here the search must never be below its base."""
+    import dataclasses
+
+    from worker.search.policy import SearchPolicy
+    from worker.sim.league import STANDARD, build_heuristics
+    from worker.sim.plan import plan_schedule
+    from worker.sim.workloads import WorkloadSpec, make_scenario
+
+    rows = []
+    for i in range(count):
+        name = PLAN_WORKLOADS[i % len(PLAN_WORKLOADS)]
+        spec = WorkloadSpec(name, nodes, None, jobs)
+        scenario = make_scenario(spec, PLAN_SEED + i)
+        pending = [
+            dataclasses.replace(
+                j, submit_s=0.0, runtime_s=j.runtime_estimate_s, deadline_s=j.deadline_s - j.submit_s
+            )
+            for j in scenario.jobs
+        ]
+        pinned = WorkloadSpec(name, nodes, None, JOBS)  # `tuned` as pinned for the workload's episodes
+        heuristics, _ = build_heuristics([n for n in STANDARD if n != "random"], pinned, WINDOW)
+        tuned = next(h for h in heuristics if h.name == "tuned")
+        search = SearchPolicy(tuned)
+        scores = {
+            h.name: plan_schedule(h, list(scenario.nodes), pending, WINDOW).metrics.score for h in heuristics
+        }
+        searched = plan_schedule(search, list(scenario.nodes), pending, WINDOW).metrics.score
+        best = max(scores, key=lambda n: scores[n])
+        rows.append({"workload": name, "seed": PLAN_SEED + i, "search": round(searched, 4),
+                     "tuned": round(scores["tuned"], 4), "best_heuristic": best,
+                     "best_heuristic_score": round(scores[best], 4)})  # fmt: skip
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    summary = {
+        "inputs": count,
+        "jobs": jobs,
+        "nodes": nodes,
+        "workloads": PLAN_WORKLOADS,
+        "below_tuned": sum(r["search"] < r["tuned"] - 1e-9 for r in rows),
+        "above_best_heuristic": sum(r["search"] > r["best_heuristic_score"] + 1e-9 for r in rows),
+        "tied_best_heuristic": sum(abs(r["search"] - r["best_heuristic_score"]) <= 1e-9 for r in rows),
+        "mean_search": round(statistics.fmean(r["search"] for r in rows), 4),
+        "mean_tuned": round(statistics.fmean(r["tuned"] for r in rows), 4),
+        "mean_best_heuristic": round(statistics.fmean(r["best_heuristic_score"] for r in rows), 4),
+        "rows": rows,
+        "command": " ".join(["benchmarks/search_quality.py", *sys.argv[1:]]),
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}), flush=True)
+    document = load(out)
+    document["plans"] = summary
     save(out, document)
 
 
