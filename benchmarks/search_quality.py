@@ -15,7 +15,7 @@ How to run (one process at a time on a shared machine; each call merges its rows
   `tuned` on training-side validation episodes (the training split for traces; seeds
   from policy_quality's VALIDATION_SEED_OFFSET, never a held-out episode); the chosen set
   has the best mean gain over `tuned` across all of them. Recorded as `"selection"`. An
-  option set may name another `"base"` (e.g. `"search:tuned"`: a search over a search).
+  option set may name another `"base"` (a heuristic name).
 """
 
 from __future__ import annotations

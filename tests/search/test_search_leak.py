@@ -19,6 +19,8 @@ from worker.sim.model import NodeFailures
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 SPEC = WorkloadSpec("deadline-tight", nodes=4, jobs=60, load=1.3)
+BUDGET = 60_000.0
+"""Never binding: with a binding budget, how far a search gets depends on the machine."""
 FAILURES = NodeFailures(mean_time_to_failure_s=4 * 3600.0, mean_time_to_repair_s=900.0)
 
 
@@ -45,9 +47,9 @@ def poison(sim: ClusterSim, rng: np.random.Generator) -> None:
 @pytest.mark.parametrize(
     "options",
     [
-        SearchOptions(candidates=8),
-        SearchOptions(candidates=6, futures="sampled", rollouts=2, horizon=15, z=0.0),
-        SearchOptions(candidates=8, runtimes="sampled", rollouts=4, z=0.0),
+        SearchOptions(candidates=8, budget_ms=BUDGET),
+        SearchOptions(candidates=6, futures="sampled", rollouts=2, horizon=15, z=0.0, budget_ms=BUDGET),
+        SearchOptions(candidates=8, runtimes="sampled", rollouts=4, z=0.0, budget_ms=BUDGET),
     ],
     ids=["futures-none", "futures-sampled", "runtimes-sampled"],
 )

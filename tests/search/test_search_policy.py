@@ -88,9 +88,10 @@ def test_the_search_improves_on_its_base_where_the_base_errs() -> None:
     jobs = (Job("tight", 1, 1, 3, 0.0, 100.0, 100.0, 110.0), Job("loose", 1, 1, 1, 0.0, 100.0, 100.0, 1e5))
     scenario = Scenario("plan", nodes, jobs, 1e7)
     assert run_episode(make_heuristic("fifo"), scenario, 2, 0).metrics().score == 0.25
-    search = SearchPolicy(make_heuristic("fifo"))
-    assert run_episode(search, scenario, 2, 0).metrics().score == 1.0
-    assert search.stats.changed >= 1
+    for depth in (1, 2):
+        search = SearchPolicy(make_heuristic("fifo"), SearchOptions(depth=depth))
+        assert run_episode(search, scenario, 2, 0).metrics().score == 1.0
+    assert search.base.stats.changed >= 1  # the inner search (depth 1) left fifo's choice
 
 
 def actions_of(search: SearchPolicy, scenario: Scenario, seed: int) -> tuple[list[int], dict]:
@@ -108,9 +109,9 @@ def actions_of(search: SearchPolicy, scenario: Scenario, seed: int) -> tuple[lis
 @pytest.mark.parametrize(
     "options",
     [
-        SearchOptions(),
-        SearchOptions(futures="sampled", rollouts=3, horizon=10, z=0.5),
-        SearchOptions(runtimes="sampled", rollouts=3, z=0.5),
+        SearchOptions(budget_ms=60_000),
+        SearchOptions(futures="sampled", rollouts=3, horizon=10, z=0.5, budget_ms=60_000),
+        SearchOptions(runtimes="sampled", rollouts=3, z=0.5, budget_ms=60_000),
     ],
     ids=["futures-none", "futures-sampled", "runtimes-sampled"],
 )
@@ -139,7 +140,7 @@ def test_a_budget_for_a_single_rollout_plays_the_base(monkeypatch: pytest.Monkey
     fake_clock(monkeypatch)
     scenario = make_scenario(WorkloadSpec("deadline-tight", nodes=4, jobs=40), 2)
     base = run_episode(make_heuristic("fifo"), scenario, 8, 2)
-    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=0.5))
+    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=0.5, depth=1))
     # the first rollout starts at 0 ms, within budget: the base's choice alone is evaluated
     searched = run_episode(search, scenario, 8, 2)
     assert search.stats.candidates == search.stats.out_of_time == search.stats.searched > 0
@@ -151,7 +152,7 @@ def test_the_budget_stops_the_search_at_the_best_candidate_so_far(monkeypatch: p
     base's and its runner-up, and the search still departs where that one is better."""
     fake_clock(monkeypatch)
     scenario = make_scenario(WorkloadSpec("deadline-tight", nodes=4, jobs=60), 2)
-    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=1.5, margin=0.0))
+    search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=1.5, margin=0.0, depth=1))
     run_episode(search, scenario, 8, 2)
     stats = search.stats
     assert stats.out_of_time > 0

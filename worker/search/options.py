@@ -35,6 +35,14 @@ class SearchOptions(BaseModel):
         description="Also offer window jobs on the base's placement among the nodes of each other "
         "GPU speed they fit (after every job on its own node), within `candidates`.",
     )
+    depth: int = Field(
+        2,
+        ge=1,
+        le=3,
+        description="Levels of search: with 1 the base plays the rollouts; with d > 1 the search "
+        "of depth d - 1 over the base plays them (and makes the first candidate). Each level "
+        "multiplies the cost per decision by about the candidates times the rollout length.",
+    )
     rollouts: int = Field(
         1,
         ge=1,

@@ -15,8 +15,10 @@ future, and when the budget runs out the best complete one so far is played.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,6 @@ import numpy as np
 
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
-    BeliefEngine,
     build_belief,
     future_jobs,
     runtime_factors,
@@ -68,11 +69,11 @@ class SearchStats:
         return 1000.0 * self.seconds / self.decisions if self.decisions else 0.0
 
 
-def _fork(policy: Policy, engine: ClusterSim, belief: BeliefEngine) -> Policy:
-    """The base continuing its episode on the belief; a base without per-episode state
-    (no `fork`) is used as it is."""
+def _fork(policy: Policy, engine: ClusterSim, other: ClusterSim, job_index: Callable[[int], int]) -> Policy:
+    """The base continuing its episode on `other`, where job `j` of `engine` is
+    `job_index(j)`; a base without per-episode state (no `fork`) is used as it is."""
     fork = getattr(policy, "fork", None)
-    return fork(engine, belief, belief.index_of) if fork is not None else policy
+    return fork(engine, other, job_index) if fork is not None else policy
 
 
 def choose(values: list[np.ndarray], margin: float, z: float) -> int:
@@ -101,12 +102,21 @@ class SearchPolicy:
         workload: WorkloadSpec | None = None,
         env_options: dict[str, Any] | None = None,
     ) -> None:
-        self.base = base
-        self.options = options or SearchOptions()
-        if self.options.futures == "sampled" and workload is None:
+        options = options or SearchOptions()
+        if options.futures == "sampled" and workload is None:
             raise ValueError("search futures='sampled' needs the workload to sample arrivals from")
-        self.workload = workload
         self.name = f"{PREFIX}{base.name}"
+        if options.depth > 1:
+            inner = options.model_copy(update={"depth": options.depth - 1})
+            base = SearchPolicy(base, inner, workload, env_options)
+        self.base = base
+        """What plays the rollouts and makes the first candidate: the base policy itself, or
+        with `depth` d > 1 the search of depth d - 1 over it."""
+        self.options = options
+        self.workload = workload
+        self.deadline: float | None = None
+        """Set on the copy an outer search rolls out with: the outer decision's time limit,
+        which this search's decisions inside the rollout respect too."""
         self.needs_observation = bool(getattr(base, "needs_observation", True))
         self.env_options = dict(getattr(base, "env_options", {})) | dict(env_options or {})
         self.stats = SearchStats()
@@ -115,6 +125,15 @@ class SearchPolicy:
         self._seed = 0
         self._decision = 0
         """Decisions so far in this episode: seeds its runtime samples."""
+
+    def fork(
+        self, engine: ClusterSim, other: ClusterSim, job_index: Callable[[int], int] = int
+    ) -> SearchPolicy:
+        """A copy for an outer search's rollout on `other` (a belief of `engine`): the base's
+        per-episode state carries over, as for a heuristic."""
+        twin = copy.copy(self)
+        twin.base = _fork(self.base, engine, other, job_index)
+        return twin
 
     def reset(self, seed: int) -> None:
         self.base.reset(seed)
@@ -165,7 +184,7 @@ class SearchPolicy:
 
     def act(self, view: DecisionView) -> int:
         started = time.perf_counter()
-        out_of_time = started + self.options.budget_ms / 1000.0
+        out_of_time = min(started + self.options.budget_ms / 1000.0, self.deadline or math.inf)
         stats = self.stats
         stats.decisions += 1
         self._decision += 1
@@ -193,7 +212,9 @@ class SearchPolicy:
                 for env, sample in samples:
                     if time.perf_counter() > out_of_time:
                         break
-                    base = _fork(self.base, view.sim, env.belief)
+                    base = _fork(self.base, view.sim, env.belief, env.belief.index_of)
+                    if isinstance(base, SearchPolicy):
+                        base.deadline = out_of_time
                     rollout_started = time.perf_counter()
                     row.append(env.value(action, base, self.options.horizon, sample))
                     stats.rollout_seconds += time.perf_counter() - rollout_started

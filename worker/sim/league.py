@@ -118,15 +118,13 @@ class League:
 def build_heuristics(
     names: list[str], spec: WorkloadSpec, window: int, objective: str = "deadline"
 ) -> tuple[list[Policy], list[str]]:
-    """The named heuristics (with `tuned` resolved for `spec`; `search:<name>` a search with
-    the default options over the policy `<name>` names), and those that do not apply."""
+    """The named heuristics (with `tuned` resolved for `spec`; `search:<heuristic>` a search
+    over it with the default options), and those that do not apply."""
     has_deadlines = bool(np.isfinite([j.deadline_s for j in make_scenario(spec, 0).jobs]).any())
     policies: list[Policy] = []
     skipped: list[str] = []
     for name in dict.fromkeys(names):
-        base_name, depth = name, 0
-        while base_name.startswith(SEARCH_PREFIX):  # search:search:tuned searches over search:tuned
-            base_name, depth = base_name.removeprefix(SEARCH_PREFIX), depth + 1
+        base_name = name.removeprefix(SEARCH_PREFIX)
         policy = make_tuned(spec, window, objective) if base_name == TUNED else make_heuristic(base_name)
         needs_deadlines = isinstance(policy, ComposedHeuristic) and (
             policy.order.needs_deadlines or policy.placement.needs_deadlines
@@ -134,11 +132,10 @@ def build_heuristics(
         if needs_deadlines and not has_deadlines:
             skipped.append(name)
             continue
-        if depth:
+        if name != base_name:
             from worker.search.policy import SearchPolicy  # the search builds on this package
 
-            for _ in range(depth):
-                policy = SearchPolicy(policy, workload=spec)
+            policy = SearchPolicy(policy, workload=spec)
         policies.append(policy)
     return policies, skipped
 
