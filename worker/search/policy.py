@@ -9,8 +9,15 @@ paired differences. Ties go to the base, so on a belief that is the truth (no fu
 arrivals, runtimes = estimates, no failures, rollouts to the end) the search is never
 worse than its base: each decision keeps a continuation at least as good as the base's.
 
+With `depth` 2 (the default) the rollouts are played by the depth-1 search over the base
+rather than by the base itself: a search over a search, whose first candidate is the
+inner search's choice. Its own guarantee then holds against the inner search, and so
+against the base.
+
 The time budget is anytime: candidates are evaluated in order, each on every sampled
-future, and when the budget runs out the best complete one so far is played.
+future, and when the budget runs out the best complete one so far is played; searches
+inside a rollout stop at the same time limit. With a binding budget, how far a decision
+gets depends on the machine, so only a non-binding budget is reproducible.
 """
 
 from __future__ import annotations
