@@ -52,8 +52,8 @@ def eval_command(
     policy: Annotated[
         list[str] | None,
         typer.Option(
-            help="Heuristic to compare (repeat), e.g. edf, edf+fastest, easy:sjf+deadline, tuned; "
-            "default: the league's standard set."
+            help="Heuristic to compare (repeat), e.g. edf, edf+fastest, easy:sjf+deadline, tuned, "
+            "search:tuned; default: the league's standard set."
         ),
     ] = None,
     checkpoint: CheckpointsOpt = None,
@@ -91,6 +91,13 @@ def league_command(
         str,
         typer.Option(help="'all' (every order x placement x mode, packing, random, tuned) or 'standard'."),
     ] = "all",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Add a row (repeat): a heuristic, or search:<heuristic or tuned> (a row of kind "
+            "'search', never the best heuristic)."
+        ),
+    ] = None,
     episodes: EpisodesOpt = 10,
     seed: int = 0,
     nodes: NodesOpt = 16,
@@ -100,13 +107,16 @@ def league_command(
     objective: ObjectiveOpt = "deadline",
     as_json: JsonOpt = False,
 ) -> None:
-    """Every heuristic, `tuned`, the given checkpoints and the objective's bound on the
-    same held-out episodes, best first."""
+    """Every heuristic, `tuned`, the given checkpoints and policies and the objective's
+    bound on the same held-out episodes, best first."""
     if heuristics not in ("all", "standard"):
         raise typer.BadParameter("choose all or standard", param_hint="--heuristics")
-    _league(
-        workload, heuristics, checkpoint, episodes, seed, nodes, load, window, jobs, as_json, False, objective
-    )
+    names: str | list[str] = heuristics
+    if policy:
+        from worker.sim.league import heuristic_set
+
+        names = [*heuristic_set(heuristics), *policy]  # type: ignore[arg-type]
+    _league(workload, names, checkpoint, episodes, seed, nodes, load, window, jobs, as_json, False, objective)
 
 
 def _league(
@@ -162,7 +172,8 @@ def _league(
         cells = [fmt.format(row.metrics[key]) for key, _, fmt in METRIC_COLUMNS]
         gap = "" if row.gap_closed is None else f"{row.gap_closed:+.0%}"
         name = row.policy if row.chose is None else f"{row.policy} ({row.chose})"
-        style = "bold green" if row.policy == league.best_heuristic or row.kind == "policy" else None
+        best = row.policy == league.best_heuristic or row.kind in ("policy", "search")
+        style = "bold green" if best else None
         value = [f"{row.value:.3f}"] if objective != "deadline" else []
         table.add_row(name, *value, *cells, gap, style=style)
     out = console if console.is_terminal else Console(width=200)  # pipes and logs get whole rows

@@ -52,6 +52,25 @@ class Fit:
     speed: np.ndarray  # float [K, N]: speed of the fastest usable GPU type (1.0 for CPU jobs)
 
 
+@dataclass(slots=True)
+class EngineState:
+    """Everything of an engine that changes during an episode, captured by `snapshot`.
+
+    Arrays are private copies; `restore` copies them back into the engine's own arrays
+    (np.copyto), so a search can return to a decision point many times without
+    `copy.deepcopy` or any allocation of engine-sized arrays. The static per-job and
+    per-node arrays (sizes, estimates, capacities, speeds) are not part of it: nothing
+    changes them once the engine is built."""
+
+    arrays: dict[str, np.ndarray]
+    job_devices: dict[int, np.ndarray]
+    running_on: list[set[int]]
+    waiting: list[int]
+    events: list[tuple[float, int, int, int, int]]
+    scalars: dict[str, object]
+    rng: dict
+
+
 class ClusterSim:
     """One episode of one scenario. Deterministic given the scenario and `seed`.
 
@@ -428,3 +447,47 @@ class ClusterSim:
         self.usable[node] = True
         self.changed = True
         self._push(self.now + self._draw(failures.mean_time_to_failure_s), _FAIL, node)
+
+    _STATE_ARRAYS = (
+        "state", "start", "finish", "node_of", "expected_end", "type_of", "attempt", "paid",
+        "free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share",
+        "usable", "running_count",
+    )  # fmt: skip
+    _STATE_SCALARS = (
+        "n_running", "next_arrival", "_seq", "now", "busy_cpu_s", "busy_gpu_s", "reward", "placements",
+        "changed", "_window_cache",
+    )  # fmt: skip
+    """Immutable values (the window cache is an array nobody writes to: it is replaced)."""
+
+    def snapshot(self) -> EngineState:
+        """The episode's mutable state now (see EngineState); cheap enough to take at
+        every decision of a search."""
+        return EngineState(
+            arrays={name: getattr(self, name).copy() for name in self._STATE_ARRAYS},
+            job_devices=dict(self.job_devices),  # device arrays are replaced, never mutated
+            running_on=[set(jobs) for jobs in self.running_on],
+            waiting=list(self.waiting),
+            events=list(self.events),  # a heap of immutable tuples stays a heap when copied
+            scalars={name: getattr(self, name) for name in self._STATE_SCALARS},
+            rng=self.rng.bit_generator.state,
+        )
+
+    def restore(self, saved: EngineState) -> None:
+        """Put the engine back to `saved` (taken from this engine): the episode then
+        continues exactly as it did from the snapshot, failures included."""
+        for name, values in saved.arrays.items():
+            np.copyto(getattr(self, name), values)
+        self.job_devices = dict(saved.job_devices)
+        for jobs, kept in zip(self.running_on, saved.running_on, strict=True):
+            jobs.clear()
+            jobs.update(kept)
+        self.waiting[:] = saved.waiting
+        self.events[:] = saved.events
+        for name, value in saved.scalars.items():
+            setattr(self, name, value)
+        self.rng.bit_generator.state = saved.rng
+
+    def expect_completion(self, job: int, time: float) -> None:
+        """Schedule running `job` to complete at `time`: how a search's belief, which knows
+        only estimates, says when the jobs it found running will end."""
+        self._push(time, _COMPLETE, job, int(self.attempt[job]))

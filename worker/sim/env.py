@@ -128,15 +128,26 @@ class SchedulingEnv(gym.Env):
         return self._obs, {}
 
     def load_scenario(self, scenario: Scenario, sim_seed: int = 0) -> None:
-        self.scenario = scenario
-        self.sim = ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective)
         self.sim_seed = sim_seed
-        self.scales = FeatureScales(self.sim)
-        self._pair_state = PairState(self.sim, self.scales)
-        self._table = shape_table(self.sim) if scenario.placement_only else None
-        """FGD's typical shapes: a placement-only episode puts a fractional job on the device
-        of the chosen node where it fragments least, as FGD's experiment does for every policy."""
+        self.attach(ClusterSim(scenario, self.window, seed=sim_seed, objective=self.objective))
+
+    def attach(self, sim: ClusterSim) -> None:
+        """Play on from `sim`'s current state: a new engine (a search's belief), or this
+        env's own engine after `sim.restore(...)` put it back at an earlier decision."""
+        if sim is not self.sim:
+            self.scenario = sim.scenario
+            self.sim = sim
+            self.scales = FeatureScales(sim)
+            self._pair_state = PairState(sim, self.scales)
+            self._table = shape_table(sim) if sim.scenario.placement_only else None
+            """FGD's typical shapes: a placement-only episode puts a fractional job on the device
+            of the chosen node where it fragments least, as FGD's experiment does for every policy."""
         self._settle()
+
+    @property
+    def wait_allowed(self) -> bool:
+        """Whether WAIT is offered at the current decision (the last entry of the mask)."""
+        return self._wait_ok
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         sim = self.sim

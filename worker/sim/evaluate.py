@@ -6,7 +6,8 @@ derived from (seed, i), so differences between rows are the policies', not the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,35 @@ class PolicyResult:
     policy: str
     metrics: dict[str, float]
     """EpisodeMetrics fields averaged over the episodes."""
+    ms_per_decision: float = field(default=0.0, compare=False)
+    """Wall-clock milliseconds the policy took per decision (its `act`, not the env's step);
+    not compared: two runs of a deterministic policy are equal whatever the clock says."""
+
+
+class _Timed:
+    """A policy's `act` with a stopwatch: what a decision costs, e.g. a search's budget."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.needs_observation = getattr(policy, "needs_observation", True)
+        self.env_options = getattr(policy, "env_options", {})
+        self.seconds = 0.0
+        self.decisions = 0
+
+    def reset(self, seed: int) -> None:
+        self.policy.reset(seed)
+
+    def act(self, view: Any) -> int:
+        started = time.perf_counter()
+        action = self.policy.act(view)
+        self.seconds += time.perf_counter() - started
+        self.decisions += 1
+        return action
+
+    @property
+    def ms_per_decision(self) -> float:
+        return 1000.0 * self.seconds / self.decisions if self.decisions else 0.0
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -57,9 +87,13 @@ def evaluate_policies(
 ) -> list[PolicyResult]:
     """Mean metrics per policy; `seeds` overrides the episode seeds derived from `seed`."""
     runs: dict[str, list[EpisodeMetrics]] = {p.name: [] for p in policies}
+    timed = [_Timed(p) for p in policies]
     for episode_seed in episode_seeds(seed, episodes) if seeds is None else seeds:
         scenario = make_scenario(spec, episode_seed)
-        for policy in policies:
+        for policy in timed:
             env = run_episode(policy, scenario, window, episode_seed)
             runs[policy.name].append(env.metrics())
-    return [PolicyResult(name, EpisodeMetrics.mean(metrics)) for name, metrics in runs.items()]
+    return [
+        PolicyResult(t.name, EpisodeMetrics.mean(runs[t.name]), t.ms_per_decision)
+        for t in {t.name: t for t in timed}.values()
+    ]

@@ -30,6 +30,7 @@ from worker.sim.policy import Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 HeuristicSet = Literal["all", "standard"]
+SEARCH_PREFIX = "search:"
 
 STANDARD: tuple[str, ...] = (
     *CLASSIC,
@@ -51,16 +52,22 @@ def heuristic_set(which: HeuristicSet) -> list[str]:
     return [*all_compositions(), *STANDALONE, TUNED]
 
 
+RowKind = Literal["heuristic", "policy", "search"]
+"""`search` rows (`search:<base>`) are never the best heuristic, whatever their base."""
+
+
 @dataclass(frozen=True, slots=True)
 class LeagueRow:
     policy: str
     metrics: dict[str, float]
-    kind: Literal["heuristic", "policy"]
+    kind: RowKind
     value: float
     """The objective's value (higher is better; the score for `deadline`)."""
     chose: str | None = None
     """For `tuned`: the composition it runs."""
     gap_closed: float | None = None
+    ms_per_decision: float = 0.0
+    """Wall-clock milliseconds per decision of the policy itself (not the env's step)."""
 
     def as_dict(self) -> dict:
         row: dict = {
@@ -69,6 +76,7 @@ class LeagueRow:
             "objective_value": self.value,
             **self.metrics,
             "gap_closed": self.gap_closed,
+            "ms_per_decision": round(self.ms_per_decision, 4),
         }
         if self.chose is not None:
             row["chose"] = self.chose
@@ -110,18 +118,24 @@ class League:
 def build_heuristics(
     names: list[str], spec: WorkloadSpec, window: int, objective: str = "deadline"
 ) -> tuple[list[Policy], list[str]]:
-    """The named heuristics (with `tuned` resolved for `spec`), and those that do not apply."""
+    """The named heuristics (with `tuned` resolved for `spec`; `search:<heuristic>` a search
+    over it with the default options), and those that do not apply."""
     has_deadlines = bool(np.isfinite([j.deadline_s for j in make_scenario(spec, 0).jobs]).any())
     policies: list[Policy] = []
     skipped: list[str] = []
     for name in dict.fromkeys(names):
-        policy = make_tuned(spec, window, objective) if name == TUNED else make_heuristic(name)
+        base_name = name.removeprefix(SEARCH_PREFIX)
+        policy = make_tuned(spec, window, objective) if base_name == TUNED else make_heuristic(base_name)
         needs_deadlines = isinstance(policy, ComposedHeuristic) and (
             policy.order.needs_deadlines or policy.placement.needs_deadlines
         )
         if needs_deadlines and not has_deadlines:
             skipped.append(name)
             continue
+        if name != base_name:
+            from worker.search.policy import SearchPolicy  # the search builds on this package
+
+            policy = SearchPolicy(policy, workload=spec)
         policies.append(policy)
     return policies, skipped
 
@@ -150,17 +164,26 @@ def run_league(
     bound = None if any(b is None for b in bounds) else float(np.mean(bounds))
     other_names = {p.name for p in others}
     chose = {p.name: p.choice.choice for p in built if isinstance(p, TunedHeuristic)}
-    heuristic_rows = [r for r in results if r.policy not in other_names]
+
+    def kind(name: str) -> RowKind:
+        if name.startswith(SEARCH_PREFIX):
+            return "search"
+        return "policy" if name in other_names else "heuristic"
+
+    heuristic_rows = [r for r in results if kind(r.policy) == "heuristic"]
+    if not heuristic_rows:
+        raise ValueError("a league needs at least one heuristic that applies to the workload")
     best = max(heuristic_rows, key=lambda r: goal.value(r.metrics))
     best_value = goal.value(best.metrics)
     rows = [
         LeagueRow(
             r.policy,
             r.metrics,
-            "policy" if r.policy in other_names else "heuristic",
+            kind(r.policy),
             goal.value(r.metrics),
             chose.get(r.policy),
             None if bound is None else gap_closed(goal.value(r.metrics), best_value, bound),
+            r.ms_per_decision,
         )
         for r in results
     ]

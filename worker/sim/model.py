@@ -78,10 +78,14 @@ class Scenario:
     """Jobs never wait: one that fits nowhere when it arrives fails (FGD's inflation
     experiment, where pods never leave and only placement is judged)."""
 
+    declared_gpu_types: tuple[str, ...] = ()
+    """GPU types indexed first, in this order, whether or not a node has them or a job
+    names them: a search's belief keeps the type indices of the engine it copies."""
+
     @property
     def gpu_types(self) -> tuple[str, ...]:
         """Every GPU type on a node or named by a job, in a stable order."""
-        seen: dict[str, None] = {}
+        seen: dict[str, None] = dict.fromkeys(self.declared_gpu_types)
         for node in self.nodes:
             seen.update(dict.fromkeys(node.gpus))
         seen.update(dict.fromkeys(t for job in self.jobs for t in job.gpu_types))

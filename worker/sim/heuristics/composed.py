@@ -12,6 +12,8 @@ order (WFP3, UNICEP, laxity change with the clock) would later rank another job 
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,3 +149,14 @@ class ComposedHeuristic:
             if candidates.any():
                 return self._place(view, slot, candidates)
         return view.wait_action
+
+    def fork(self, engine: object, other: object, job_index: Callable[[int], int] = int) -> ComposedHeuristic:
+        """A copy that continues this episode on `other`, a copy of `engine` (a search's
+        belief, where job `j` of `engine` is `job_index(j)`): the head job the order
+        committed to stays committed there."""
+        twin = copy.copy(self)
+        if self._head is not None and self._head[0] is engine:
+            twin._head = (other, job_index(self._head[1]))
+        if self._checked is engine:
+            twin._checked = other
+        return twin

@@ -17,8 +17,10 @@ Protocol (the search budget the README states):
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -156,6 +158,13 @@ class TunedHeuristic:
 
     def act(self, view: DecisionView) -> int:
         return self.inner.act(view)
+
+    def fork(self, engine: object, other: object, job_index: Callable[[int], int] = int) -> TunedHeuristic:
+        """A copy that continues this episode on `other` (see ComposedHeuristic.fork)."""
+        twin = copy.copy(self)
+        fork = getattr(self.inner, "fork", None)  # `packing` keeps no state to carry over
+        twin.inner = fork(engine, other, job_index) if fork is not None else self.inner
+        return twin
 
 
 def make_tuned(spec: WorkloadSpec, window: int = 32, objective: str = "deadline") -> TunedHeuristic:

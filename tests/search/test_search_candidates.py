@@ -1,0 +1,40 @@
+"""The candidates a search compares: the base's choice first, its runners-up, the other
+GPU speeds when asked, WAIT only when allowed and wanted."""
+
+from __future__ import annotations
+
+from worker.search.candidates import candidate_actions
+from worker.sim.env import SchedulingEnv
+from worker.sim.heuristics import make_heuristic
+from worker.sim.model import Job, Node, Scenario
+
+
+def two_speed_view():
+    nodes = (Node("slow", 8, 64, {"p4": 2}, {"p4": 0.6}), Node("fast", 8, 64, {"p5": 2}))
+    jobs = tuple(Job(f"j{i}", 1, 1, 1 + i % 3, 0.0, 100.0 * (i + 1), 100.0, 1e5) for i in range(3))
+    env = SchedulingEnv({"nodes": 2, "window": 4, "observe": False, "objective": "deadline"})
+    env.load_scenario(Scenario("plan", nodes, jobs, 1e7))
+    return env.decision_view()
+
+
+def test_the_base_choice_comes_first_then_its_order_on_its_placement() -> None:
+    view = two_speed_view()
+    base = make_heuristic("sjf+fastest")
+    base_action = base.act(view)
+    actions = candidate_actions(view, base, base_action, limit=8, wait_allowed=True)
+    n = view.fits.shape[1]
+    assert actions[0] == base_action
+    assert [a // n for a in actions[:-1]] == [0, 1, 2]  # shortest estimate first
+    assert all(a % n == 1 for a in actions[:-1])  # the fast node, as `fastest` places
+    assert actions[-1] == view.wait_action
+
+
+def test_other_speeds_and_no_wait() -> None:
+    view = two_speed_view()
+    base = make_heuristic("sjf+fastest")
+    actions = candidate_actions(view, base, base.act(view), limit=8, wait_allowed=False, other_speeds=True)
+    n = view.fits.shape[1]
+    assert view.wait_action not in actions
+    assert sorted((a // n, a % n) for a in actions) == [(s, node) for s in range(3) for node in (0, 1)]
+    limited = candidate_actions(view, base, actions[0], limit=4, wait_allowed=True, other_speeds=True)
+    assert len(limited) == 4 and limited[-1] == view.wait_action

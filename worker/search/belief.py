@@ -1,0 +1,226 @@
+"""A belief: the engine a search may roll out on, built from what a scheduler knows.
+
+A real scheduler knows its nodes and their free resources now, the jobs submitted so
+far (sizes, priorities, deadlines, runtime estimates) and when each running job started.
+It does not know actual runtimes, when a node will fail, or what will arrive next. So
+the belief is a fresh engine over a fresh scenario made of those known values only:
+
+- every runtime is its estimate; a running job ends at start + estimate / speed, and one
+  already past that is taken to end now (or, with `runtimes: sampled`, runtime / estimate
+  ratios are resampled from the jobs finished so far, which a scheduler has seen end);
+- no node failures (a node that is down now stays down);
+- future arrivals are none, or jobs sampled from the workload's own generator on seeds
+  no evaluation uses.
+
+Jobs already finished are left out of the belief (they decide nothing and only slow
+every rollout down). `build_belief` reads the real engine once and keeps no reference to it or to its
+scenario: the episode's actual runtimes, failures and arrivals are unreachable from the
+search (tests/search/test_search_leak.py poisons them and checks the decisions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.sim.engine import DONE, RUNNING, WAITING, ClusterSim
+from worker.sim.model import Job, Node, NodeStatus, Scenario
+
+FUTURES_SEED_OFFSET = 2**40
+"""Sampled futures come from seeds from here on: disjoint from evaluation seeds (uint32)
+and from the training, tuning, validation and selection ranges (2**32 to 2**32 + 2**31 + 2**30 + ...)."""
+
+_KNOWN_STATE = (
+    "state", "start", "finish", "node_of", "expected_end", "type_of",
+)  # fmt: skip
+"""Per submitted job: what happened to it so far (never its actual runtime)."""
+_KNOWN_RESOURCES = (
+    "free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share", "usable", "running_count",
+)  # fmt: skip
+
+
+def _known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
+    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down."""
+    nodes = []
+    for n, node_id in enumerate(sim.node_ids):
+        present = [(t, i) for i, t in enumerate(sim.gpu_types) if sim.cap_gpu[n, i] > 0]
+        gpus = {t: float(sim.cap_gpu[n, i]) for t, i in present}
+        speed = {t: float(sim.speed[n, i]) for t, i in present}
+        status = NodeStatus.OK if sim.usable[n] else NodeStatus.DOWN
+        nodes.append(Node(node_id, float(sim.cap_cpu[n]), float(sim.cap_mem[n]), gpus, speed, status))
+    return tuple(nodes)
+
+
+def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
+    """The submitted jobs still waiting or running, with runtime = estimate, in submit order."""
+    all_types = sim.allowed[alive].all(axis=1)
+    types = sim.gpu_types
+    return [
+        Job(
+            sim.job_ids[j],
+            cpu,
+            gpu,
+            int(priority),
+            submit,
+            estimate,
+            estimate,
+            deadline,
+            mem,
+            () if all_types[i] else tuple(t for n, t in enumerate(types) if sim.allowed[j, n]),
+        )
+        for i, (j, cpu, gpu, priority, submit, estimate, deadline, mem) in enumerate(
+            zip(
+                alive.tolist(),
+                sim.cpu[alive].tolist(),
+                sim.gpu[alive].tolist(),
+                sim.priority[alive].tolist(),
+                sim.submit[alive].tolist(),
+                sim.estimate[alive].tolist(),
+                sim.deadline[alive].tolist(),
+                sim.mem[alive].tolist(),
+                strict=True,
+            )
+        )
+    ]
+
+
+def future_jobs(sample: Scenario, now: float, gpu_types: tuple[str, ...]) -> list[Job]:
+    """A sampled episode's arrivals after `now`, as the belief's future (runtime = estimate,
+    renamed so they never collide with a real job's id). GPU types the cluster does not
+    know are dropped from a job's list, and a job left with none is left out: it could
+    never run."""
+    known = set(gpu_types)
+    jobs = []
+    for j in sample.jobs:
+        types = tuple(t for t in j.gpu_types if t in known)
+        if j.submit_s <= now or (j.gpu_types and not types):
+            continue
+        estimate = j.runtime_estimate_s
+        jobs.append(
+            Job(f"future-{j.id}", j.cpus, j.gpus, j.priority, j.submit_s, estimate, estimate, j.deadline_s,
+                j.memory_gb, types)
+        )  # fmt: skip
+    return jobs
+
+
+MIN_HISTORY = 10
+"""Finished jobs needed before their runtime / estimate ratios stand for the error model."""
+
+
+def estimate_errors(sim: ClusterSim) -> np.ndarray:
+    """Actual / estimated runtime of the jobs finished so far: a scheduler sees when a job
+    it started ends, so this is known (from start and finish times, never `runtime`)."""
+    done = np.flatnonzero(sim.state == DONE)
+    speed = np.where(
+        sim.type_of[done] >= 0, sim.speed[sim.node_of[done], np.maximum(sim.type_of[done], 0)], 1.0
+    )
+    estimate = np.maximum(sim.estimate[done], 1e-9)
+    return (sim.finish[done] - sim.start[done]) * speed / estimate
+
+
+def runtime_factors(sim: ClusterSim, rng: np.random.Generator, count: int) -> list[np.ndarray | None]:
+    """`count` draws of runtime / estimate for every submitted job, resampled from the
+    episode's finished jobs; a running job's draw is conditioned on it not having ended
+    yet (none left: it ends now). None (runtimes = estimates) while the history is short."""
+    errors = estimate_errors(sim)
+    if len(errors) < MIN_HISTORY:
+        return [None] * count
+    k = sim.next_arrival
+    running = np.flatnonzero(sim.state[:k] == RUNNING)
+    elapsed = sim.now - sim.start[running]
+    planned = np.maximum(sim.expected_end[running] - sim.start[running], 1e-9)
+    draws = []
+    for _ in range(count):
+        factors = rng.choice(errors, size=k)
+        for i, job in enumerate(running):
+            alive = errors[errors * planned[i] > elapsed[i]]
+            factors[job] = rng.choice(alive) if len(alive) else elapsed[i] / planned[i]
+        draws.append(factors)
+    return draws
+
+
+class BeliefEngine(ClusterSim):
+    """The engine of a belief. Its episode is over once nothing is left to decide (no job
+    waiting, none to arrive): in a belief without failures every reward but utilisation's
+    is paid when a job starts, so playing the last completions out (most of a rollout's
+    time) would change no value."""
+
+    alive: np.ndarray
+    """The real engine's index of each of the belief's submitted jobs (sorted)."""
+
+    def index_of(self, job: int) -> int:
+        """The belief's index of the real engine's (waiting or running) job `job`."""
+        return int(np.searchsorted(self.alive, job))
+
+    @property
+    def done(self) -> bool:
+        if self.objective == "utilization":
+            return super().done
+        return self.next_arrival >= self.n_jobs and not self.waiting
+
+
+def sampled_runtimes(belief: BeliefEngine, factors: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
+    """The belief's runtimes, and its running jobs' ends (belief index -> time), when
+    runtime / estimate is `factors` (one per submitted job of the real engine)."""
+    m = len(belief.alive)
+    drawn = factors[belief.alive]
+    runtime = belief.runtime.copy()
+    runtime[:m] = belief.estimate[:m] * drawn
+    running = np.flatnonzero(belief.state[:m] == RUNNING)
+    started = belief.start[running]
+    ends = np.maximum(started + (belief.expected_end[running] - started) * drawn[running], belief.now)
+    return runtime, dict(zip(running.tolist(), ends.tolist(), strict=True))
+
+
+def build_belief(
+    sim: ClusterSim, futures: list[Job] | None = None, factors: np.ndarray | None = None
+) -> BeliefEngine:
+    """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
+    the module docstring); `futures` are sampled arrivals after now, sorted by submit time;
+    `factors` (runtime / estimate per submitted job) replace the estimates as the belief's
+    runtimes, while what the policies read as expected ends stays the estimates'.
+
+    Rewards are in raw units (total priority and schedulable count 1): the belief's job set
+    is not the episode's, and a search compares candidates in priority points."""
+    k = sim.next_arrival
+    state = sim.state[:k]
+    alive = np.flatnonzero((state == WAITING) | (state == RUNNING))
+    index = np.full(k, -1)
+    index[alive] = np.arange(len(alive))
+    """Real job index -> belief index: finished jobs are left out, they decide nothing."""
+    known = _known_jobs(sim, alive)
+    scenario = Scenario(
+        f"belief:{sim.scenario.name}",
+        _known_nodes(sim),
+        tuple(known + list(futures or ())),
+        float(sim.scenario.horizon_s),
+        None,
+        sim.scenario.placement_only,
+        sim.gpu_types,
+    )
+    belief = BeliefEngine(scenario, sim.window, objective=sim.objective)
+    belief.alive = alive
+    m = len(alive)
+    for name in _KNOWN_STATE:
+        getattr(belief, name)[:m] = getattr(sim, name)[alive]
+    for name in _KNOWN_RESOURCES:
+        np.copyto(getattr(belief, name), getattr(sim, name))
+    belief.job_devices = {int(index[j]): held for j, held in sim.job_devices.items()}
+    belief.running_on = [{int(index[j]) for j in jobs} for jobs in sim.running_on]
+    belief.n_running = sim.n_running
+    belief.waiting = index[sim.waiting].tolist()
+    belief._window_cache = None
+    belief.next_arrival = m
+    belief.now = now = float(sim.now)
+    belief.busy_cpu_s, belief.busy_gpu_s = sim.busy_cpu_s, sim.busy_gpu_s
+    belief.placements = sim.placements
+    belief.total_priority = 1.0
+    belief.n_schedulable = 1
+    belief.events = []
+    running = np.flatnonzero(belief.state[:m] == RUNNING)
+    ends = dict(zip(running.tolist(), np.maximum(belief.expected_end[running], now).tolist(), strict=True))
+    if factors is not None:
+        belief.runtime[:], ends = sampled_runtimes(belief, factors)
+    # Completions in start order (the order a scheduler placed them), each at its estimate.
+    for job in running[np.lexsort((running, belief.start[running]))].tolist():
+        belief.expect_completion(job, ends[job])
+    return belief

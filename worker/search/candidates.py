@@ -1,0 +1,74 @@
+"""Which actions a search compares at a decision: the base's choice and its runners-up.
+
+The base's choice always comes first (ties go to it). Then each window job that fits
+somewhere, on the node the base's own placement would give it, in the base's order when
+the base has one (a composed heuristic or `tuned`: these are its next-best choices),
+else in window order on the fastest node; optionally the same jobs on GPUs of other
+speeds. WAIT comes last where the belief allows it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.sim.env import DecisionView
+from worker.sim.heuristics.composed import ComposedHeuristic
+from worker.sim.heuristics.placements import PLACEMENTS, Placement
+from worker.sim.policy import Policy
+
+
+def composition_of(policy: Policy) -> ComposedHeuristic | None:
+    """The composed heuristic a base runs (itself, or what `tuned` chose), if any."""
+    inner = getattr(policy, "inner", policy)
+    return inner if isinstance(inner, ComposedHeuristic) else None
+
+
+def ranked_slots(view: DecisionView, base: Policy) -> np.ndarray:
+    """Window slots that fit some node now, best first by the base's order."""
+    slots = np.flatnonzero(view.fits.any(axis=1))
+    composed = composition_of(base)
+    if composed is None or not len(slots):
+        return slots
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        keys = np.asarray(composed.order.key(view), dtype=np.float64)[slots]
+    keys = np.where(np.isnan(keys), np.inf, keys)
+    return slots[np.argsort(keys, kind="stable")]
+
+
+def candidate_actions(
+    view: DecisionView,
+    base: Policy,
+    base_action: int,
+    limit: int,
+    wait_allowed: bool,
+    other_speeds: bool = False,
+) -> list[int]:
+    """At most `limit` distinct actions, the base's choice first (see the module docstring).
+    With `other_speeds`, after every job on its node come the ranked jobs on the base's
+    placement among the nodes of each other GPU speed they fit (a slower GPU that still
+    makes the deadline keeps the fast ones free)."""
+    n = view.fits.shape[1]
+    wait = view.wait_action
+    composed = composition_of(base)
+    placement: Placement = composed.placement if composed is not None else PLACEMENTS["fastest"]
+    offer_wait = wait_allowed and base_action != wait and limit > 1
+    room = limit - int(offer_wait)
+    actions = [base_action]
+    slots = [int(slot) for slot in ranked_slots(view, base)]
+    for slot in slots:
+        if len(actions) >= room:
+            break
+        action = slot * n + placement.place(view, slot, view.fits[slot])
+        if action not in actions:
+            actions.append(action)
+    for slot in slots if other_speeds else ():
+        fits, speed = view.fits[slot], view.speed[slot]
+        taken = {speed[a % n] for a in actions if a != wait and a // n == slot}
+        for other in np.unique(speed[fits]):
+            if len(actions) >= room:
+                break
+            if other not in taken:
+                actions.append(slot * n + placement.place(view, slot, fits & (speed == other)))
+    if offer_wait:
+        actions.append(wait)
+    return actions
