@@ -328,7 +328,7 @@ def _poll(cluster: SlurmCluster, replay: Replay, t0: float, records: dict[str, J
     for job in json.loads(out).get("jobs", []):
         state = str(job.get("job_state", "")).upper()
 
-        def sim_time(field: str) -> float:
+        def sim_time(field: str, job: dict[str, Any] = job) -> float:
             return (float(job[field]) - t0) * replay.compression
 
         record = records.setdefault(str(job["name"]), JobRecord(str(job["name"]), sim_time("submit_time")))
