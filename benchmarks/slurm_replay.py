@@ -26,7 +26,8 @@ runtime (actual or estimate, on a p4), rounded up to minutes, plus one minute.
 
 The three runs:
 1. `slurm_backfill`: Slurm alone (sched/backfill, priority/basic: FIFO order; it sees
-   neither priorities nor deadlines, which live in the comment).
+   neither priorities nor deadlines, which live in the comment), its scheduling intervals
+   shortened to a second (`SLURM_SCHEDULER`) as the stream is compressed.
 2. `slurm_steered`: the same, plus the service's control loop in `enforce` mode run
    in-process every `interval` wall seconds: the adapter's `read_cluster`, the planning
    module's `plan_input` / `cluster_plan` with the policy, the adapter's `apply_plan`
@@ -89,6 +90,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "slurm_replay.json"
 SLURM_FIFO_LIKE = "easy:fifo+first"
 """The simulator's heuristic nearest to Slurm's defaults (priority/basic is submit order;
 backfill lets later jobs jump ahead without delaying the first)."""
+SLURM_SCHEDULER = "SchedulerParameters=bf_interval=1,bf_resolution=1,sched_interval=1"
+"""Slurm's scheduling intervals compressed like the stream: by default the backfill pass
+runs every 30 s, plans on a 60 s grid and the full main pass every 60 s: half an hour and
+more of simulated time at 60x, which real Slurm never costs hour-long jobs."""
 POLL_S = 1.0
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 WINDOW = 32
@@ -268,7 +273,7 @@ def replay_on_slurm(
     """Submit the stream to a fresh emulated cluster at its compressed arrival times
     (steered by the loop when `policy` is given) and record every job from Slurm's view."""
     root = Path(tempfile.mkdtemp(prefix="slurm", dir="/tmp"))
-    cluster = start_slurm_cluster(root, nodes)
+    cluster = start_slurm_cluster(root, nodes, [SLURM_SCHEDULER])
     try:
         return _replay(cluster, replay, policy, interval_s)
     finally:
@@ -405,6 +410,7 @@ def run(
             "interval_s": interval_s,
             "policy": policy_name,
             "window": WINDOW,
+            "slurm_conf": SLURM_SCHEDULER,
             "records": "squeue --json --states=all polled every second (Slurm's whole-second times)",
             "units": "simulated seconds (wall seconds x compression)",
         },
