@@ -4,7 +4,7 @@ prediction is from what Slurm did.
 
 How to run (as root: the emulated cluster of tests/support/slurm_cluster.py needs it):
 
-- `.venv/bin/python benchmarks/slurm_replay.py` (about 11 minutes): 80 jobs of the
+- `.venv/bin/python benchmarks/slurm_replay.py` (about 12 minutes): 80 jobs of the
   `steady` workload on 8 nodes (seed 0), 1 simulated minute replayed as 1 second;
   prints the JSON and writes `benchmarks/results/slurm_replay.json`.
 - `--quick` (about a minute): 12 jobs, 1 simulated minute as 0.25 s; not written to the
