@@ -56,16 +56,15 @@ import json
 import math
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -397,9 +396,7 @@ def run(
     records["slurm_steered"], info["slurm_steered"] = replay_on_slurm(replay, policy, interval_s, nodes)
     info["slurm_steered"]["policy"] = f"control loop ({policy_name}, enforce) + Slurm"
     return {
-        "command": " ".join(["benchmarks/slurm_replay.py", *sys.argv[1:]]),
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        "commit": _commit(),
+        **provenance(),
         "settings": {
             "workload": replay.spec.name,
             "nodes": len(nodes),
@@ -449,11 +446,6 @@ def _job_row(record: JobRecord | None) -> dict[str, Any] | None:
     if record.started_by_loop:
         row["by_loop"] = True
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
 
 
 def main(
