@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from provenance import provenance
 
 sys.path.insert(0, str(Path(__file__).parent))
 from policy_quality import VALIDATION_SEED_OFFSET, workload_spec
@@ -60,6 +61,12 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def save(path: Path, document: dict[str, Any]) -> None:
+    """The file fills over several runs, so it keeps every distinct command that wrote it
+    and the date and commit of the latest."""
+    made = provenance()
+    earlier = document.get("command", [])
+    commands = [earlier] if isinstance(earlier, str) else list(earlier)
+    document.update(made, command=[*[c for c in commands if c != made["command"]], made["command"]])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n")
 

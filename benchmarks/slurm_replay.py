@@ -74,9 +74,10 @@ from support.slurm_cluster import EmulatedNode, SlurmCluster, start_slurm_cluste
 
 from worker.clusters.planning import cluster_plan, plan_input  # noqa: E402
 from worker.clusters.slurm import SlurmClient, apply_plan, parse_mark, read_cluster  # noqa: E402
-from worker.contracts import KNOWN_GPU_SPEEDS, PolicyRef  # noqa: E402
+from worker.contracts import KNOWN_GPU_SPEEDS, SEARCH_PREFIX, PolicyRef  # noqa: E402
 from worker.contracts.clusters import ClusterConfig  # noqa: E402
 from worker.convert import job_from_spec, node_from_spec, plan_output  # noqa: E402
+from worker.search.resolve import search_policies  # noqa: E402
 from worker.sim.engine import MIN_RUNTIME_FOR_SLOWDOWN_S  # noqa: E402
 from worker.sim.evaluate import run_episode  # noqa: E402
 from worker.sim.league import build_heuristics  # noqa: E402
@@ -193,7 +194,8 @@ def stream_metrics(replay: Replay, records: dict[str, JobRecord]) -> dict[str, f
 
 
 def build_policy(name: str, spec: WorkloadSpec) -> Policy:
-    (policy,), skipped = build_heuristics([name], spec, WINDOW)
+    resolve = search_policies if name.startswith(SEARCH_PREFIX) else build_heuristics
+    (policy,), skipped = resolve([name], spec, WINDOW)
     if skipped:
         raise ValueError(f"policy {name!r} does not apply to {spec.name}")
     return policy

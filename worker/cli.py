@@ -139,6 +139,16 @@ def _league(
     spec = WorkloadSpec(workload, nodes, load, jobs)
     try:
         policies = []
+        if not isinstance(heuristics, str) and any(n.startswith("search:") for n in heuristics):
+            from worker.contracts import SEARCH_PREFIX
+            from worker.search.resolve import search_policies
+
+            searched = [n for n in heuristics if n.startswith(SEARCH_PREFIX)]
+            heuristics = [n for n in heuristics if n not in searched] or "standard"
+            built, skipped = search_policies(searched, spec, window, objective)
+            if skipped:
+                raise ValueError(f"{', '.join(skipped)}: the base does not apply to {workload}")
+            policies.extend(built)
         if checkpoints:
             from worker.rl.inference import PPOPolicy, load_module
 

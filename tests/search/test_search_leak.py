@@ -13,9 +13,10 @@ import pytest
 from worker.search.options import SearchOptions
 from worker.search.policy import SearchPolicy
 from worker.sim.engine import ClusterSim
-from worker.sim.env import DecisionView, SchedulingEnv
+from worker.sim.env import SchedulingEnv
 from worker.sim.heuristics import make_heuristic
 from worker.sim.model import NodeFailures
+from worker.sim.policy import DecisionView
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 SPEC = WorkloadSpec("deadline-tight", nodes=4, jobs=60, load=1.3)

@@ -86,6 +86,7 @@ from worker.contracts.names import SCHEDULER_RESTARTING as SCHEDULER_RESTARTING
 from worker.contracts.names import SCHEDULER_SERVICE_ID as SCHEDULER_SERVICE_ID
 from worker.contracts.names import SCHEDULER_SERVICE_WORKFLOW as SCHEDULER_SERVICE_WORKFLOW
 from worker.contracts.names import SCHEDULER_WORKFLOW as SCHEDULER_WORKFLOW
+from worker.contracts.names import SEARCH_PREFIX as SEARCH_PREFIX
 from worker.contracts.names import SMOKE_WORKFLOW as SMOKE_WORKFLOW
 from worker.contracts.names import STANDALONE_HEURISTICS as STANDALONE_HEURISTICS
 from worker.contracts.names import TRACE_WORKLOADS as TRACE_WORKLOADS

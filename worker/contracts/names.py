@@ -66,6 +66,8 @@ HEURISTIC_PLACEMENTS = ("first", "fastest", "deadline", "bestfit", "fgd", "least
 HEURISTIC_MODES = {"greedy": "", "easy": "easy:", "strict": "strict:"}
 STANDALONE_HEURISTICS = ("packing", "random")
 HEURISTIC_GRAMMAR = "[easy:|strict:]ORDER[+PLACEMENT]"
+SEARCH_PREFIX = "search:"
+"""`search:<base>`: decision-time search rolling out the base policy (worker/search)."""
 """Orders, placements and modes of worker/sim/heuristics (a test keeps them equal)."""
 
 

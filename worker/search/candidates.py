@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.sim.env import DecisionView
 from worker.sim.heuristics.composed import ComposedHeuristic
 from worker.sim.heuristics.placements import PLACEMENTS, Placement
-from worker.sim.policy import Policy
+from worker.sim.policy import DecisionView, Policy
 
 
 def composition_of(policy: Policy) -> ComposedHeuristic | None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from worker.contracts import SEARCH_PREFIX
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
     build_belief,
@@ -42,13 +43,11 @@ from worker.search.candidates import candidate_actions
 from worker.search.options import SearchOptions
 from worker.search.rollout import RolloutEnv
 from worker.sim.engine import ClusterSim
-from worker.sim.env import DecisionView
 from worker.sim.heuristics.tuned import tuning_spec
 from worker.sim.model import Scenario
-from worker.sim.policy import Policy
+from worker.sim.policy import DecisionView, Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
-PREFIX = "search:"
 GAIN_TOLERANCE = 1e-9
 """Gains below this are float noise, not evidence: such a candidate ties with the base."""
 
@@ -112,7 +111,7 @@ class SearchPolicy:
         options = options or SearchOptions()
         if options.futures == "sampled" and workload is None:
             raise ValueError("search futures='sampled' needs the workload to sample arrivals from")
-        self.name = f"{PREFIX}{base.name}"
+        self.name = f"{SEARCH_PREFIX}{base.name}"
         if options.depth > 1:
             inner = options.model_copy(update={"depth": options.depth - 1})
             base = SearchPolicy(base, inner, workload, env_options)

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from worker.contracts import SEARCH_PREFIX
 from worker.sim.bound import gap_closed
 from worker.sim.evaluate import episode_seeds, evaluate_policies
 from worker.sim.heuristics import CLASSIC, STANDALONE, TUNED, all_compositions, make_heuristic
@@ -30,7 +31,6 @@ from worker.sim.policy import Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
 HeuristicSet = Literal["all", "standard"]
-SEARCH_PREFIX = "search:"
 
 STANDARD: tuple[str, ...] = (
     *CLASSIC,
@@ -118,24 +118,19 @@ class League:
 def build_heuristics(
     names: list[str], spec: WorkloadSpec, window: int, objective: str = "deadline"
 ) -> tuple[list[Policy], list[str]]:
-    """The named heuristics (with `tuned` resolved for `spec`; `search:<heuristic>` a search
-    over it with the default options), and those that do not apply."""
+    """The named heuristics (with `tuned` resolved for `spec`), and those that do not apply.
+    `search:<name>` is resolved above the simulator (worker/search/resolve.py)."""
     has_deadlines = bool(np.isfinite([j.deadline_s for j in make_scenario(spec, 0).jobs]).any())
     policies: list[Policy] = []
     skipped: list[str] = []
     for name in dict.fromkeys(names):
-        base_name = name.removeprefix(SEARCH_PREFIX)
-        policy = make_tuned(spec, window, objective) if base_name == TUNED else make_heuristic(base_name)
+        policy = make_tuned(spec, window, objective) if name == TUNED else make_heuristic(name)
         needs_deadlines = isinstance(policy, ComposedHeuristic) and (
             policy.order.needs_deadlines or policy.placement.needs_deadlines
         )
         if needs_deadlines and not has_deadlines:
             skipped.append(name)
             continue
-        if name != base_name:
-            from worker.search.policy import SearchPolicy  # the search builds on this package
-
-            policy = SearchPolicy(policy, workload=spec)
         policies.append(policy)
     return policies, skipped
 
