@@ -133,5 +133,6 @@ from worker.contracts.training import TrainingRunSettings as TrainingRunSettings
 from worker.contracts.training import TrainRoundInput as TrainRoundInput
 from worker.contracts.training import TrainRoundOutput as TrainRoundOutput
 from worker.contracts.training import keep_history as keep_history
+from worker.contracts.workloads import DistillParams as DistillParams
 from worker.contracts.workloads import PPOParams as PPOParams
 from worker.contracts.workloads import WorkloadConfig as WorkloadConfig
