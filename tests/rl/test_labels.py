@@ -133,3 +133,35 @@ def test_soft_target_keeps_the_choice_first_and_the_mask() -> None:
     assert probs[1] == max(probs) and sum(probs) == pytest.approx(1.0)
     assert probs[0] == pytest.approx(probs[2])
     assert soft_target({}, 3, mask, TargetOptions()) == ([3], [1.0])
+
+
+def test_a_retried_labelling_labels_only_the_episodes_still_missing(
+    settings: WorkerSettings, episode: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attempt killed after one episode's part was written (and while writing another):
+    the retry labels the missing episode only, and ends with the same table as one go."""
+    import pyarrow.fs as pafs
+
+    from worker.rl import label_store
+
+    filesystem = pafs.LocalFileSystem()
+    directory = str(settings.data_dir / "resumed")
+    seeds = label_seeds(3, 2)
+    filesystem.create_dir(f"{directory}/parts", recursive=True)
+    label_store._write(filesystem, f"{directory}/parts/{seeds[0]}.parquet", episode[1])
+    filesystem.open_output_stream(f"{directory}/parts/{seeds[1]}.parquet.partial").close()
+    labelled: list[int] = []
+    real = label_store.labelled_episodes
+
+    def counting(request: LabelRequest, todo: list[int]) -> object:
+        labelled.extend(todo)
+        return real(request, todo)
+
+    monkeypatch.setattr(label_store, "labelled_episodes", counting)
+    table = label_store.label_resumably(REQUEST, seeds, filesystem, directory)
+    assert labelled == [seeds[1]]
+    in_one_go = label(REQUEST, seeds)
+    assert table.equals(in_one_go) and metadata_of(table) == metadata_of(in_one_go)
+    assert not (Path(directory) / "parts").exists()
+    assert label_store.label_resumably(REQUEST, seeds, filesystem, directory).equals(table)
+    assert labelled == [seeds[1]], "a finished directory is read, not labelled again"

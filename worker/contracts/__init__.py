@@ -117,6 +117,9 @@ from worker.contracts.schedules import training_schedule_id as training_schedule
 from worker.contracts.store import ArtifactStoreOptions as ArtifactStoreOptions
 from worker.contracts.store import is_store_uri as is_store_uri
 from worker.contracts.training import HISTORY_PER_ROUND as HISTORY_PER_ROUND
+from worker.contracts.training import LabelHeartbeat as LabelHeartbeat
+from worker.contracts.training import LabelRoundInput as LabelRoundInput
+from worker.contracts.training import LabelRoundOutput as LabelRoundOutput
 from worker.contracts.training import RoundSummary as RoundSummary
 from worker.contracts.training import RunStatus as RunStatus
 from worker.contracts.training import ScenarioSummary as ScenarioSummary

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,10 @@ class LabelRequest:
 
 
 def label_seeds(seed: int, episodes: int) -> list[int]:
-    """The episode seeds of a labelling run (disjoint runs for different `seed`s up to
-    100,003 episodes each)."""
-    return [LABEL_SEED_OFFSET + seed * 100_003 + i for i in range(episodes)]
+    """The episode seeds of a labelling run: `episodes` consecutive ones from a start that
+    `seed` (any int, e.g. a round's seed) spreads over a range of 2**30."""
+    start = (seed * 100_003) % (2**30 - episodes)
+    return [LABEL_SEED_OFFSET + start + i for i in range(episodes)]
 
 
 def check_training_seeds(seeds: Sequence[int]) -> None:
@@ -230,27 +231,40 @@ _label_episode_task = ray.remote(num_cpus=1, max_retries=3)(label_episode)
 the same rows (see the module docstring)."""
 
 
+def labelled_episodes(request: LabelRequest, seeds: Sequence[int]) -> Iterator[pa.Table]:
+    """Label `seeds` as Ray tasks (Ray must be up: `worker.rl.runtime.ensure_ray`) and
+    yield each episode's table as it finishes (in completion order)."""
+    check_training_seeds(seeds)
+    make_search(request)  # an unknown base fails here, not in every task
+    pending = [_label_episode_task.remote(request, int(s)) for s in seeds]
+    while pending:
+        finished, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(finished[0])
+
+
+def combine(tables: Sequence[pa.Table]) -> pa.Table:
+    """Episode tables as one, in seed order, its metadata naming every seed."""
+    if not tables:
+        raise ValueError("label at least one episode")
+    ordered = sorted(tables, key=lambda t: metadata_of(t)["seeds"][0])
+    seeds = [metadata_of(t)["seeds"][0] for t in ordered]
+    document = metadata_of(ordered[0]) | {"seeds": seeds}
+    return _with_metadata(pa.concat_tables([t.replace_schema_metadata(None) for t in ordered]), document)
+
+
 def label(
     request: LabelRequest,
     seeds: Sequence[int],
     on_episode: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
-    """Label `seeds` as Ray tasks (Ray must be up: `worker.rl.runtime.ensure_ray`) and
-    return one table in seed order, its metadata naming the seeds, search and options.
+    """Label `seeds` as Ray tasks into one table in seed order (see `combine`);
     `on_episode(done, total)` is called as episodes finish."""
-    check_training_seeds(seeds)
-    if not seeds:
-        raise ValueError("label at least one episode")
-    make_search(request)  # an unknown base fails here, not in every task
-    refs = [_label_episode_task.remote(request, int(s)) for s in seeds]
-    pending = list(refs)
-    while pending:
-        _, pending = ray.wait(pending, num_returns=1)
+    tables = []
+    for table in labelled_episodes(request, seeds):
+        tables.append(table)
         if on_episode is not None:
-            on_episode(len(refs) - len(pending), len(refs))
-    tables = ray.get(refs)
-    document = metadata_of(tables[0]) | {"seeds": [int(s) for s in seeds]}
-    return _with_metadata(pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), document)
+            on_episode(len(tables), len(seeds))
+    return combine(tables)
 
 
 def metadata_of(table: pa.Table) -> dict[str, Any]:
