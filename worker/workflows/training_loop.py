@@ -1,5 +1,10 @@
 """TrainingLoopWorkflow: rounds of scenario -> train -> evaluate -> store, until told to stop.
 
+A run with `ppo.distill` labels first in each round (`label_round`: training episodes
+played by the search, stored under the run's `labels/round-NNNN`), and the round's PPO
+also imitates those labels (worker/rl/distill.py). Every round labels with the run's
+`distill.search` for now: searching over the round's own checkpoint is not built yet.
+
 Each round validates the workload (`generate_scenario`, cheap), trains
 `iterations_per_round` PPO iterations resuming from the latest checkpoint
 (`train_policy`, which survives worker crashes through its heartbeats), evaluates the
@@ -43,11 +48,13 @@ from worker.workflows import inference_queue, training_queue
 
 with workflow.unsafe.imports_passed_through():
     from worker.activities.evaluation import evaluate_policy
+    from worker.activities.labels import label_round
     from worker.activities.scenario import generate_scenario
     from worker.activities.training import round_seed, store_checkpoint, train_policy
     from worker.contracts import (
         TRAINING_LOOP_WORKFLOW,
         EvaluateInput,
+        LabelRoundInput,
         RoundSummary,
         StopRequest,
         StopResult,
@@ -160,8 +167,31 @@ class TrainingLoopWorkflow:
             task_queue=inference_queue(),
             **SCENARIO_OPTIONS,
         )
-        output_dir = f"{(config.checkpoint_dir or config.run_id).rstrip('/')}/round-{round_:04d}"
+        run_dir = (config.checkpoint_dir or config.run_id).rstrip("/")
+        output_dir = f"{run_dir}/round-{round_:04d}"
         iterations = config.iterations_per_round
+        labels = None
+        if config.ppo.distill is not None:
+            labelled = await workflow.execute_activity(
+                label_round,
+                LabelRoundInput(
+                    run_id=config.run_id,
+                    round=round_,
+                    config=config.model_copy(update={"state": None}),
+                    search=config.ppo.distill.search,
+                    output_dir=f"{run_dir}/labels/round-{round_:04d}",
+                ),
+                task_queue=training_queue(),
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=10,
+                ),
+            )
+            labels = labelled.labels
         trained = await workflow.execute_activity(
             train_policy,
             TrainRoundInput(
@@ -170,6 +200,7 @@ class TrainingLoopWorkflow:
                 config=config.model_copy(update={"state": None}),
                 resume_from=progress.latest_checkpoint or config.resume_from,
                 output_dir=output_dir,
+                labels=labels,
             ),
             task_queue=training_queue(),
             start_to_close_timeout=max(timedelta(hours=1), timedelta(minutes=5) * iterations),
