@@ -143,16 +143,18 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
                 TrainingLoopWorkflow.run, config, id=workflow_id, task_queue=queues(prefix)[0]
             )
             assert final.rounds_done == 2
-            seeds = []
+            seeds, searches = [], []
             for summary in final.rounds:
                 labels = read_labels(
                     data_dir / "checkpoints" / "distilling" / "labels" / f"round-{summary.round:04d}"
                 )
                 meta = metadata_of(labels)
-                assert meta["search"] == "search:sjf+fastest" and len(meta["seeds"]) == 2
-                assert labels.num_rows > 0
+                assert len(meta["seeds"]) == 2 and labels.num_rows > 0
                 seeds.append(meta["seeds"])
+                searches.append(meta["search"])
             assert seeds[0] != seeds[1], "each round labels fresh training episodes"
+            # Expert iteration: round 2 searches over round 1's policy.
+            assert searches == ["search:sjf+fastest", f"search:{final.rounds[0].checkpoint}"]
             assert [r.iteration for r in final.rounds] == [2, 4]
             await replay(client, workflow_id)
 

@@ -71,7 +71,12 @@ class DistillParams(Model):
         description="The search that labels round 1: search:<heuristic or tuned>. From round 2 on "
         "the search runs over the round's own checkpoint, unless `pin` keeps this one.",
     )
-    pin: bool = Field(False, strict=True, description="Label every round with `search` as given.")
+    pin: bool = Field(
+        False,
+        strict=True,
+        description="Label every round with `search` as given, instead of searching over the run's "
+        "latest checkpoint once it has one.",
+    )
     weight: StrictNum = Field(
         1.0,
         gt=0,

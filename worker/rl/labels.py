@@ -37,11 +37,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from worker.contracts import heuristic_problem
 from worker.rl.config import TRAINING_SEED_OFFSET
 from worker.search.options import SearchOptions
 from worker.search.policy import GAIN_TOLERANCE, PREFIX, SearchPolicy
 from worker.sim.heuristics import TUNED, make_heuristic
 from worker.sim.heuristics.tuned import make_tuned, tuning_spec
+from worker.sim.policy import Policy
 from worker.sim.teacher import make_env
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
@@ -120,20 +122,31 @@ def check_training_seeds(seeds: Sequence[int]) -> None:
 
 
 def make_search(request: LabelRequest) -> SearchPolicy:
-    """The request's `search:<base>` over a heuristic or `tuned` (resolved for the workload
-    on training seeds)."""
+    """The request's `search:<base>`: over a heuristic, `tuned` (resolved for the workload
+    on training seeds), or a checkpoint (a path or store URI: the learned policy plays the
+    rollouts; expert iteration's rounds after the first)."""
     if not request.search.startswith(PREFIX):
         raise ValueError(f"a labelling search is named search:<base>, not {request.search!r}")
     base_name = request.search.removeprefix(PREFIX)
     spec = request.workload
-    base = (
-        make_tuned(spec, request.window, request.objective)
-        if base_name == TUNED
-        else make_heuristic(base_name)
-    )
-    return SearchPolicy(
-        base, request.options, workload=spec, env_options={"backfilling": request.backfilling}
-    )
+    if base_name == TUNED:
+        base: Policy = make_tuned(spec, request.window, request.objective)
+    elif heuristic_problem(base_name) is None:
+        base = make_heuristic(base_name)
+    else:
+        base = _checkpoint_policy(base_name)
+    env_options = {"backfilling": request.backfilling}
+    return SearchPolicy(base, request.options, workload=spec, env_options=env_options)
+
+
+def _checkpoint_policy(location: str) -> Policy:
+    """A checkpoint base, fetched from the artifact store when it is a URI (each Ray task
+    may run on another machine: it reads the store with its own worker settings)."""
+    from worker.artifacts import ensure_local
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.settings import get_settings
+
+    return PPOPolicy(load_module(ensure_local(get_settings(), location)), "ppo")
 
 
 def soft_target(

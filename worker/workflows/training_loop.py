@@ -3,7 +3,8 @@
 A run with `ppo.distill` labels first in each round (`label_round`: training episodes
 played by the search, stored under the run's `labels/round-NNNN`), and the round's PPO
 also imitates those labels (worker/rl/distill.py). Every round labels with the run's
-`distill.search` for now: searching over the round's own checkpoint is not built yet.
+`distill.search` first; once the run has a checkpoint, with `search:<that checkpoint>`
+(expert iteration: the improved policy is the next search's base), unless `distill.pin`.
 
 Each round validates the workload (`generate_scenario`, cheap), trains
 `iterations_per_round` PPO iterations resuming from the latest checkpoint
@@ -178,7 +179,7 @@ class TrainingLoopWorkflow:
                     run_id=config.run_id,
                     round=round_,
                     config=config.model_copy(update={"state": None}),
-                    search=config.ppo.distill.search,
+                    search=self._labelling_search(config),
                     output_dir=f"{run_dir}/labels/round-{round_:04d}",
                 ),
                 task_queue=training_queue(),
@@ -255,6 +256,12 @@ class TrainingLoopWorkflow:
         )
         summary.checkpoint = stored.checkpoint
         return summary
+
+    def _labelling_search(self, config: TrainingRunConfig) -> str:
+        distill = config.ppo.distill
+        assert distill is not None
+        latest = self._progress.latest_checkpoint
+        return distill.search if distill.pin or not latest else f"search:{latest}"
 
     def _record(self, summary: RoundSummary) -> None:
         progress = self._progress
