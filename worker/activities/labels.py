@@ -32,8 +32,13 @@ def label_round(input: LabelRoundInput) -> LabelRoundOutput:
     started = time.monotonic()
     _, location = artifacts.resolve_output(settings, input.output_dir)
     with Heartbeater(LabelHeartbeat(round=input.round, episodes_done=0), liveness_interval()) as heart:
+        resumed = False
 
         def on_episode(done: int, total: int) -> None:
+            nonlocal resumed
+            if done and not resumed and heart.details.episodes_done == 0:
+                activity.logger.info("round %d resumes labelling at episode %d/%d", input.round, done, total)
+            resumed = True
             heart.beat(LabelHeartbeat(round=input.round, episodes_done=done))
 
         with policy_errors():
