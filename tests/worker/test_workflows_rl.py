@@ -152,6 +152,8 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
                 assert len(meta["seeds"]) == 2 and labels.num_rows > 0
                 seeds.append(meta["seeds"])
                 searches.append(meta["search"])
+                assert summary.labels is not None and summary.labels.search == meta["search"]
+                assert summary.labels.decisions == labels.num_rows
             assert seeds[0] != seeds[1], "each round labels fresh training episodes"
             # Expert iteration: round 2 searches over round 1's policy.
             assert searches == ["search:sjf+fastest", f"search:{final.rounds[0].checkpoint}"]

@@ -231,6 +231,8 @@ class RoundSummary(Model):
     iterations: list[IterationProgress] = Field(default_factory=list)
     """The round's per-iteration learner metrics; the workflow keeps them for its last
     rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
+    labels: LabelRoundOutput | None = None
+    """A distilling run's label step: the search that labelled, where, and how much."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]

@@ -171,7 +171,7 @@ class TrainingLoopWorkflow:
         run_dir = (config.checkpoint_dir or config.run_id).rstrip("/")
         output_dir = f"{run_dir}/round-{round_:04d}"
         iterations = config.iterations_per_round
-        labels = None
+        labelled = None
         if config.ppo.distill is not None:
             labelled = await workflow.execute_activity(
                 label_round,
@@ -192,7 +192,6 @@ class TrainingLoopWorkflow:
                     maximum_attempts=10,
                 ),
             )
-            labels = labelled.labels
         trained = await workflow.execute_activity(
             train_policy,
             TrainRoundInput(
@@ -201,7 +200,7 @@ class TrainingLoopWorkflow:
                 config=config.model_copy(update={"state": None}),
                 resume_from=progress.latest_checkpoint or config.resume_from,
                 output_dir=output_dir,
-                labels=labels,
+                labels=labelled.labels if labelled else None,
             ),
             task_queue=training_queue(),
             start_to_close_timeout=max(timedelta(hours=1), timedelta(minutes=5) * iterations),
@@ -241,6 +240,7 @@ class TrainingLoopWorkflow:
             evaluation=evaluation,
             finished_at=workflow.now(),
             iterations=trained.history,
+            labels=labelled,
         )
         stored = await workflow.execute_activity(
             store_checkpoint,
