@@ -408,7 +408,7 @@ def label_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from worker.artifacts import publish, resolve_output
-    from worker.rl.labels import LabelRequest, label, label_seeds, write_labels
+    from worker.rl.labels import LabelRequest, label, label_seeds, make_search, write_labels
     from worker.rl.runtime import ensure_ray, shutdown_ray
     from worker.search.options import SearchOptions
     from worker.settings import get_settings
@@ -416,11 +416,12 @@ def label_command(
 
     try:
         options = SearchOptions(candidates=candidates, depth=depth, budget_ms=budget_ms)
-    except ValidationError as error:
+        request = LabelRequest(
+            WorkloadSpec(workload, nodes, load, jobs), search, options, window, objective, gamma
+        )
+        make_search(request)  # unknown names fail before Ray starts
+    except (ValidationError, ValueError) as error:
         raise typer.BadParameter(str(error)) from error
-    request = LabelRequest(
-        WorkloadSpec(workload, nodes, load, jobs), search, options, window, objective, gamma
-    )
     settings = get_settings()
     seeds = label_seeds(seed, episodes)
     columns = (TextColumn("[bold]label"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

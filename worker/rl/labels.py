@@ -134,7 +134,13 @@ def make_search(request: LabelRequest) -> SearchPolicy:
     elif heuristic_problem(base_name) is None:
         base = make_heuristic(base_name)
     else:
-        base = _checkpoint_policy(base_name)
+        try:
+            base = _checkpoint_policy(base_name)
+        except FileNotFoundError as error:
+            raise ValueError(
+                f"search base {base_name!r} is neither tuned, a heuristic ({heuristic_problem(base_name)}) "
+                f"nor a checkpoint ({error})"
+            ) from error
     env_options = {"backfilling": request.backfilling}
     return SearchPolicy(base, request.options, workload=spec, env_options=env_options)
 
