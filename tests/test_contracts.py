@@ -23,6 +23,7 @@ from worker.contracts import (
     PlanMetrics,
     PolicyRef,
     PPOParams,
+    TrainingRunSettings,
     WorkloadConfig,
     deploy_problem,
 )
@@ -72,6 +73,32 @@ def test_bad_inputs_are_rejected_with_the_field_named() -> None:
         PPOParams(train_batch_size=128, minibatch_size=256)
     with pytest.raises(ValidationError, match="either nodes and jobs, or synthetic"):
         PlanInput(policy=PolicyRef(kind="heuristic", name="fifo"))
+
+
+@pytest.mark.parametrize(
+    ("distill", "field"),
+    [
+        ({"search": "search:nope"}, "search"),
+        ({"search": "tuned"}, "search"),
+        ({"search": "search:edf+nowhere"}, "search"),
+        ({"weight": 0}, "weight"),
+        ({"weight": 101}, "weight"),
+        ({"weight": "1"}, "weight"),
+        ({"episodes_per_round": 0}, "episodes_per_round"),
+        ({"options": {"candidates": 0}}, "candidates"),
+    ],
+)
+def test_a_bad_distill_block_is_refused_naming_the_field(distill: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        TrainingRunSettings(ppo={"distill": distill})
+    assert any(field in error["loc"] for error in raised.value.errors()), raised.value.errors()
+
+
+def test_a_distill_block_names_a_search_over_a_heuristic_or_tuned() -> None:
+    assert TrainingRunSettings().ppo.distill is None  # plain PPO unless asked
+    for search in ("search:tuned", "search:easy:sjf+fastest", "search:packing"):
+        distill = TrainingRunSettings(ppo={"distill": {"search": search}}).ppo.distill
+        assert distill is not None and distill.search == search
 
 
 @pytest.mark.parametrize(

@@ -386,3 +386,69 @@ def train_command(
     console.print(
         f"checkpoint [bold]{result.checkpoint}[/] (iteration {result.iteration}, {result.env_steps} steps)"
     )
+
+
+@cli.command("label")
+def label_command(
+    workload: WorkloadOpt = "steady",
+    search: Annotated[str, typer.Option(help="The search that labels: search:<heuristic or tuned>.")] = (
+        "search:tuned"
+    ),
+    episodes: Annotated[int, typer.Option(min=1, help="Training episodes to label (one Ray task each).")] = 8,
+    out: Annotated[
+        str, typer.Option(help="Directory (or artifact-store URI) the labels.parquet goes to.")
+    ] = "labels",
+    seed: int = 0,
+    nodes: NodesOpt = 16,
+    load: LoadOpt = None,
+    window: WindowOpt = 32,
+    jobs: JobsOpt = 400,
+    objective: ObjectiveOpt = "deadline",
+    candidates: Annotated[int, typer.Option(help="Candidates per decision (SearchOptions).")] = 12,
+    depth: Annotated[int, typer.Option(help="Levels of search (SearchOptions).")] = 2,
+    budget_ms: Annotated[
+        float, typer.Option(help="Time per decision; a binding one is not reproducible.")
+    ] = 200.0,
+    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="Discount of the value target.")] = 0.995,
+    as_json: JsonOpt = False,
+) -> None:
+    """Play training episodes with a search and store each decision's observation, the
+    search's choice and soft target, and the return (Parquet, for distillation)."""
+    from pydantic import ValidationError
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from worker.artifacts import publish, resolve_output
+    from worker.rl.labels import LabelRequest, label, label_seeds, make_search, write_labels
+    from worker.rl.runtime import ensure_ray, shutdown_ray
+    from worker.search.options import SearchOptions
+    from worker.settings import get_settings
+    from worker.sim.workloads import WorkloadSpec
+
+    try:
+        options = SearchOptions(candidates=candidates, depth=depth, budget_ms=budget_ms)
+        request = LabelRequest(
+            WorkloadSpec(workload, nodes, load, jobs), search, options, window, objective, gamma
+        )
+        make_search(request)  # unknown names fail before Ray starts
+    except (ValidationError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    settings = get_settings()
+    seeds = label_seeds(seed, episodes)
+    columns = (TextColumn("[bold]label"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        ensure_ray(settings)
+        with Progress(*columns, console=console, disable=as_json) as bar:
+            task = bar.add_task("label", total=episodes)
+            table = label(request, seeds, on_episode=lambda done, _: bar.update(task, completed=done))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    finally:
+        shutdown_ray()
+    local, location = resolve_output(settings, out)
+    write_labels(table, local)
+    location = publish(settings, local, location)
+    summary = {"labels": location, "decisions": table.num_rows, "episodes": episodes, "seeds": seeds}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"labels [bold]{location}[/]: {table.num_rows} decisions from {episodes} episodes")

@@ -8,7 +8,7 @@ and torch: only activities import this (workflows never do).
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from worker.contracts import (
@@ -23,6 +23,7 @@ from worker.contracts import (
     PlanOutput,
     PolicyMetrics,
     PPOParams,
+    TrainingRunConfig,
     UnplacedOut,
     WorkloadConfig,
 )
@@ -31,6 +32,7 @@ from worker.sim.workloads import WorkloadSpec
 
 if TYPE_CHECKING:
     from worker.rl.config import PPOHyperparams
+    from worker.rl.labels import LabelRequest
     from worker.sim.metrics import EpisodeMetrics
     from worker.sim.plan import Plan
 
@@ -113,6 +115,41 @@ def ppo_hyperparams(params: PPOParams, seed: int) -> PPOHyperparams:
     known = {f.name for f in fields(PPOHyperparams)}
     values = {k: v for k, v in params.model_dump().items() if k in known}
     return PPOHyperparams(**values, seed=seed)
+
+
+def label_request(config: TrainingRunConfig, search: str) -> LabelRequest:
+    """What a distilling run's label step plays: `search` with the run's options, in the
+    env its PPO rounds train in (window, objective, the teacher `prior` resolved as the
+    round resolves it), its value target discounted by the run's gamma."""
+    from worker.rl.config import TrainRoundConfig, resolve_prior
+    from worker.rl.labels import LabelRequest
+
+    distill = config.ppo.distill
+    if distill is None:
+        raise ValueError("the run has no ppo.distill block: nothing to label")
+    ppo = ppo_hyperparams(config.ppo, seed=config.seed)
+    spec = workload_spec(config.workload)
+    window = config.workload.window
+    resolved = resolve_prior(
+        TrainRoundConfig(workload=spec, objective=config.objective, window=window, ppo=ppo)
+    )
+    return LabelRequest(
+        spec,
+        search,
+        distill.options,
+        window,
+        config.objective,
+        ppo.gamma,
+        resolved.ppo.prior,
+        ppo.backfilling,
+    )
+
+
+def distill_hyperparams(ppo: PPOHyperparams, params: PPOParams, labels: str | None) -> PPOHyperparams:
+    """The round's PPO with the distillation term on the round's labels (a local path)."""
+    if params.distill is None or labels is None:
+        return ppo
+    return replace(ppo, distill_weight=params.distill.weight, distill_labels=labels)
 
 
 def iteration_progress(progress: IterationProgress, iterations_in_round: int) -> IterationProgress:

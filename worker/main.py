@@ -34,6 +34,7 @@ from temporalio.worker import Worker
 from worker.activities.clusters import apply_cluster_plan, plan_cluster, read_cluster
 from worker.activities.evaluation import evaluate_policy
 from worker.activities.inference import plan_schedule
+from worker.activities.labels import label_round
 from worker.activities.scenario import generate_scenario
 from worker.activities.training import store_checkpoint, train_policy
 from worker.codec import DATA_CONVERTER
@@ -90,7 +91,7 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
                 client,
                 task_queue=prefix + TRAINING_TASK_QUEUE,
                 workflows=[TrainingLoopWorkflow, SmokeWorkflow],
-                activities=[train_policy, evaluate_policy, store_checkpoint],
+                activities=[label_round, train_policy, evaluate_policy, store_checkpoint],
                 activity_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="training"),
                 max_concurrent_activities=1,
                 # Heartbeats reach the server within a second: a crash loses at most the

@@ -140,6 +140,9 @@ def test_other_plan_numbers_and_flags_are_strict(client: TestClient, body: dict,
         ({"max_rounds": 2.0}, "max_rounds"),
         ({"seed": -1}, "seed"),
         ({"name": "bad\x00name"}, "name"),
+        ({"ppo": {"distill": {"search": "search:nope"}}}, "search"),
+        ({"ppo": {"distill": {"weight": 1e3}}}, "weight"),
+        ({"ppo": {"distill": {"episodes_per_round": 0}}}, "episodes_per_round"),
     ],
 )
 def test_training_run_numbers_are_strict_and_bounded(client: TestClient, body: dict, field: str) -> None:

@@ -360,3 +360,46 @@ def test_a_store_outage_mid_round_costs_no_training(
     assert out.elapsed_s == 0.0 and retry_beats == []  # nothing trained again
     bucket, key = bucket_and_prefix(out.checkpoint)
     assert f"{key}/rllib_checkpoint.json" in s3_server.keys(bucket)
+
+
+def test_labels_resume_in_the_store_and_download_like_a_checkpoint(
+    s3_store: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labelling attempt on another machine left one episode's part in the bucket (and
+    a torn write): the retry labels only the other episode, the bucket ends with one
+    labels.parquet and no parts, and a fresh machine reads it through the checkpoint cache."""
+    from worker.rl import label_store
+    from worker.rl.labels import LabelRequest, label_episode, label_seeds, metadata_of, read_labels
+    from worker.search.options import SearchOptions
+    from worker.sim.workloads import WorkloadSpec
+
+    request = LabelRequest(
+        WorkloadSpec("deadline-tight", nodes=4, jobs=40),
+        search="search:edf+fastest",
+        options=SearchOptions(candidates=4, depth=1, budget_ms=60_000),
+        window=8,
+    )
+    seeds = label_seeds(11, 2)
+    settings = get_settings()
+    location = f"{s3_store}/run/labels/round-0001"
+    filesystem, path = artifacts.filesystem(settings, location)
+    filesystem.create_dir(f"{path}/parts", recursive=True)
+    label_store._write(filesystem, f"{path}/parts/{seeds[0]}.parquet", label_episode(request, seeds[0]))
+    with filesystem.open_output_stream(f"{path}/parts/{seeds[1]}.parquet.partial") as out:
+        out.write(b"torn")
+    labelled: list[int] = []
+
+    def in_process(request: LabelRequest, todo: list[int]) -> Iterator[Any]:  # no Ray needed here
+        labelled.extend(todo)
+        return (label_episode(request, seed) for seed in todo)
+
+    monkeypatch.setattr(label_store, "labelled_episodes", in_process)
+    table = label_store.label_resumably(request, seeds, filesystem, path)
+    assert labelled == [seeds[1]]
+    assert metadata_of(table)["seeds"] == seeds
+    import pyarrow.fs as pafs
+
+    names = [i.base_name for i in filesystem.get_file_info(pafs.FileSelector(path, recursive=True))]
+    assert names == ["labels.parquet"], names
+    forget_local_copies(data_dir)
+    assert read_labels(artifacts.ensure_local(settings, location)).equals(table)

@@ -119,3 +119,45 @@ def test_training_loop_two_rounds_then_stop(temporal_address: str, data_dir: Pat
             await replay(client, workflow_id)
 
     asyncio.run(body())
+
+
+def test_a_distilling_run_labels_with_the_search_before_each_round(
+    temporal_address: str, data_dir: Path
+) -> None:
+    from worker.contracts import DistillParams
+    from worker.rl.labels import metadata_of, read_labels
+    from worker.search.options import SearchOptions
+
+    async def body() -> None:
+        prefix = fresh_prefix()
+        async with running_workers(temporal_address, prefix) as client:
+            workflow_id = f"training-run-{uuid.uuid4().hex[:8]}"
+            distill = DistillParams(
+                search="search:sjf+fastest",
+                weight=1.0,
+                episodes_per_round=2,
+                options=SearchOptions(candidates=4, depth=1, budget_ms=10_000),
+            )
+            config = tiny_run("distilling", ppo=TINY_PPO.model_copy(update={"distill": distill}))
+            final = await client.execute_workflow(
+                TrainingLoopWorkflow.run, config, id=workflow_id, task_queue=queues(prefix)[0]
+            )
+            assert final.rounds_done == 2
+            seeds, searches = [], []
+            for summary in final.rounds:
+                labels = read_labels(
+                    data_dir / "checkpoints" / "distilling" / "labels" / f"round-{summary.round:04d}"
+                )
+                meta = metadata_of(labels)
+                assert len(meta["seeds"]) == 2 and labels.num_rows > 0
+                seeds.append(meta["seeds"])
+                searches.append(meta["search"])
+                assert summary.labels is not None and summary.labels.search == meta["search"]
+                assert summary.labels.decisions == labels.num_rows
+            assert seeds[0] != seeds[1], "each round labels fresh training episodes"
+            # Expert iteration: round 2 searches over round 1's policy.
+            assert searches == ["search:sjf+fastest", f"search:{final.rounds[0].checkpoint}"]
+            assert [r.iteration for r in final.rounds] == [2, 4]
+            await replay(client, workflow_id)
+
+    asyncio.run(body())

@@ -70,7 +70,7 @@ def last_heartbeat(round_: int) -> TrainingHeartbeat | None:
 @activity.defn(name="train_policy")
 def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
     from worker import artifacts
-    from worker.convert import iteration_progress, ppo_hyperparams, workload_spec
+    from worker.convert import distill_hyperparams, iteration_progress, ppo_hyperparams, workload_spec
     from worker.metrics import TRAINING_ITERATIONS, TRAINING_ROUNDS
     from worker.rl.config import TrainRoundConfig
     from worker.rl.runtime import ensure_ray
@@ -113,12 +113,18 @@ def train_policy(input: TrainRoundInput) -> TrainRoundOutput:
         raise checkpoint_error(error) from error
     except OSError as error:
         raise store_unavailable(resume_from or "", error) from error
+    try:
+        labels_local = str(artifacts.ensure_local(settings, input.labels)) if input.labels else None
+    except FileNotFoundError as error:
+        raise checkpoint_error(error) from error
+    except OSError as error:
+        raise store_unavailable(input.labels or "", error) from error
     round_config = TrainRoundConfig(
         workload=workload_spec(config.workload),
         objective=config.objective,
         window=config.workload.window,
         iterations=target - done,
-        ppo=ppo_hyperparams(config.ppo, seed=config.seed),
+        ppo=distill_hyperparams(ppo_hyperparams(config.ppo, seed=config.seed), config.ppo, labels_local),
         seed=round_seed(config.seed, input.round),
         output_dir=str(local_dir),
         save_every=config.checkpoint_every,

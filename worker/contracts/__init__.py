@@ -118,6 +118,9 @@ from worker.contracts.schedules import training_schedule_id as training_schedule
 from worker.contracts.store import ArtifactStoreOptions as ArtifactStoreOptions
 from worker.contracts.store import is_store_uri as is_store_uri
 from worker.contracts.training import HISTORY_PER_ROUND as HISTORY_PER_ROUND
+from worker.contracts.training import LabelHeartbeat as LabelHeartbeat
+from worker.contracts.training import LabelRoundInput as LabelRoundInput
+from worker.contracts.training import LabelRoundOutput as LabelRoundOutput
 from worker.contracts.training import RoundSummary as RoundSummary
 from worker.contracts.training import RunStatus as RunStatus
 from worker.contracts.training import ScenarioSummary as ScenarioSummary
@@ -134,5 +137,6 @@ from worker.contracts.training import TrainingRunSettings as TrainingRunSettings
 from worker.contracts.training import TrainRoundInput as TrainRoundInput
 from worker.contracts.training import TrainRoundOutput as TrainRoundOutput
 from worker.contracts.training import keep_history as keep_history
+from worker.contracts.workloads import DistillParams as DistillParams
 from worker.contracts.workloads import PPOParams as PPOParams
 from worker.contracts.workloads import WorkloadConfig as WorkloadConfig

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from worker.contracts.evaluation import EvaluationResult
 from worker.contracts.ids import (
@@ -123,21 +123,59 @@ class TrainRoundInput(Model):
     config: TrainingRunConfig
     resume_from: str | None = None
     output_dir: str
+    labels: str | None = None
+    """The round's search-labelled decisions (LabelRoundOutput.labels) when the run distils."""
 
     @field_validator("run_id")
     @classmethod
     def _safe_run_id(cls, run_id: str) -> str:
         return checked(id_problem(run_id, "run_id"), run_id)
 
-    @field_validator("resume_from")
+    @field_validator("resume_from", "labels")
     @classmethod
-    def _safe_resume(cls, location: str | None) -> str | None:
-        return location if not location else checked(location_problem(location, "resume_from"), location)
+    def _safe_resume(cls, location: str | None, info: ValidationInfo) -> str | None:
+        return location if not location else checked(location_problem(location, info.field_name), location)
 
     @field_validator("output_dir")
     @classmethod
     def _safe_output(cls, location: str) -> str:
         return checked(location_problem(location, "output_dir"), location)
+
+
+class LabelRoundInput(Model):
+    """A distilling run's label step: `config.ppo.distill.episodes_per_round` training
+    episodes played by `search` into `output_dir` (worker/activities/labels.py)."""
+
+    run_id: str
+    round: int
+    config: TrainingRunConfig
+    search: str
+    """search:<base> for this round (the run's own, or over its latest checkpoint)."""
+    output_dir: str
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        return checked(id_problem(run_id, "run_id"), run_id)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _safe_output(cls, location: str) -> str:
+        return checked(location_problem(location, "output_dir"), location)
+
+
+class LabelHeartbeat(Model):
+    round: int
+    episodes_done: int
+
+
+class LabelRoundOutput(Model):
+    labels: str
+    """Directory (path or URI) holding the round's labels.parquet."""
+    search: str
+    episodes: int
+    decisions: int
+    elapsed_s: float
 
 
 class TrainRoundOutput(Model):
@@ -193,6 +231,8 @@ class RoundSummary(Model):
     iterations: list[IterationProgress] = Field(default_factory=list)
     """The round's per-iteration learner metrics; the workflow keeps them for its last
     rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
+    labels: LabelRoundOutput | None = None
+    """A distilling run's label step: the search that labelled, where, and how much."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]

@@ -14,6 +14,7 @@ from worker.contracts.ids import (
     swf_path_problem,
 )
 from worker.contracts.names import TRACE_WORKLOADS, WORKLOAD_PRESETS, heuristic_problem
+from worker.search.options import SearchOptions
 
 
 class WorkloadConfig(Model):
@@ -57,6 +58,50 @@ class WorkloadConfig(Model):
         return self
 
 
+SEARCH_PREFIX = "search:"
+
+
+class DistillParams(Model):
+    """Expert iteration: each round first labels training episodes with a search, then PPO
+    also imitates it (worker/rl/labels.py, worker/rl/distill.py)."""
+
+    search: str = Field(
+        "search:tuned",
+        max_length=100,
+        description="The search that labels round 1: search:<heuristic or tuned>. From round 2 on "
+        "the search runs over the round's own checkpoint, unless `pin` keeps this one.",
+    )
+    pin: bool = Field(
+        False,
+        strict=True,
+        description="Label every round with `search` as given, instead of searching over the run's "
+        "latest checkpoint once it has one.",
+    )
+    weight: StrictNum = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Weight of the imitation term in PPO's loss (1 weighs it like PPO's policy loss); "
+        "leave the block out for plain PPO.",
+    )
+    episodes_per_round: StrictCount = Field(
+        8, ge=1, le=1_000, description="Training episodes labelled per round."
+    )
+    options: SearchOptions = Field(
+        default_factory=SearchOptions, description="The labelling search's options."
+    )
+
+    @field_validator("search")
+    @classmethod
+    def _known_search(cls, name: str) -> str:
+        if not name.startswith(SEARCH_PREFIX):
+            raise ValueError(f"a labelling search is named search:<heuristic or tuned>, not {name!r}")
+        base = name.removeprefix(SEARCH_PREFIX)
+        if base != "tuned" and (problem := heuristic_problem(base, "search base")) is not None:
+            raise ValueError(problem)
+        return name
+
+
 class PPOParams(Model):
     """PPO hyper-parameters a user may set; the rest keep worker/rl/config.py's defaults."""
 
@@ -85,6 +130,9 @@ class PPOParams(Model):
         "choices, starting as the teacher (residual policy).",
     )
     prior_weight: StrictNum = Field(3.0, ge=0, le=50, description="Initial weight of the teacher's choice.")
+    distill: DistillParams | None = Field(
+        None, description="Expert iteration: label with a search each round and imitate it (None: plain PPO)."
+    )
 
     @field_validator("warm_start", "prior")
     @classmethod

@@ -103,6 +103,16 @@ class PPOHyperparams:
     """False: each decision picks the next job to start, whether it fits now or not, and
     nothing else starts before it (RLScheduler's setting without backfilling; the env's
     `backfilling` option). A property of the policy's actions, so the checkpoint keeps it."""
+    distill_weight: float = 0.0
+    """Weight of the distillation term added to PPO's loss on every minibatch: cross-entropy
+    of the policy to a search's soft targets plus `vf_loss_coeff` x the value's squared
+    error to the labelled returns (worker/rl/distill.py). 0 is plain PPO, bit for bit;
+    1 weighs the imitation like PPO's own policy loss."""
+    distill_labels: str | None = None
+    """Local directory of the round's search-labelled decisions (worker/rl/labels.py);
+    needed when `distill_weight` > 0."""
+    distill_batch_size: int = 256
+    """Labelled decisions drawn per PPO minibatch for the distillation term."""
     torch_threads: int = 1
     """Torch intra-op threads of the learner (this process, during a round). On 2 cores,
     2 threads learn ~1.4x faster on an idle machine but ~4x slower as soon as another
@@ -244,8 +254,18 @@ def _lr_schedule(ppo: PPOHyperparams) -> float | list[list[float]]:
 
 def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfig:
     """RLlib PPOConfig for a round; `seed` overrides `cfg.seed` (resumed rounds)."""
+    from worker.rl.distill import (
+        LEARNER_CONFIG_KEY,
+        DistillPPOLearner,
+    )  # it imports the labels, which import this
+
     ppo = cfg.ppo
     seed = cfg.seed if seed is None else seed
+    distill = {
+        "weight": ppo.distill_weight,
+        "labels": ppo.distill_labels,
+        "batch_size": ppo.distill_batch_size,
+    }
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
@@ -267,7 +287,12 @@ def build_ppo_config(cfg: TrainRoundConfig, seed: int | None = None) -> PPOConfi
             # and tensorise it. Nothing else is added, so inference needs no connector.
             add_default_connectors_to_env_to_module_pipeline=True,
         )
-        .learners(num_learners=0, num_gpus_per_learner=0)
+        .learners(
+            num_learners=0,
+            num_gpus_per_learner=0,
+            learner_class=DistillPPOLearner,
+            learner_config_dict={LEARNER_CONFIG_KEY: distill},
+        )
         # A lost env runner fails the iteration instead of being restarted in place: the
         # training activity's retry resumes from the last checkpoint, and Ray does not
         # log an error per build about restartable actors' arguments.

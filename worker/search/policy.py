@@ -131,6 +131,10 @@ class SearchPolicy:
         self._seed = 0
         self._decision = 0
         """Decisions so far in this episode: seeds its runtime samples."""
+        self.last_values: dict[int, float] = {}
+        """The last decision's fully evaluated candidates (action -> mean rollout value,
+        the base's choice first), empty when nothing was compared: what a search-labelled
+        dataset records as the search's evidence (worker/rl/labels.py)."""
 
     def fork(
         self, engine: ClusterSim, other: ClusterSim, job_index: Callable[[int], int] = int
@@ -194,6 +198,7 @@ class SearchPolicy:
         stats = self.stats
         stats.decisions += 1
         self._decision += 1
+        self.last_values = {}
         base_action = int(self.base.act(view))
         try:
             if self.options.candidates == 1:
@@ -230,6 +235,7 @@ class SearchPolicy:
                 values.append(np.array(row))
             stats.candidates += len(values)
             stats.rollout_steps += sum(e.steps for e in envs) - steps_before
+            self.last_values = {a: float(v.mean()) for a, v in zip(actions, values, strict=False)}
             if not values:
                 return base_action
             chosen = actions[choose(values, self.options.margin, self.options.z)]

@@ -1,5 +1,11 @@
 """TrainingLoopWorkflow: rounds of scenario -> train -> evaluate -> store, until told to stop.
 
+A run with `ppo.distill` labels first in each round (`label_round`: training episodes
+played by the search, stored under the run's `labels/round-NNNN`), and the round's PPO
+also imitates those labels (worker/rl/distill.py). Every round labels with the run's
+`distill.search` first; once the run has a checkpoint, with `search:<that checkpoint>`
+(expert iteration: the improved policy is the next search's base), unless `distill.pin`.
+
 Each round validates the workload (`generate_scenario`, cheap), trains
 `iterations_per_round` PPO iterations resuming from the latest checkpoint
 (`train_policy`, which survives worker crashes through its heartbeats), evaluates the
@@ -43,11 +49,13 @@ from worker.workflows import inference_queue, training_queue
 
 with workflow.unsafe.imports_passed_through():
     from worker.activities.evaluation import evaluate_policy
+    from worker.activities.labels import label_round
     from worker.activities.scenario import generate_scenario
     from worker.activities.training import round_seed, store_checkpoint, train_policy
     from worker.contracts import (
         TRAINING_LOOP_WORKFLOW,
         EvaluateInput,
+        LabelRoundInput,
         RoundSummary,
         StopRequest,
         StopResult,
@@ -160,8 +168,30 @@ class TrainingLoopWorkflow:
             task_queue=inference_queue(),
             **SCENARIO_OPTIONS,
         )
-        output_dir = f"{(config.checkpoint_dir or config.run_id).rstrip('/')}/round-{round_:04d}"
+        run_dir = (config.checkpoint_dir or config.run_id).rstrip("/")
+        output_dir = f"{run_dir}/round-{round_:04d}"
         iterations = config.iterations_per_round
+        labelled = None
+        if config.ppo.distill is not None:
+            labelled = await workflow.execute_activity(
+                label_round,
+                LabelRoundInput(
+                    run_id=config.run_id,
+                    round=round_,
+                    config=config.model_copy(update={"state": None}),
+                    search=self._labelling_search(config),
+                    output_dir=f"{run_dir}/labels/round-{round_:04d}",
+                ),
+                task_queue=training_queue(),
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=config.heartbeat_timeout_s),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=10,
+                ),
+            )
         trained = await workflow.execute_activity(
             train_policy,
             TrainRoundInput(
@@ -170,6 +200,7 @@ class TrainingLoopWorkflow:
                 config=config.model_copy(update={"state": None}),
                 resume_from=progress.latest_checkpoint or config.resume_from,
                 output_dir=output_dir,
+                labels=labelled.labels if labelled else None,
             ),
             task_queue=training_queue(),
             start_to_close_timeout=max(timedelta(hours=1), timedelta(minutes=5) * iterations),
@@ -209,6 +240,7 @@ class TrainingLoopWorkflow:
             evaluation=evaluation,
             finished_at=workflow.now(),
             iterations=trained.history,
+            labels=labelled,
         )
         stored = await workflow.execute_activity(
             store_checkpoint,
@@ -224,6 +256,12 @@ class TrainingLoopWorkflow:
         )
         summary.checkpoint = stored.checkpoint
         return summary
+
+    def _labelling_search(self, config: TrainingRunConfig) -> str:
+        distill = config.ppo.distill
+        assert distill is not None
+        latest = self._progress.latest_checkpoint
+        return distill.search if distill.pin or not latest else f"search:{latest}"
 
     def _record(self, summary: RoundSummary) -> None:
         progress = self._progress
