@@ -72,7 +72,7 @@ def save(path: Path, document: dict[str, Any]) -> None:
 
 
 def make_search(base_name: str, spec: Any, options: dict[str, Any]):  # -> SearchPolicy
-    from worker.search.options import SearchOptions
+    from worker.contracts.search import SearchOptions
     from worker.search.policy import SearchPolicy
     from worker.sim.league import build_heuristics
 
@@ -366,7 +366,7 @@ def cost(
     each size (window 32, 12.5 jobs per node), and in the same run: rollout steps per second
     at depth 1 (the base's decision and a belief step, restores included) against env steps
     per second with and without observations (the base deciding)."""
-    from worker.search.options import SearchOptions
+    from worker.contracts.search import SearchOptions
     from worker.search.policy import SearchPolicy
     from worker.sim.env import SchedulingEnv
     from worker.sim.heuristics import make_heuristic

@@ -418,9 +418,9 @@ def label_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from worker.artifacts import publish, resolve_output
+    from worker.contracts.search import SearchOptions
     from worker.rl.labels import LabelRequest, label, label_seeds, make_search, write_labels
     from worker.rl.runtime import ensure_ray, shutdown_ray
-    from worker.search.options import SearchOptions
     from worker.settings import get_settings
     from worker.sim.workloads import WorkloadSpec
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from worker.contracts.search import SearchOptions
 from worker.rl.config import PPOHyperparams, TrainRoundConfig, build_ppo_config
 from worker.rl.labels import LabelRequest, distill_data, label, label_seeds, read_labels, write_labels
-from worker.search.options import SearchOptions
 from worker.settings import WorkerSettings
 from worker.sim.workloads import WorkloadSpec
 

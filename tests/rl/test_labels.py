@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from worker.contracts.search import SearchOptions
 from worker.rl.config import TRAINING_SEED_OFFSET, TrainingEnv, env_config
 from worker.rl.labels import (
     LabelRequest,
@@ -25,7 +26,6 @@ from worker.rl.labels import (
     soft_target,
     write_labels,
 )
-from worker.search.options import SearchOptions
 from worker.settings import WorkerSettings
 from worker.sim.evaluate import episode_seeds
 from worker.sim.heuristics.tuned import tuning_spec

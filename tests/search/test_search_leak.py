@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from worker.search.options import SearchOptions
+from worker.contracts.search import SearchOptions
 from worker.search.policy import SearchPolicy
 from worker.sim.engine import ClusterSim
 from worker.sim.env import SchedulingEnv

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worker.contracts.search import SearchOptions
 from worker.search import policy as search_module
-from worker.search.options import SearchOptions
 from worker.search.policy import SearchPolicy
 from worker.search.rollout import RolloutEnv
 from worker.sim.env import SchedulingEnv

@@ -368,9 +368,9 @@ def test_labels_resume_in_the_store_and_download_like_a_checkpoint(
     """A labelling attempt on another machine left one episode's part in the bucket (and
     a torn write): the retry labels only the other episode, the bucket ends with one
     labels.parquet and no parts, and a fresh machine reads it through the checkpoint cache."""
+    from worker.contracts.search import SearchOptions
     from worker.rl import label_store
     from worker.rl.labels import LabelRequest, label_episode, label_seeds, metadata_of, read_labels
-    from worker.search.options import SearchOptions
     from worker.sim.workloads import WorkloadSpec
 
     request = LabelRequest(

@@ -125,8 +125,8 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
     temporal_address: str, data_dir: Path
 ) -> None:
     from worker.contracts import DistillParams
+    from worker.contracts.search import SearchOptions
     from worker.rl.labels import metadata_of, read_labels
-    from worker.search.options import SearchOptions
 
     async def body() -> None:
         prefix = fresh_prefix()

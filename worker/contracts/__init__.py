@@ -14,6 +14,7 @@ process and Temporal's workflow sandbox can both load it cheaply. One module per
 - `schedules`: training schedules' ids and memo keys;
 - `clusters`: registered real clusters (Slurm), their ticks and decision history
   (imported from `worker.contracts.clusters`, not re-exported here);
+- `search`: the options of a decision-time search (`search:<base>`);
 - `store`: how to reach the artifact store (opening it is worker/storage.py's).
 
 Everything public is re-exported here, so `from worker.contracts import X` works for all.

@@ -14,7 +14,7 @@ from worker.contracts.ids import (
     swf_path_problem,
 )
 from worker.contracts.names import TRACE_WORKLOADS, WORKLOAD_PRESETS, heuristic_problem
-from worker.search.options import SearchOptions
+from worker.contracts.search import SearchOptions
 
 
 class WorkloadConfig(Model):

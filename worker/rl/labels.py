@@ -37,10 +37,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from worker.contracts import heuristic_problem
+from worker.contracts import SEARCH_PREFIX, heuristic_problem
+from worker.contracts.search import SearchOptions
 from worker.rl.config import TRAINING_SEED_OFFSET
-from worker.search.options import SearchOptions
-from worker.search.policy import GAIN_TOLERANCE, PREFIX, SearchPolicy
+from worker.search.policy import GAIN_TOLERANCE, SearchPolicy
 from worker.sim.heuristics import TUNED, make_heuristic
 from worker.sim.heuristics.tuned import make_tuned, tuning_spec
 from worker.sim.policy import Policy
@@ -75,7 +75,7 @@ class LabelRequest:
     """What to label with: the search, the env the policy trains in, and the target."""
 
     workload: WorkloadSpec
-    search: str = f"{PREFIX}{TUNED}"
+    search: str = f"{SEARCH_PREFIX}{TUNED}"
     """`search:<heuristic or tuned>`."""
     options: SearchOptions = field(default_factory=SearchOptions)
     window: int = 32
@@ -125,9 +125,9 @@ def make_search(request: LabelRequest) -> SearchPolicy:
     """The request's `search:<base>`: over a heuristic, `tuned` (resolved for the workload
     on training seeds), or a checkpoint (a path or store URI: the learned policy plays the
     rollouts; expert iteration's rounds after the first)."""
-    if not request.search.startswith(PREFIX):
+    if not request.search.startswith(SEARCH_PREFIX):
         raise ValueError(f"a labelling search is named search:<base>, not {request.search!r}")
-    base_name = request.search.removeprefix(PREFIX)
+    base_name = request.search.removeprefix(SEARCH_PREFIX)
     spec = request.workload
     if base_name == TUNED:
         base: Policy = make_tuned(spec, request.window, request.objective)

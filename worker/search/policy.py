@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from worker.contracts import SEARCH_PREFIX
+from worker.contracts.search import SearchOptions
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
     build_belief,
@@ -40,7 +41,6 @@ from worker.search.belief import (
     sampled_runtimes,
 )
 from worker.search.candidates import candidate_actions
-from worker.search.options import SearchOptions
 from worker.search.rollout import RolloutEnv
 from worker.sim.engine import ClusterSim
 from worker.sim.heuristics.tuned import tuning_spec

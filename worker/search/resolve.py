@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from worker.contracts import SEARCH_PREFIX
-from worker.search.options import SearchOptions
+from worker.contracts.search import SearchOptions
 from worker.search.policy import SearchPolicy
 from worker.sim.league import build_heuristics
 from worker.sim.policy import Policy

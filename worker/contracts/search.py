@@ -1,4 +1,5 @@
-"""What a search may spend and how it decides: the options of `search:<base>`.
+"""What a search may spend and how it decides: the options of `search:<base>`, a contract
+since run settings (`ppo.distill`) and plan requests carry them (the search is worker/search).
 
 Plain pydantic (no simulator import), so a request model can embed it and a bad value
 is refused with the field's name. The defaults are the ones measured best on
