@@ -105,7 +105,12 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
             Worker(
                 client,
                 task_queue=prefix + INFERENCE_TASK_QUEUE,
-                workflows=[SchedulerWorkflow, SchedulerServiceWorkflow, ClusterLoopWorkflow, ClusterProbeWorkflow],
+                workflows=[
+                    SchedulerWorkflow,
+                    SchedulerServiceWorkflow,
+                    ClusterLoopWorkflow,
+                    ClusterProbeWorkflow,
+                ],
                 activities=[
                     plan_schedule,
                     generate_scenario,
