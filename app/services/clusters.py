@@ -25,6 +25,7 @@ from temporalio.client import (
     WorkflowFailureError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -43,6 +44,7 @@ from app.models import (
     ClusterTick,
     utcnow,
 )
+from app.services.runs import failure_message
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts.clusters import (
     CLUSTER_LOOP_WORKFLOW,
@@ -230,11 +232,14 @@ async def probe_cluster(client: Client, settings: Settings, config: ClusterConfi
             ),
             budget + 2,
         )
-    except (TimeoutError, WorkflowFailureError) as error:
-        raise Unavailable(
-            f"no worker checked cluster {config.name!r} within {budget:.0f} s: is `rlsched worker` "
-            f"serving the {settings.inference_queue} queue?"
-        ) from error
+    except WorkflowFailureError as error:
+        if not _timed_out(error):
+            raise Unavailable(
+                f"the check of cluster {config.name!r} failed on the worker: {failure_message(error)}"
+            ) from error
+        raise _no_worker(config, settings, budget) from error
+    except TimeoutError as error:
+        raise _no_worker(config, settings, budget) from error
     except (RPCError, RPCTimeoutOrCancelledError) as error:
         raise Unavailable(f"Temporal did not start the cluster check: {error}") from error
     if probe.reachable:
@@ -243,6 +248,22 @@ async def probe_cluster(client: Client, settings: Settings, config: ClusterConfi
     if probe.cause == "endpoint":
         raise Unprocessable(f"cluster {config.name!r} cannot be reached: {detail}", ["body", "endpoint"])
     raise Unavailable(f"cluster {config.name!r} cannot be reached: {detail}")
+
+
+def _timed_out(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, TemporalTimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _no_worker(config: ClusterConfig, settings: Settings, budget: float) -> Unavailable:
+    return Unavailable(
+        f"no worker checked cluster {config.name!r} within {budget:.0f} s: is `rlsched worker` "
+        f"serving the {settings.inference_queue} queue?"
+    )
 
 
 def _write_registration(session: Session, existing: Cluster | None, config: ClusterConfig) -> Cluster:

@@ -36,15 +36,16 @@ def prefix(temporal_address: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def api(temporal_address: str, prefix: str, tmp_path: Path) -> Iterator[Callable[[Path], TestClient]]:
-    """An app whose allow-list is `allowed` (a cluster's directory)."""
+def api(temporal_address: str, prefix: str, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """An app whose allow-list is `allowed` (a cluster's directory), served by the
+    module's inference worker unless given another queue prefix."""
     with contextlib.ExitStack() as stack:
 
-        def make(allowed: Path) -> TestClient:
+        def make(allowed: Path, queue_prefix: str = prefix) -> TestClient:
             settings = Settings(
                 data_dir=tmp_path,
                 temporal_address=temporal_address,
-                task_queue_prefix=prefix,
+                task_queue_prefix=queue_prefix,
                 reconcile_interval_s=0,
                 cluster_endpoints=str(allowed),
                 cluster_probe_timeout_s=2,
@@ -70,7 +71,7 @@ def register(client: TestClient, slurm: SlurmCluster, name: str, mode: str) -> A
 
 
 def test_advise_records_decisions_over_the_api_and_leaves_slurm_alone(
-    api: Callable[[Path], TestClient], slurm: SlurmCluster
+    api: Callable[..., TestClient], slurm: SlurmCluster
 ) -> None:
     client = api(slurm.root)
     jobs = [slurm.submit_deferred(*WHOLE_P5) for _ in range(2)]
@@ -136,7 +137,7 @@ def test_advise_records_decisions_over_the_api_and_leaves_slurm_alone(
 
 
 def test_enforce_starts_a_pending_job_on_the_planned_node(
-    api: Callable[[Path], TestClient], slurm: SlurmCluster
+    api: Callable[..., TestClient], slurm: SlurmCluster
 ) -> None:
     client = api(slurm.root)
     job = slurm.submit_deferred(*WHOLE_P5)
@@ -155,7 +156,7 @@ def test_enforce_starts_a_pending_job_on_the_planned_node(
 
 
 def test_registration_names_why_a_cluster_cannot_be_reached(
-    api: Callable[[Path], TestClient], start_slurm: StartSlurm
+    api: Callable[..., TestClient], start_slurm: StartSlurm
 ) -> None:
     slurm = start_slurm(DEFAULT_NODES[:1])
     slurm.stop_controller()
@@ -174,3 +175,7 @@ def test_registration_names_why_a_cluster_cannot_be_reached(
     )
     assert "RLSCHED_CLUSTER_ENDPOINTS" in outside["detail"]
     assert client.get("/clusters").json()["count"] == 0  # nothing registered, no loop started
+
+    unserved = api(slurm.root, queue_prefix=f"none-{uuid.uuid4().hex[:6]}-")
+    nobody = assert_problem(register(unserved, slurm, "lonely", "advise"), 503)
+    assert "no worker checked cluster 'lonely'" in nobody["detail"] and "none-" in nobody["detail"]
