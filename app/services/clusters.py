@@ -372,11 +372,14 @@ def _save(session: Session, row: Cluster, status: ClusterLoopStatus | None) -> N
 
 
 def _index_ticks(session: Session, row: Cluster, history: Sequence[TickRecord]) -> None:
-    """Insert the ticks newer than the newest indexed one and count their outcomes. A
-    concurrent writer indexing the same ticks makes the commit fail (primary key): the
-    caller rolls back and the next refresh starts again from what that writer stored."""
+    """Insert the ticks newer than the newest indexed one and count their outcomes. The
+    row is locked first (PostgreSQL; SQLite has one writer at a time), so the counts and
+    the newest tick are read as a concurrent writer (a read racing the reconciler, or a
+    second app) left them; one that inserts the same ticks anyway fails on the primary key,
+    and the caller rolls back."""
+    counted = session.exec(select(Cluster.outcomes).where(Cluster.name == row.name).with_for_update()).one()
     newest = session.exec(select(func.max(ClusterTick.tick)).where(ClusterTick.cluster == row.name)).one()
-    outcomes = dict(row.outcomes or {})
+    outcomes = dict(counted or {})
     for record in history:
         if newest is not None and record.tick <= newest:
             continue

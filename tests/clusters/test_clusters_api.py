@@ -41,12 +41,13 @@ def api(temporal_address: str, prefix: str, tmp_path: Path) -> Iterator[Callable
     module's inference worker unless given another queue prefix."""
     with contextlib.ExitStack() as stack:
 
-        def make(allowed: Path, queue_prefix: str = prefix) -> TestClient:
+        def make(allowed: Path, queue_prefix: str = prefix, database_url: str | None = None) -> TestClient:
             settings = Settings(
                 data_dir=tmp_path,
+                database_url=database_url,
                 temporal_address=temporal_address,
                 task_queue_prefix=queue_prefix,
-                reconcile_interval_s=0,
+                reconcile_interval_s=0.5,
                 cluster_endpoints=str(allowed),
                 cluster_probe_timeout_s=2,
             )
@@ -71,17 +72,19 @@ def register(client: TestClient, slurm: SlurmCluster, name: str, mode: str) -> A
 
 
 def test_advise_records_decisions_over_the_api_and_leaves_slurm_alone(
-    api: Callable[..., TestClient], slurm: SlurmCluster
+    api: Callable[..., TestClient], slurm: SlurmCluster, database_url: str
 ) -> None:
-    client = api(slurm.root)
+    """On SQLite and PostgreSQL: the app's reads and its reconciler index the same ticks."""
+    client = api(slurm.root, database_url=database_url)
     jobs = [slurm.submit_deferred(*WHOLE_P5) for _ in range(2)]
     before = {job: {k: slurm.scontrol_show("job", job)[k] for k in WATCHED} for job in jobs}
 
-    created = register(client, slurm, "lab", "advise")
+    lab = f"lab-{uuid.uuid4().hex[:6]}"  # the session's Temporal server outlives the test
+    created = register(client, slurm, lab, "advise")
     assert created.status_code == 201, created.text
     registered = created.json()
-    assert created.headers["location"] == "/clusters/lab"
-    assert registered["workflow_id"] == "cluster-lab" and registered["status"] == "running"
+    assert created.headers["location"] == f"/clusters/{lab}"
+    assert registered["workflow_id"] == f"cluster-{lab}" and registered["status"] == "running"
     assert registered["probe"] | {"notes": []} == {
         "reachable": True,
         "cause": None,
@@ -92,9 +95,9 @@ def test_advise_records_decisions_over_the_api_and_leaves_slurm_alone(
         "skipped": 0,
         "notes": [],
     }
-    assert_problem(register(client, slurm, "lab", "advise"), 409)
+    assert_problem(register(client, slurm, lab, "advise"), 409)
 
-    page = wait_for(client, "/clusters/lab/decisions?limit=2", lambda b: b["count"] >= 2)
+    page = wait_for(client, f"/clusters/{lab}/decisions?limit=2", lambda b: b["count"] >= 2)
     newest, older = page["data"]
     assert newest["tick"] > older["tick"]
     assert page["next_offset"] == (2 if page["count"] > 2 else None)
@@ -109,31 +112,31 @@ def test_advise_records_decisions_over_the_api_and_leaves_slurm_alone(
         "p5n4",
     }
 
-    cluster = client.get("/clusters/lab").json()
+    cluster = client.get(f"/clusters/{lab}").json()
     assert cluster["ticks"] >= 2 and cluster["failed_ticks"] == 0 and cluster["outcomes"]["advised"] >= 4
     assert cluster["last_tick"]["tick"] >= newest["tick"] and cluster["class"] == "default"
-    assert [c["name"] for c in client.get("/clusters").json()["data"]] == ["lab"]
-    assert 'href="/ui/clusters/lab"' in client.get("/ui/clusters").text
-    assert "advised" in client.get("/ui/clusters/lab").text
+    assert [c["name"] for c in client.get("/clusters").json()["data"]] == [lab]
+    assert f'href="/ui/clusters/{lab}"' in client.get("/ui/clusters").text
+    assert "advised" in client.get(f"/ui/clusters/{lab}").text
 
-    stopping = client.delete("/clusters/lab")
+    stopping = client.delete(f"/clusters/{lab}")
     assert stopping.status_code == 202 and stopping.json() == {
-        "name": "lab",
+        "name": lab,
         "status": "stopping",
         "how": "cancel",
     }
-    ended = wait_for(client, "/clusters/lab", lambda b: b["status"] != "stopping", 30)
+    ended = wait_for(client, f"/clusters/{lab}", lambda b: b["status"] != "stopping", 30)
     assert ended["status"] == "stopped" and ended["stopped_at"] is not None
     time.sleep(2)  # two intervals: a loop still running would tick
-    assert client.get("/clusters/lab").json()["ticks"] == ended["ticks"]
-    assert_problem(client.delete("/clusters/lab"), 409)
+    assert client.get(f"/clusters/{lab}").json()["ticks"] == ended["ticks"]
+    assert_problem(client.delete(f"/clusters/{lab}"), 409)
 
     after = {job: {k: slurm.scontrol_show("job", job)[k] for k in WATCHED} for job in jobs}
     assert after == before  # advise wrote nothing: still pending, same priority, lease, comment
 
-    again = register(client, slurm, "lab", "advise")  # an ended loop's name can be registered again
+    again = register(client, slurm, lab, "advise")  # an ended loop's name can be registered again
     assert again.status_code == 201 and again.json()["ticks"] == 0
-    assert client.delete("/clusters/lab").status_code == 202
+    assert client.delete(f"/clusters/{lab}").status_code == 202
 
 
 def test_enforce_starts_a_pending_job_on_the_planned_node(
@@ -141,15 +144,18 @@ def test_enforce_starts_a_pending_job_on_the_planned_node(
 ) -> None:
     client = api(slurm.root)
     job = slurm.submit_deferred(*WHOLE_P5)
-    assert register(client, slurm, "farm", "enforce").status_code == 201
+    farm = f"farm-{uuid.uuid4().hex[:6]}"
+    assert register(client, slurm, farm, "enforce").status_code == 201
     try:
+        # the list answers from the index alone: the app's reconciler keeps it current
+        wait_for(client, "/clusters", lambda b: b["data"][0]["ticks"] >= 1)
         page = wait_for(
             client,
-            "/clusters/farm/decisions",
+            f"/clusters/{farm}/decisions",
             lambda b: any(d["outcome"] == "applied" for t in b["data"] for d in t["decisions"]),
         )
     finally:
-        client.delete("/clusters/farm")
+        client.delete(f"/clusters/{farm}")
     applied = [d for t in page["data"] for d in t["decisions"] if d["outcome"] == "applied"]
     assert applied[-1]["job_id"] == job and applied[-1]["action"] == "start"
     assert slurm.wait_job_state(job, ["RUNNING"])["NodeList"] == applied[-1]["node"]
