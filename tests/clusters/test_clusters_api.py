@@ -51,9 +51,17 @@ def api(temporal_address: str, prefix: str, tmp_path: Path) -> Iterator[Callable
                 cluster_endpoints=str(allowed),
                 cluster_probe_timeout_s=2,
             )
-            return stack.enter_context(TestClient(create_app(settings)))
+            client = stack.enter_context(TestClient(create_app(settings)))
+            stack.callback(end_loops, client)  # a failed test leaves no loop ticking
+            return client
 
         yield make
+
+
+def end_loops(client: TestClient) -> None:
+    for cluster in client.get("/clusters").json()["data"]:
+        if cluster["status"] == "running":
+            client.delete(f"/clusters/{cluster['name']}")
 
 
 def wait_for(client: TestClient, url: str, done: Callable[[Any], bool], timeout_s: float = 60) -> Any:
