@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from provenance import provenance
 
 POD_LISTS = ("default", "gpuspec33", "multigpu50")
 THEIR_NAMES = {
@@ -171,6 +172,7 @@ def main(
         )  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         document = {
+            **provenance(),
             "rows": rows,
             "train_minutes": train_minutes,
             "training_seeds": training_seeds,
@@ -208,7 +210,7 @@ def main(
             )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    document = {"rows": rows, "nodes": len(nodes), "inflation": 1.3}
+    document = {**provenance(), "rows": rows, "nodes": len(nodes), "inflation": 1.3}
     (out / "fgd_allocation.json").write_text(json.dumps(document, indent=1) + "\n")
     plot(curves, published, out / "fgd_allocation.png")
     print(json.dumps(document))

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from provenance import provenance
 
 DEFAULT_WORKLOADS = ["steady", "bursty", "deadline-tight", "node-failures", "trace:alibaba-default:train"]
 TRACE_LOAD = 0.9
@@ -258,7 +259,7 @@ def main(
     config = {"minutes": minutes, "seeds": seeds, "episodes": episodes, "nodes": nodes, "window": window,
               "jobs": jobs, "overrides": json.loads(overrides), "validation": validation,
               "select_every": select_every, "select_episodes": select_episodes}  # fmt: skip
-    print(json.dumps({"workloads": rows, "training": training, "config": config}))
+    print(json.dumps({**provenance(), "workloads": rows, "training": training, "config": config}))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from provenance import provenance
 
 THEIRS = {
     ("fifo", False): 7273.77,
@@ -150,7 +151,7 @@ def main(
             rows.append(old[0] if old else {"policy": "rl", "backfilling": backfilling, "ours": None})
             rows[-1]["theirs"] = THEIRS[("rl", backfilling)]
     out.mkdir(parents=True, exist_ok=True)
-    document = {"rows": rows, "sequences": sequences, "sequence_jobs": SEQUENCE}
+    document = {**provenance(), "rows": rows, "sequences": sequences, "sequence_jobs": SEQUENCE}
     previous.write_text(json.dumps(document, indent=1) + "\n")
     plot(rows, out / "rlscheduler_table.png")
     print(json.dumps(document))

@@ -355,10 +355,11 @@ def cost(
     decisions: int = typer.Option(150, min=1, help="Decisions searched per size."),
     out: Path = RESULTS,
 ) -> None:
-    """Mean ms per decision of search:<COST_BASE> (default options) on steady at each size
-    (window 32, 12.5 jobs per node), and in the same run: rollout steps per second (restore,
-    the base's decision and a belief step) against env steps per second with and without
-    observations (the base deciding)."""
+    """Mean ms per decision of search:<COST_BASE> (default options, and depth 1) on steady at
+    each size (window 32, 12.5 jobs per node), and in the same run: rollout steps per second
+    at depth 1 (the base's decision and a belief step, restores included) against env steps
+    per second with and without observations (the base deciding)."""
+    from worker.search.options import SearchOptions
     from worker.search.policy import SearchPolicy
     from worker.sim.env import SchedulingEnv
     from worker.sim.heuristics import make_heuristic
@@ -380,24 +381,28 @@ def cost(
                 steps += 1
                 done = terminated or truncated
             rates[observe] = steps / (time.perf_counter() - started)
-        search = SearchPolicy(make_heuristic(COST_BASE))
-        env = SchedulingEnv({"nodes": n, "window": WINDOW, "observe": False})
-        env.load_scenario(scenario, EVAL_SEED)
-        search.reset(EVAL_SEED)
-        for _ in range(decisions):
-            _, _, terminated, truncated, _ = env.step(search.act(env.decision_view()))
-            if terminated or truncated:
-                break
-        stats = search.stats
+        searches = []
+        for options in (SearchOptions(), SearchOptions(depth=1)):  # depth 1: a step is the base's
+            search = SearchPolicy(make_heuristic(COST_BASE), options)
+            env = SchedulingEnv({"nodes": n, "window": WINDOW, "observe": False})
+            env.load_scenario(scenario, EVAL_SEED)
+            search.reset(EVAL_SEED)
+            for _ in range(decisions):
+                _, _, terminated, truncated, _ = env.step(search.act(env.decision_view()))
+                if terminated or truncated:
+                    break
+            searches.append(search.stats)
+        stats, flat = searches
         row = {
             "nodes": n,
             "window": WINDOW,
             "jobs": spec.jobs,
             "base": COST_BASE,
-            "options": search.options.model_dump(),
+            "options": SearchOptions().model_dump(),
             "decisions": stats.decisions,
             "ms_per_decision": round(stats.ms_per_decision, 2),
-            "rollout_steps_per_s": round(stats.rollout_steps / max(stats.rollout_seconds, 1e-9)),
+            "ms_per_decision_depth_1": round(flat.ms_per_decision, 2),
+            "rollout_steps_per_s": round(flat.rollout_steps / max(flat.rollout_seconds, 1e-9)),
             "env_steps_per_s": round(rates[True]),
             "env_steps_per_s_without_observation": round(rates[False]),
         }

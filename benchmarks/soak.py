@@ -46,6 +46,7 @@ from typing import Annotated, Any
 import httpx
 import psutil
 import typer
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -292,6 +293,7 @@ def main(
 ) -> None:
     with own_stack() as stack:
         result = asyncio.run(soak(stack, plans, rounds, latency_plans))
+    result.update(provenance())
     result["machine"] = {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)}
     text = json.dumps(result, indent=2)
     print(text)

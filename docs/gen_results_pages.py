@@ -372,6 +372,86 @@ def render_soak(data: Json) -> Page:
     )
 
 
+REPLAY_RUNS = {
+    "slurm_backfill": "Slurm alone (sched/backfill)",
+    "slurm_steered": "Slurm steered by the control loop",
+    "sim": "simulator, same policy",
+    "sim_fifo_backfill": "simulator, Slurm-like heuristic",
+}
+
+
+def render_slurm_replay(data: Json) -> Page:
+    settings, runs = data["settings"], data["runs"]
+    metrics = ("score", "mean_bounded_slowdown", "utilization")
+    body = (
+        settings_table(settings)
+        + "\n## Runs\n\nEvery figure comes from the runs' per-job records through one function; "
+        "times in simulated seconds.\n\n"
+        + table(
+            ["run", "policy", *metrics, "mean wait s", "makespan s", "finished"],
+            (
+                (
+                    REPLAY_RUNS.get(name, name),
+                    run.get("policy"),
+                    *(run[m] for m in metrics),
+                    run["mean_wait_s"],
+                    run["makespan_s"],
+                    run["jobs_finished"],
+                )
+                for name, run in runs.items()
+            ),
+        )
+        + "\n## Simulator against Slurm\n\nMetric differences are simulator minus Slurm; start "
+        "errors are per job, |simulated start - Slurm's start|.\n\n"
+        + table(
+            [
+                "simulator",
+                "Slurm",
+                *(f"{m} diff" for m in metrics),
+                "mean start error s",
+                "median",
+                "p90",
+                "same node",
+            ],
+            (
+                (
+                    REPLAY_RUNS.get(pair["sim"], pair["sim"]),
+                    REPLAY_RUNS.get(pair["slurm"], pair["slurm"]),
+                    *(pair["metric_diff"][m] for m in metrics),
+                    pair["start_error"].get("mean_abs_s"),
+                    pair["start_error"].get("median_abs_s"),
+                    pair["start_error"].get("p90_abs_s"),
+                    pair["start_error"].get("same_node_share"),
+                )
+                for pair in data["sim_vs_slurm"]
+            ),
+        )
+    )
+    steered = runs.get("slurm_steered", {})
+    if steered:
+        body += "\n## The control loop\n\n" + table(
+            ["ticks", "median tick ms", "max tick ms", "jobs it started", "decisions", "failed ticks"],
+            [
+                (
+                    steered.get("ticks"),
+                    steered.get("tick_ms_median"),
+                    steered.get("tick_ms_max"),
+                    steered.get("started_by_loop"),
+                    ", ".join(f"{k}: {v}" for k, v in steered.get("decisions", {}).items()),
+                    len(steered.get("failed_ticks", [])),
+                )
+            ],
+        )
+    if data.get("note"):
+        body += f"\n## What it shows\n\n{data['note']}\n"
+    score = {name: runs[name]["score"] for name in ("slurm_backfill", "slurm_steered", "sim") if name in runs}
+    return Page(
+        f"Sim against reality: {settings['jobs']} {settings['workload']} jobs on a real Slurm",
+        "score " + ", ".join(f"{REPLAY_RUNS[k]} {fmt(v)}" for k, v in score.items()),
+        body,
+    )
+
+
 def render_generic(data: Json) -> Page:
     """A JSON no renderer knows: its scalars and its lists of flat records, as tables."""
     scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
@@ -397,6 +477,7 @@ RENDERERS: list[tuple[str, Callable[[Json], Page]]] = [
     (r"fgd_allocation_learned(_.*)?", render_fgd_learned),
     (r"rlscheduler_table", render_rlscheduler),
     (r"soak(_.*)?", render_soak),
+    (r"slurm_replay", render_slurm_replay),
 ]
 
 

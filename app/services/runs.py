@@ -267,7 +267,9 @@ async def _sync_from_workflow(session: Session, client: Client, settings: Settin
         run.error = retrying_activity(description.raw_description.pending_activities)
     elif status == WorkflowExecutionStatus.COMPLETED:
         progress = await handle.result(rpc_timeout=timeout)
-        run.status = "completed"
+        # A retry's error seen by an earlier refresh is stale once the workflow completed:
+        # without this it stuck when the retry succeeded and the run ended between refreshes.
+        run.status, run.error = "completed", None
     elif status in _CLOSED_STATUS:
         run.status = _CLOSED_STATUS[status]
         try:

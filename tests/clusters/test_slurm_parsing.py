@@ -89,6 +89,15 @@ def test_pending_job_with_comment_priority_and_deadline() -> None:
     assert slurm_deadline.deadline == NOW + 600  # --deadline wins over the comment
 
 
+def test_runtime_estimate_from_the_comment_is_finer_than_the_time_limit() -> None:
+    def estimate(comment: str) -> float:
+        return read_job(squeue_job(comment=comment, time_limit=2), CONFIG, NOW).request.time_limit_s
+
+    assert estimate("priority=1,estimate=37.5") == 37.5
+    assert estimate("estimate=500") == 120  # Slurm ends the job at its time limit
+    assert estimate("estimate=soon") == estimate("estimate=-3") == estimate("") == 120
+
+
 def test_the_loops_own_lease_and_pin_are_not_the_users() -> None:
     leased = read_job(
         squeue_job(eligible_time=NOW + 90, admin_comment="rlsched:action=defer,tick=cluster-c.4"), CONFIG, NOW

@@ -204,7 +204,13 @@ StartSlurm = Callable[[Sequence[EmulatedNode]], SlurmCluster]
 """The `start_slurm` fixture of tests/clusters: starts a cluster of these nodes."""
 
 
-def slurm_conf(root: Path, nodes: Sequence[EmulatedNode], ctld_port: int, node_ports: Sequence[int]) -> str:
+def slurm_conf(
+    root: Path,
+    nodes: Sequence[EmulatedNode],
+    ctld_port: int,
+    node_ports: Sequence[int],
+    extra: Sequence[str] = (),
+) -> str:
     host = socket.gethostname()
     lines = [
         "ClusterName=rlsched",
@@ -242,6 +248,7 @@ def slurm_conf(root: Path, nodes: Sequence[EmulatedNode], ctld_port: int, node_p
         "PriorityType=priority/basic",
         "MinJobAge=300",
         "KillWait=1",
+        *extra,
     ]
     for node, port in zip(nodes, node_ports, strict=True):
         gres = f" Gres=gpu:{node.gpu_type}:{node.gpus}" if node.gpus else ""
@@ -294,16 +301,19 @@ def start_munge(root: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def start_slurm_cluster(root: Path, nodes: Sequence[EmulatedNode] = DEFAULT_NODES) -> SlurmCluster:
+def start_slurm_cluster(
+    root: Path, nodes: Sequence[EmulatedNode] = DEFAULT_NODES, extra_conf: Sequence[str] = ()
+) -> SlurmCluster:
     """Start munge, slurmctld and one slurmd per node under `root` (an empty directory
-    with a short path) and wait until every node is idle."""
+    with a short path) and wait until every node is idle; `extra_conf` lines join
+    slurm.conf (e.g. `SchedulerParameters=...`)."""
     if missing := missing_programs():
         raise RuntimeError(f"Slurm programs not found: {', '.join(missing)}")
     for sub in ("etc", "state", "spool", "run", "log"):
         (root / sub).mkdir(parents=True)
     ports = free_ports(len(nodes) + 1)
     cluster = SlurmCluster(root, tuple(nodes))
-    cluster.conf.write_text(slurm_conf(root, nodes, ports[0], ports[1:]))
+    cluster.conf.write_text(slurm_conf(root, nodes, ports[0], ports[1:], extra_conf))
     (root / "etc" / "gres.conf").write_text(gres_conf(root, nodes))
     make_gpu_devices(root, nodes)
     try:

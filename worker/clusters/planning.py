@@ -4,7 +4,8 @@ every cluster manager.
 The plan sees each node as what is free on it now: running jobs' remaining time is not
 modelled (Slurm's time limits are upper bounds, often far off), so a node is planned as
 its free CPUs, memory and GPUs, fully allocated nodes are BUSY and drained or down ones
-DOWN. Every pending job is submitted at the read, its time limit as the runtime estimate.
+DOWN. Every pending job is submitted at the read, its runtime estimate
+(`estimate=` in its comment, else its time limit) as the plan's runtime.
 A job the plan starts at the read is started now on the plan's node; one it starts later
 is deferred in the plan's order; one it cannot place at all (it needs more than any node
 has free now) gets no decision, so the cluster manager starts it when room appears.

@@ -190,6 +190,17 @@ def _epoch(value: str) -> float | None:
         return None
 
 
+def _estimate(text: str, limit_s: float) -> float:
+    """The runtime estimate: `estimate=<seconds>` in the job's comment (finer than Slurm's
+    whole-minute time limits, and what a user expects rather than a kill bound), at most the
+    time limit (Slurm ends the job there); else the time limit."""
+    try:
+        estimate = float(text)
+    except ValueError:
+        return limit_s
+    return min(estimate, limit_s) if 0 < estimate < float("inf") else limit_s
+
+
 class _Unexpressible(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -259,6 +270,7 @@ def read_job(job: dict[str, Any], config: ClusterConfig, now: float) -> ClusterJ
         float(limit) * 60 if isinstance(limit, int | float) and 0 < limit < 0xFFFFFFFE else DEFAULT_RUNTIME_S
     )
     comment = _comment_fields(str(job.get("comment") or ""))
+    estimate_s = _estimate(comment.get("estimate", ""), limit_s)
     deadline = float(job["deadline"]) if job.get("deadline") else None
     if deadline is None and "deadline" in comment:
         deadline = _epoch(comment["deadline"])
@@ -288,7 +300,7 @@ def read_job(job: dict[str, Any], config: ClusterConfig, now: float) -> ClusterJ
             memory_gb=memory_mb / 1000,
             gpus=gpus,
             gpu_types=gpu_types,
-            time_limit_s=limit_s,
+            time_limit_s=estimate_s,
             partition=str(job.get("partition") or ""),
         ),
         slurm_priority=int(job.get("priority") or 0),

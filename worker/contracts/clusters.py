@@ -152,6 +152,8 @@ class JobRequest(Model):
     gpu_types: list[str] | None = None
     """Allowed GPU types; None = any (or no GPU)."""
     time_limit_s: float
+    """The runtime estimate the plan uses: `estimate=<seconds>` in the job's comment, capped
+    at the time limit; else the time limit."""
     partition: str
 
 
