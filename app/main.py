@@ -67,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             {"name": "schedule", "description": "Placement plans from a checkpoint or a heuristic."},
             {"name": "checkpoints", "description": "Policies saved after each round, with their scores."},
+            {
+                "name": "clusters",
+                "description": "Real clusters (Slurm) steered by a control loop: register, watch, end.",
+            },
             {"name": "health", "description": "Probes and metrics."},
         ],
     )

@@ -31,7 +31,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from worker.activities.clusters import apply_cluster_plan, plan_cluster, read_cluster
+from worker.activities.clusters import apply_cluster_plan, plan_cluster, probe_cluster, read_cluster
 from worker.activities.evaluation import evaluate_policy
 from worker.activities.inference import plan_schedule
 from worker.activities.labels import label_round
@@ -41,6 +41,7 @@ from worker.codec import DATA_CONVERTER
 from worker.contracts import INFERENCE_TASK_QUEUE, TRAINING_TASK_QUEUE
 from worker.settings import WorkerSettings, get_settings
 from worker.workflows.cluster_loop import ClusterLoopWorkflow
+from worker.workflows.cluster_probe import ClusterProbeWorkflow
 from worker.workflows.scheduler import SchedulerWorkflow
 from worker.workflows.scheduler_service import SchedulerServiceWorkflow
 from worker.workflows.smoke import SmokeWorkflow
@@ -105,8 +106,20 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
             Worker(
                 client,
                 task_queue=prefix + INFERENCE_TASK_QUEUE,
-                workflows=[SchedulerWorkflow, SchedulerServiceWorkflow, ClusterLoopWorkflow],
-                activities=[plan_schedule, generate_scenario, read_cluster, plan_cluster, apply_cluster_plan],
+                workflows=[
+                    SchedulerWorkflow,
+                    SchedulerServiceWorkflow,
+                    ClusterLoopWorkflow,
+                    ClusterProbeWorkflow,
+                ],
+                activities=[
+                    plan_schedule,
+                    generate_scenario,
+                    read_cluster,
+                    probe_cluster,
+                    plan_cluster,
+                    apply_cluster_plan,
+                ],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=INFERENCE_CONCURRENCY, thread_name_prefix="inference"
                 ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.deps import reject_unknown_query, require_api_key, require_json_body
-from app.api.routes import checkpoints, health, plans, policy, training_runs, training_schedules
+from app.api.routes import checkpoints, clusters, health, plans, policy, training_runs, training_schedules
 
 api_router = APIRouter()
 api_router.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
@@ -17,3 +17,4 @@ api_router.include_router(training_schedules.router, dependencies=_protected)
 api_router.include_router(plans.router, dependencies=_protected)
 api_router.include_router(checkpoints.router, dependencies=_protected)
 api_router.include_router(policy.router, dependencies=_protected)
+api_router.include_router(clusters.router, dependencies=_protected)

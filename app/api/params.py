@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator
 
+from app.models.clusters import CLUSTER_NAME_PATTERN
 from worker.contracts import MAX_ID_LENGTH, POLICY_CLASS_PATTERN, SAFE_ID_PATTERN, policy_class_problem
 
 
@@ -44,4 +45,7 @@ PolicyClassPath = Annotated[
     str,
     Path(pattern=POLICY_CLASS_PATTERN, description="`default` or a workload name."),
     AfterValidator(_policy_class),
+]
+ClusterNamePath = Annotated[
+    str, Path(pattern=CLUSTER_NAME_PATTERN, description="A registered cluster's name (GET /clusters).")
 ]

@@ -83,6 +83,25 @@ class Settings(BaseSettings):
     )
     store_check_timeout_s: float = Field(5.0, gt=0)
     """Bound on the artifact store check of /readyz."""
+    cluster_endpoints: str = ""
+    """Where POST /clusters may point the worker's Slurm clients: comma-separated absolute
+    paths, each a slurm.conf allowed as is or a directory whose slurm.conf files (at any
+    depth) are allowed. Empty (default): no cluster can be registered. A request names a
+    file; only the operator decides which files the worker reads."""
+    cluster_probe_timeout_s: float = Field(5.0, ge=0.5, le=60)
+    """Bound on each Slurm command of a registration's reachability check."""
+
+    @field_validator("cluster_endpoints")
+    @classmethod
+    def _absolute_endpoints(cls, value: str) -> str:
+        for entry in _entries(value):
+            if not entry.startswith("/") or ".." in entry.split("/"):
+                raise ValueError(f"cluster_endpoints: {entry!r} must be an absolute path without '..'")
+        return value
+
+    @property
+    def allowed_cluster_endpoints(self) -> list[str]:
+        return [entry.rstrip("/") or "/" for entry in _entries(self.cluster_endpoints)]
 
     @field_validator("fallback_heuristic")
     @classmethod
@@ -127,6 +146,10 @@ class Settings(BaseSettings):
     def temporal_ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0] or "localhost"
         return f"http://{host}:{self.temporal_ui_port}"
+
+
+def _entries(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 @lru_cache

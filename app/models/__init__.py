@@ -17,6 +17,15 @@ from app.models.base import utcnow as utcnow
 from app.models.checkpoints import Checkpoint as Checkpoint
 from app.models.checkpoints import CheckpointPublic as CheckpointPublic
 from app.models.checkpoints import CheckpointsPublic as CheckpointsPublic
+from app.models.clusters import LIVE_CLUSTER_STATUSES as LIVE_CLUSTER_STATUSES
+from app.models.clusters import Cluster as Cluster
+from app.models.clusters import ClusterCreate as ClusterCreate
+from app.models.clusters import ClusterDecisionsPage as ClusterDecisionsPage
+from app.models.clusters import ClusterPublic as ClusterPublic
+from app.models.clusters import ClusterRegistered as ClusterRegistered
+from app.models.clusters import ClustersPublic as ClustersPublic
+from app.models.clusters import ClusterStopping as ClusterStopping
+from app.models.clusters import ClusterTick as ClusterTick
 from app.models.health import Health as Health
 from app.models.health import Readiness as Readiness
 from app.models.health import ReadinessCheck as ReadinessCheck

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from app.core.config import Settings
 from app.metrics import LIVE_RUNS, RECONCILE_SECONDS
 from app.models import Plan, Run, utcnow
+from app.services.clusters import refresh_live_clusters
 from app.services.plans import refresh_plan
 from app.services.rediscover import rediscover
 from app.services.runs import refresh_run
@@ -32,7 +33,7 @@ SCHEDULE_LOOKBACK = timedelta(days=1)
 
 
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
-    """Refresh every live run and pending plan; returns how many were refreshed."""
+    """Refresh every live run, pending plan and live cluster loop; returns how many were refreshed."""
     refreshed = 0
     session = Session(engine, expire_on_commit=False)
     try:
@@ -50,6 +51,7 @@ async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Se
             for row in await run_in_threadpool(_pending_plans, session):
                 await refresh_plan(session, temporal, settings, row)
                 refreshed += 1
+            refreshed += await refresh_live_clusters(session, temporal, settings)
     finally:
         await run_in_threadpool(session.close)
     return refreshed

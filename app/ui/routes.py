@@ -1,5 +1,6 @@
 """The dashboard at /ui: server-rendered pages over the same index and services as the
-API (runs, a run's curves, the league, deployed policies, a plan's Gantt chart).
+API (runs, a run's curves, the league, deployed policies, a plan's Gantt chart,
+registered clusters and their decisions).
 
 Pages read the index the reconciler keeps current; a run's page refreshes that run from
 Temporal first (bounded, as GET /training-runs/{id} does). Pages that only read the
@@ -25,13 +26,15 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep, TemporalDep
 from app.errors import ProblemError
-from app.models import IterationMetric, LeagueEntry, Plan, Run, TrainingRunDetail
+from app.models import Cluster, ClusterPublic, IterationMetric, LeagueEntry, Plan, Run, TrainingRunDetail
+from app.services import clusters as cluster_service
 from app.services import history
 from app.services import runs as run_service
 from app.services.plans import get_plan
 from app.services.policy import list_policies
 from app.ui import plots
 from app.ui.auth import COOKIE, LoginRequired, key_is_right, require_ui_login, safe_next, with_cookie
+from worker.contracts.clusters import TickRecord
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LIVE_REFRESH_S = 5
@@ -232,3 +235,44 @@ async def plan_page(
     return _page(
         request, "plan.html", title=f"Plan {plan.id}", plan=plan, gantt=gantt, misses=misses, nodes=nodes
     )
+
+
+CLUSTER_TICKS_SHOWN = 50
+
+
+@pages.get("/clusters")
+def clusters_page(request: Request, session: SessionDep) -> HTMLResponse:
+    page = cluster_service.list_clusters(session, 0, 200)
+    live = any(c.status in ("running", "stopping") for c in page.data)
+    return _page(
+        request,
+        "clusters.html",
+        title="Clusters",
+        clusters=page.data,
+        count=page.count,
+        refresh=LIVE_REFRESH_S if live else None,
+    )
+
+
+@pages.get("/clusters/{name}")
+async def cluster_page(
+    request: Request, name: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The registration, counters and the last ticks' decisions, one table row per
+    decision, skipped job (with the reason) or failed tick."""
+    row = await run_in_threadpool(cluster_service.get_row, session, name)
+    fresh = await cluster_service.refresh_cluster(session, temporal, settings, row, RUN_REFRESH_BUDGET_S)
+    cluster, ticks = await run_in_threadpool(_cluster_history, session, row, not fresh)
+    return _page(
+        request,
+        "cluster.html",
+        title=f"Cluster {cluster.name}",
+        cluster=cluster,
+        ticks=ticks,
+        refresh=LIVE_REFRESH_S if cluster.status in ("running", "stopping") else None,
+    )
+
+
+def _cluster_history(session: Session, row: Cluster, stale: bool) -> tuple[ClusterPublic, list[TickRecord]]:
+    detail = cluster_service.cluster_detail(session, row, stale)
+    return detail, cluster_service.decisions_page(session, row, 0, CLUSTER_TICKS_SHOWN).data

@@ -192,3 +192,44 @@ def test_rlsched_migrate_creates_the_database_under_the_data_dir(tmp_path: Path)
     assert "database at head" in out.stdout
     engine = create_engine(f"sqlite:///{tmp_path / 'rlsched.db'}")
     assert {"runs", "rounds", "checkpoints", "schedule_requests"} <= set(inspect(engine).get_table_names())
+
+
+def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(database_url: str) -> None:
+    """0006 adds registered clusters and their decision history (ticks reference their
+    cluster); downgrading removes exactly those two tables and leaves the runs."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005_round_margin")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
+            | {"created_at": when, "updated_at": when},
+        )
+    engine.dispose()
+    command.upgrade(config, "0006_clusters")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["clusters"].insert(),
+            {"name": "lab", "workflow_id": "cluster-lab", "kind": "slurm", "endpoint": "/e/slurm.conf"}
+            | {"policy_class": "default", "interval_s": 30.0, "mode": "advise", "config": {}}
+            | {"status": "running", "ticks": 1, "failed_ticks": 0, "created_at": when, "updated_at": when},
+        )
+        connection.execute(
+            tables.tables["cluster_ticks"].insert(), {"cluster": "lab", "tick": 1, "at": when, "record": {}}
+        )
+        assert connection.execute(text("SELECT tick FROM cluster_ticks")).scalar_one() == 1
+    engine.dispose()
+    command.downgrade(config, "0005_round_margin")
+    engine = create_engine(database_url)
+    names = set(inspect(engine).get_table_names())
+    assert "clusters" not in names and "cluster_ticks" not in names
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM runs")).scalar_one() == "r1"
+    engine.dispose()

@@ -28,7 +28,15 @@ from support.inference_thread import inference_worker_thread
 import app
 from app.core.config import Settings
 from app.main import create_app
-from app.models import Checkpoint, Round, Run
+from app.models import Checkpoint, Cluster, Round, Run
+from worker.contracts import INFERENCE_TASK_QUEUE
+from worker.contracts.clusters import (
+    CLUSTER_LOOP_WORKFLOW,
+    ClusterConfig,
+    ClusterLoopInput,
+    cluster_workflow_id,
+)
+from worker.main import connect
 
 CLUSTER = {
     "nodes": [{"id": "a", "cpus": 16, "gpus": {"p5": 8}}],
@@ -99,6 +107,39 @@ def seed_checkpoint(engine: Engine) -> str:
     return "seeded-r1"
 
 
+def start_failing_loop(engine: Engine, address: str, prefix: str, data_dir: Path) -> str:
+    """A cluster loop whose reads fail (no slurm.conf), started on Temporal and indexed as
+    a registration would: its failed ticks go through the status query and the index."""
+    config = ClusterConfig(
+        name="loopy", endpoint=str(data_dir / "gone" / "slurm.conf"), interval_s=1, step_attempts=1
+    )
+
+    async def start() -> None:
+        client = await connect(address=address)
+        await client.start_workflow(
+            CLUSTER_LOOP_WORKFLOW,
+            ClusterLoopInput(config=config),
+            id=cluster_workflow_id(config.name),
+            task_queue=prefix + INFERENCE_TASK_QUEUE,
+        )
+
+    asyncio.run(start())
+    with Session(engine) as session:
+        session.add(
+            Cluster(
+                name=config.name,
+                workflow_id=cluster_workflow_id(config.name),
+                endpoint=config.endpoint,
+                policy_class=config.policy_class,
+                interval_s=config.interval_s,
+                mode=config.mode,
+                config=config.model_dump(mode="json"),
+            )
+        )
+        session.commit()
+    return config.name
+
+
 def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
     calls_on_the_loop: list[str], temporal_address: str, prefix: str, tmp_path: Path
 ) -> None:
@@ -109,6 +150,7 @@ def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
         schedule_timeout_s=10,
         temporal_rpc_timeout_s=0.5,
         reconcile_interval_s=0.2,
+        cluster_endpoints=str(tmp_path),
     )
     statuses: list[tuple[str, int]] = []
     with TestClient(create_app(settings)) as client:
@@ -146,11 +188,23 @@ def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
         call("POST", f"/training-schedules/{schedule['id']}/unpause")
         call("POST", f"/training-schedules/{schedule['id']}/trigger")
         call("DELETE", f"/training-schedules/{schedule['id']}")
+        missing_conf = {"name": "nowhere", "endpoint": str(tmp_path / "nowhere" / "slurm.conf")}
+        unreachable = call("POST", "/clusters", json=missing_conf)  # the worker's probe answers
+        cluster = start_failing_loop(client.app.state.engine, temporal_address, prefix, tmp_path)  # type: ignore[attr-defined]
+        time.sleep(1.5)  # a tick or two
+        call("GET", "/clusters")
+        loop = call("GET", f"/clusters/{cluster}").json()
+        call("GET", f"/clusters/{cluster}/decisions")
         pages = [call("GET", f"/ui{page}") for page in ("", f"/runs/{run['id']}", "/runs/seeded", "/league")]
         pages += [call("GET", f"/ui{page}") for page in ("/policies", "/plans", f"/plans/{plan['id']}")]
+        pages += [call("GET", f"/ui{page}") for page in ("/clusters", f"/clusters/{cluster}")]
+        stopped = call("DELETE", f"/clusters/{cluster}")
+        call("DELETE", f"/clusters/{cluster}")
+        call("GET", "/clusters/nope")
         call("GET", "/readyz")
         time.sleep(1.0)  # a few reconciler passes over the live run and the pending plan
     assert plan["status"] == "completed" and unloadable.status_code in (409, 422)
+    assert unreachable.status_code == 422 and stopped.status_code == 202 and loop["failed_ticks"] >= 1
     assert "workflow_id" in run and "id" in schedule and all(page.status_code == 200 for page in pages)
     # 503: a stop no training worker answers; anything else 5xx is a bug on the way
     assert not [(sent, status) for sent, status in statuses if status >= 500 and status != 503], statuses

@@ -149,6 +149,9 @@ def test_schema_covers_every_route(tmp_path: Path) -> None:
         "/checkpoints/{checkpoint_id}",
         "/policy",
         "/policy/{policy_class}",
+        "/clusters",
+        "/clusters/{name}",
+        "/clusters/{name}/decisions",
     }
 
 

@@ -5,6 +5,7 @@ in a real browser against a real stack."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -14,9 +15,10 @@ from support.api import offline_settings
 from test_history import apply, summary
 
 from app.main import create_app
-from app.models import Plan
+from app.models import Cluster, ClusterTick, Plan
 from app.ui.auth import COOKIE
 from worker.contracts import TrainingProgress
+from worker.contracts.clusters import AppliedDecision, ClusterConfig, SkippedJob, TickRecord
 
 
 def make_client(tmp_path: Path, api_key: str | None = None) -> TestClient:
@@ -130,3 +132,73 @@ def test_dashboard_wants_the_api_key_when_one_is_set(tmp_path: Path) -> None:
             "/ui/login", data={"key": "s3cret", "next": "//evil.example"}, follow_redirects=False
         )
         assert offsite.headers["location"] == "/ui"
+
+
+def store_cluster(client: TestClient) -> None:
+    """A registered cluster and two ticks as the index records them from its loop."""
+    config = ClusterConfig(name="lab", endpoint="/etc/slurm/slurm.conf", mode="enforce", interval_s=5)
+    when = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    ticks = [
+        TickRecord(tick=1, at=when, mode="enforce", error="read_cluster failed: is slurmctld up?"),
+        TickRecord(
+            tick=2,
+            at=when + timedelta(seconds=10),
+            mode="enforce",
+            policy="easy:edf+fastest",
+            nodes=8,
+            pending=3,
+            decisions=[
+                AppliedDecision(job_id="101", action="start", node="p5n2", outcome="applied"),
+                AppliedDecision(
+                    job_id="102",
+                    action="start",
+                    node="p5n3",
+                    outcome="skipped",
+                    reason="job 102 is no longer pending",
+                ),
+            ],
+            skipped=[SkippedJob(job_id="103", reason="heterogeneous job")],
+        ),
+    ]
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        session.add(
+            Cluster(
+                name="lab",
+                workflow_id="cluster-lab",
+                endpoint=config.endpoint,
+                policy_class="default",
+                interval_s=5,
+                mode="enforce",
+                config=config.model_dump(mode="json"),
+                status="stopped",
+                ticks=2,
+                failed_ticks=1,
+                outcomes={"applied": 1, "skipped": 1},
+            )
+        )
+        session.flush()
+        for record in ticks:
+            session.add(
+                ClusterTick(
+                    cluster="lab", tick=record.tick, at=record.at, record=record.model_dump(mode="json")
+                )
+            )
+        session.commit()
+
+
+def test_cluster_pages_show_the_registration_counters_and_decisions(client: TestClient) -> None:
+    assert "No cluster registered yet" in client.get("/ui/clusters").text
+    store_cluster(client)
+    listing = client.get("/ui/clusters").text
+    assert 'href="/ui/clusters/lab"' in listing and "stopped" in listing and 'href="/ui/clusters"' in listing
+
+    page = client.get("/ui/clusters/lab")
+    assert page.status_code == 200
+    decisions = page.text.split('id="decisions"')[1]
+    rows = decisions.split("<tr>")[2:]  # newest tick first, after the header
+    assert "101" in rows[0] and "p5n2" in rows[0] and "applied" in rows[0]
+    assert "102" in rows[1] and "skipped" in rows[1] and "no longer pending" in rows[1]
+    assert "103" in rows[2] and "heterogeneous job" in rows[2]
+    assert "tick failed" in rows[3] and "is slurmctld up?" in rows[3]
+    assert "/etc/slurm/slurm.conf" in page.text and "applied 1" in page.text and "(1 failed)" in page.text
+    assert client.get("/ui/clusters/nope").status_code == 404

@@ -215,6 +215,7 @@ def test_dashboard_pages_in_a_real_browser(
         "league": (f"{base_url}/ui/league", ["seed-demo", f"{run_id}-r1", "bound"]),
         "policies": (f"{base_url}/ui/policies", ["edf+fastest", "default"]),
         "plans": (f"{base_url}/ui/plans", [plan_id]),
+        "clusters": (f"{base_url}/ui/clusters", ["No cluster registered yet", 'href="/ui/clusters"']),
         "cluster-plan": (f"{base_url}/ui/plans/{plan_id}", ['id="gantt"', "<svg", "huge", "priority 3"]),
         "plan": (
             f"{base_url}/ui/plans/{tight.json()['id']}",

@@ -28,6 +28,8 @@ from worker.contracts.clusters import (
     ApplyClusterInput,
     ClusterConfig,
     ClusterPlan,
+    ClusterProbe,
+    ClusterProbeInput,
     ClusterSnapshot,
     PlanClusterInput,
 )
@@ -48,6 +50,34 @@ def read_cluster(config: ClusterConfig) -> ClusterSnapshot:
         return read_cluster(config)
     except SlurmUnavailable as error:
         raise _unavailable(error) from error
+
+
+@activity.defn(name="probe_cluster")
+def probe_cluster(input: ClusterProbeInput) -> ClusterProbe:
+    """The read a tick starts with, once and bounded, reported rather than raised: an
+    unreachable cluster is the answer the app wants, not a failure to retry."""
+    import os
+
+    from worker.clusters.slurm import SlurmClient, SlurmUnavailable, read_cluster
+
+    config = input.config
+    if not os.path.isfile(config.endpoint):
+        return ClusterProbe(
+            reachable=False, cause="endpoint", detail=f"no slurm.conf at {config.endpoint} on the worker"
+        )
+    try:
+        snapshot = read_cluster(config, SlurmClient(config.endpoint, timeout_s=input.timeout_s))
+    except SlurmUnavailable as error:
+        return ClusterProbe(reachable=False, cause="controller", detail=str(error))
+    pending = len(snapshot.pending)
+    return ClusterProbe(
+        reachable=True,
+        nodes=len(snapshot.nodes),
+        pending=pending,
+        running=len(snapshot.jobs) - pending,
+        skipped=len(snapshot.skipped),
+        notes=snapshot.notes[:20],
+    )
 
 
 @activity.defn(name="plan_cluster")

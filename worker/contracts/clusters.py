@@ -29,6 +29,8 @@ CLUSTER_LOOP_WORKFLOW = "ClusterLoopWorkflow"
 CLUSTER_STATUS_QUERY = "status"
 """ClusterLoopWorkflow's query: ClusterLoopStatus (the registration, counters, decision history)."""
 CLUSTER_WORKFLOW_PREFIX = "cluster-"
+CLUSTER_PROBE_WORKFLOW = "ClusterProbeWorkflow"
+"""Reads a cluster once, before the app registers it (reachability)."""
 DEFAULT_CLUSTER_FALLBACK = "easy:edf+fastest"
 """The heuristic a cluster is planned with while nothing is deployed for its class."""
 
@@ -292,3 +294,26 @@ class ClusterLoopStatus(Model):
     ticks: int
     failed_ticks: int
     history: list[TickRecord]
+
+
+class ClusterProbeInput(Model):
+    config: ClusterConfig
+    timeout_s: StrictNum = Field(5.0, ge=0.5, le=60)
+    """Bound on each Slurm command of the read: a stopped controller makes Slurm's own
+    clients wait about 9 s before they give up."""
+
+
+class ClusterProbe(Model):
+    """One read of a cluster before it is registered: what it holds, or why it could not
+    be read. `cause` is `endpoint` when the worker has no file at the endpoint, and
+    `controller` when the controller did not answer, refused the worker, or took longer
+    than the probe's timeout."""
+
+    reachable: bool
+    cause: Literal["endpoint", "controller"] | None = None
+    detail: str | None = None
+    nodes: int = 0
+    pending: int = 0
+    running: int = 0
+    skipped: int = 0
+    notes: list[str] = Field(default_factory=list)
