@@ -323,7 +323,7 @@ def budget(
     ]
     document["budget_curve"] += points
     save(out, document)
-    plot_budget_curve(document["budget_curve"], out.with_name("search_budget_curve.png"))
+    plot_budget_curve(document["budget_curve"], out.with_name("search_quality_budget.png"))
 
 
 def plot_budget_curve(points: list[dict[str, Any]], path: Path) -> None:

@@ -452,6 +452,98 @@ def render_slurm_replay(data: Json) -> Page:
     )
 
 
+def render_search_quality(data: Json) -> Page:
+    """Decision-time search against the heuristics on the same held-out episodes."""
+    rows = sorted(data.get("workloads", []), key=lambda r: (r["nodes"], r["workload"]))
+    options = rows[0]["search"]["options"] if rows else {}
+    body = (
+        "`search:tuned` with its default options against the best heuristic of the whole set "
+        "(per workload), `tuned` and the empty-cluster bound, on the same held-out episodes. "
+        "*gap closed* is the share of the distance from the best heuristic to the bound the "
+        "search covers (negative: below the best heuristic).\n\n"
+        + table(
+            [
+                "workload",
+                "nodes",
+                "episodes",
+                "search",
+                "best heuristic",
+                "its score",
+                "tuned",
+                "bound",
+                "gap closed",
+                "ms / decision",
+                "decisions changed",
+                "out of time",
+            ],
+            (
+                (
+                    f"`{r['workload']}`",
+                    r["nodes"],
+                    r.get("episodes"),
+                    r["search"]["score"],
+                    code(r["best_heuristic"]),
+                    r["best_heuristic_score"],
+                    r["tuned_score"],
+                    r.get("bound"),
+                    r.get("gap_closed"),
+                    r["search"].get("ms_per_decision"),
+                    r["search"].get("changed_share"),
+                    r["search"].get("out_of_time_share"),
+                )
+                for r in rows
+            ),
+        )
+        + "\n## Default options\n\n"
+        + settings_table(options)
+    )
+    if data.get("selection"):
+        selection = data["selection"]
+        body += (
+            "\n## How the defaults were chosen\n\nOn training-side validation episodes only "
+            f"({fmt(selection.get('seeds'))}); rule: {selection.get('rule', '')}.\n\n"
+            + table(
+                ["options", "mean gain over tuned"],
+                ((code(k), v) for k, v in selection.get("mean_gain", {}).items()),
+            )
+        )
+    if data.get("budget_curve"):
+        body += "\n## Quality against budget\n\n" + table(
+            ["workload", "nodes", "budget ms", "score", "ms / decision", "out of time", "gap closed"],
+            (
+                (f"`{p['workload']}`", p["nodes"], p["budget_ms"], p["score"], p["ms_per_decision"],
+                 p["out_of_time_share"], p.get("gap_closed"))
+                for p in data["budget_curve"]
+            ),
+        )  # fmt: skip
+    if data.get("cost"):
+        body += "\n## Cost\n\n" + table(
+            ["nodes", "jobs", "ms / decision", "ms / decision at depth 1", "rollout steps/s", "env steps/s",
+             "rollout step cheaper by"],
+            (
+                (c["nodes"], c["jobs"], c["ms_per_decision"], c.get("ms_per_decision_depth_1"),
+                 c.get("rollout_steps_per_s"), c.get("env_steps_per_s"),
+                 c.get("rollout_step_cheaper_than_env_step"))
+                for c in data["cost"]
+            ),
+        )  # fmt: skip
+    plans = data.get("plans")
+    if plans:
+        body += (
+            f"\n## Plans\n\n{plans['inputs']} random plan inputs ({plans['jobs']} jobs, {plans['nodes']} "
+            f"nodes): `search:tuned` below `tuned` on {plans['below_tuned']}, above the best heuristic "
+            f"on {plans['above_best_heuristic']}, tied on {plans['tied_best_heuristic']}; mean score "
+            f"{fmt(plans['mean_search'])} against `tuned` {fmt(plans['mean_tuned'])} and the best "
+            f"heuristic per input {fmt(plans['mean_best_heuristic'])}.\n"
+        )
+    beats = sum(bool(r.get("beats_best_heuristic")) for r in rows)
+    return Page(
+        "Decision-time search",
+        f"`search:tuned` above the best heuristic on {beats} of {len(rows)} held-out rows",
+        body,
+    )
+
+
 def render_generic(data: Json) -> Page:
     """A JSON no renderer knows: its scalars and its lists of flat records, as tables."""
     scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
@@ -478,6 +570,7 @@ RENDERERS: list[tuple[str, Callable[[Json], Page]]] = [
     (r"rlscheduler_table", render_rlscheduler),
     (r"soak(_.*)?", render_soak),
     (r"slurm_replay", render_slurm_replay),
+    (r"search_quality", render_search_quality),
 ]
 
 
