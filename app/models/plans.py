@@ -14,17 +14,21 @@ from app.models.base import Input, utcnow
 from worker.contracts import (
     DEFAULT_POLICY_CLASS,
     POLICY_CLASS_PATTERN,
+    SEARCH_PREFIX,
     BaselineOut,
     PlacementOut,
     PlanMetrics,
     PlanSource,
+    SearchOptions,
     StrictCount,
     StrictFlag,
     UnplacedOut,
     checked,
     heuristic_problem,
+    plan_search_problem,
     policy_class_problem,
     policy_name_problem,
+    search_problem,
 )
 
 _EXAMPLE_PLAN_BODY = {
@@ -54,7 +58,11 @@ class PlanCreate(Input, PlanSource):
         max_length=200,
         description="'best' (the policy deployed for `class`, GET /policy; a heuristic fallback when "
         "none is), a checkpoint id, or a heuristic: fifo, sjf, edf, priority, packing, random, "
-        "edf+fastest, easy:sjf+deadline, ...",
+        "edf+fastest, easy:sjf+deadline, ...; or search:<heuristic or tuned>: decision-time search "
+        "over that base (options in `search`).",
+    )
+    search: SearchOptions | None = Field(
+        None, description="Options of a search:<base> policy (candidates, rollouts, horizon, budget_ms, ...)."
     )
     policy_class: str = Field(
         DEFAULT_POLICY_CLASS,
@@ -79,7 +87,11 @@ class PlanCreate(Input, PlanSource):
     @field_validator("policy")
     @classmethod
     def _policy_name(cls, name: str) -> str:
-        return name if name == "best" else checked(policy_name_problem(name), name)
+        if name == "best":
+            return name
+        if name.startswith(SEARCH_PREFIX):
+            return checked(search_problem(name), name)
+        return checked(policy_name_problem(name), name)
 
     @field_validator("policy_class")
     @classmethod
@@ -100,6 +112,8 @@ class PlanCreate(Input, PlanSource):
             self.baseline is not None
             and (problem := heuristic_problem(self.baseline, "baseline")) is not None
         ):
+            raise ValueError(problem)
+        if (problem := plan_search_problem(self.policy, self.search, self.synthetic is not None)) is not None:
             raise ValueError(problem)
         return self
 

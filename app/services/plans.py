@@ -46,6 +46,7 @@ from worker.contracts import (
     SCHEDULER_RESTARTING,
     SCHEDULER_SERVICE_WORKFLOW,
     SCHEDULER_WORKFLOW,
+    SEARCH_PREFIX,
     PlanInput,
     PlanOutput,
     PolicyRef,
@@ -140,6 +141,8 @@ async def create_plan(
     use_service = settings.schedule_mode == "service" and not body.run_async
     if body.policy == "best":
         policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
+    elif body.policy.startswith(SEARCH_PREFIX):  # a heuristic or tuned base: no database
+        policy, trained_window, notes = PolicyRef(kind="search", name=body.policy), None, []
     elif heuristic_problem(body.policy) is None:  # resolved without the database: no thread hop
         policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     else:
@@ -156,6 +159,7 @@ async def create_plan(
             baseline=body.baseline,
             window=window,
             timeout_s=None if body.run_async else settings.schedule_timeout_s,
+            search=body.search,
         )
     except ValidationError as error:  # the contract's checks, should they outgrow PlanCreate's
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error

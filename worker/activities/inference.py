@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from temporalio import activity
@@ -46,6 +47,55 @@ def load_policy(ref: PolicyRef):  # -> worker.sim.policy.Policy
         raise checkpoint_error(error) from error
 
 
+TUNED_JOBS = 200
+"""Episode length `tuned` is chosen with (window 32), whatever the plan's size: the
+choices pinned in tuned.json (16 and 32 nodes) are for it, so the usual plans do not tune."""
+TUNED_FOR_GIVEN_JOBS = "steady"
+"""The workload `tuned` is chosen on for a plan of given nodes and jobs (pinned in
+tuned.json for 16 nodes, 200 jobs, window 32: no tuning inside a request)."""
+
+
+def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
+    """`search:<heuristic or tuned>` over the plan's input; `tuned` is chosen for the
+    synthetic workload, or for `steady` when nodes and jobs are given (a workload without
+    a pinned choice is tuned once per worker process: seconds)."""
+    from worker.contracts import SEARCH_PREFIX
+    from worker.convert import workload_spec
+    from worker.search.policy import SearchPolicy
+    from worker.sim.heuristics import TUNED, make_heuristic
+    from worker.sim.heuristics.tuned import make_tuned
+    from worker.sim.workloads import WorkloadSpec
+
+    base_name = input.policy.name.removeprefix(SEARCH_PREFIX)
+    if input.synthetic is not None:
+        spec, window = replace(workload_spec(input.synthetic.workload), jobs=TUNED_JOBS), 32
+    else:
+        spec, window = WorkloadSpec(TUNED_FOR_GIVEN_JOBS, 16, None, TUNED_JOBS), 32
+    base = make_tuned(spec, window) if base_name == TUNED else make_heuristic(base_name)
+    workload = spec if input.synthetic is not None else None
+    return SearchPolicy(base, input.search, workload=workload)
+
+
+def search_notes(policy: Any) -> list[str]:
+    """What a search plan did: its base, the options used and the decisions it changed."""
+    from worker.search.policy import SearchPolicy
+
+    if not isinstance(policy, SearchPolicy):
+        return []
+    options, stats = policy.options, policy.stats
+    base = policy.base
+    while isinstance(base, SearchPolicy):
+        base = base.base
+    choice = getattr(base, "choice", None)
+    runs = f" (runs {choice.choice})" if choice is not None else ""
+    return [
+        f"search over {base.name}{runs}: {options.candidates} candidates, {options.rollouts} rollout(s), "
+        f"depth {options.depth}, horizon {options.horizon or 'to the end'}, budget {options.budget_ms:g} ms "
+        f"a decision; it changed {stats.changed} of {stats.decisions} decisions "
+        f"({stats.out_of_time} ran out of time, {stats.ms_per_decision:.1f} ms a decision)"
+    ]
+
+
 @activity.defn(name="plan_schedule")
 def plan_schedule(input: PlanInput) -> PlanOutput:
     from worker.metrics import PLAN_SECONDS
@@ -69,9 +119,9 @@ def _plan(input: PlanInput) -> PlanOutput:
     problem = plan_input_problem(input)  # the same check as the service workflow's validator
     if problem is not None:
         raise invalid_input(ValueError(problem))
-    policy = load_policy(input.policy)
     deadline = time.monotonic() + min(plan_budget_s(), input.timeout_s or math.inf)
     try:
+        policy = search_policy(input) if input.policy.kind == "search" else load_policy(input.policy)
         if input.synthetic is not None:
             scenario = make_scenario(workload_spec(input.synthetic.workload), input.synthetic.seed)
             nodes, jobs = list(scenario.nodes), list(scenario.jobs)
@@ -95,7 +145,9 @@ def _plan(input: PlanInput) -> PlanOutput:
     except (ValueError, FileNotFoundError) as error:
         raise invalid_input(error) from error
     checkpoint = input.policy.checkpoint if input.policy.kind == "checkpoint" else None
-    return plan_output(result, baseline, checkpoint, (time.perf_counter() - started) * 1000)
+    output = plan_output(result, baseline, checkpoint, (time.perf_counter() - started) * 1000)
+    output.notes.extend(search_notes(policy))
+    return output
 
 
 PLAN_TIMEOUT_TYPE = "PlanTimeout"
@@ -132,7 +184,9 @@ class _Deadline:
 
     def act(self, view: Any) -> int:
         self._decisions += 1
-        if time.monotonic() > self._deadline:
+        now = time.monotonic()
+        self._cap_search(view, now)
+        if now > self._deadline:
             raise ApplicationError(
                 f"the plan did not finish in time (gave up after {self._decisions} decisions of "
                 f"{view.sim.n_jobs} jobs on {len(view.sim.node_ids)} nodes); send fewer jobs or "
@@ -141,6 +195,24 @@ class _Deadline:
                 non_retryable=True,
             )
         return self.wrapped.act(view)
+
+    def _cap_search(self, view: Any, now: float) -> None:
+        """Anytime: a search may spend on this decision at most SEARCH_SHARE of the time
+        left divided among the jobs left, so its base's choices (always computed first)
+        still finish in time; once that share is gone it plays the base's choice."""
+        from worker.search.policy import SearchPolicy
+
+        left = max(1, view.sim.n_jobs - view.sim.placements)
+        limit = time.perf_counter() + SEARCH_SHARE * max(0.0, self._deadline - now) / left
+        policy = self.wrapped
+        while isinstance(policy, SearchPolicy):
+            policy.deadline = limit
+            policy = policy.base
+
+
+SEARCH_SHARE = 0.5
+"""Of the plan's remaining time per remaining job, what a search may spend on a decision:
+the rest is for the base's own decisions and the baseline's plan."""
 
 
 class _BaselineCache:

@@ -98,6 +98,7 @@ from worker.contracts.names import Objective as Objective
 from worker.contracts.names import heuristic_problem as heuristic_problem
 from worker.contracts.names import parse_heuristic as parse_heuristic
 from worker.contracts.names import scheduler_service_id as scheduler_service_id
+from worker.contracts.names import search_problem as search_problem
 from worker.contracts.plans import KNOWN_GPU_SPEEDS as KNOWN_GPU_SPEEDS
 from worker.contracts.plans import BaselineOut as BaselineOut
 from worker.contracts.plans import JobSpec as JobSpec
@@ -111,11 +112,13 @@ from worker.contracts.plans import SyntheticSpec as SyntheticSpec
 from worker.contracts.plans import UnplacedOut as UnplacedOut
 from worker.contracts.plans import gpu_types_problem as gpu_types_problem
 from worker.contracts.plans import plan_input_problem as plan_input_problem
+from worker.contracts.plans import plan_search_problem as plan_search_problem
 from worker.contracts.schedules import SCHEDULE_ID_MEMO as SCHEDULE_ID_MEMO
 from worker.contracts.schedules import SCHEDULE_RUN_MEMO as SCHEDULE_RUN_MEMO
 from worker.contracts.schedules import TRAINING_SCHEDULE_PREFIX as TRAINING_SCHEDULE_PREFIX
 from worker.contracts.schedules import scheduled_run_id as scheduled_run_id
 from worker.contracts.schedules import training_schedule_id as training_schedule_id
+from worker.contracts.search import SearchOptions as SearchOptions
 from worker.contracts.store import ArtifactStoreOptions as ArtifactStoreOptions
 from worker.contracts.store import is_store_uri as is_store_uri
 from worker.contracts.training import HISTORY_PER_ROUND as HISTORY_PER_ROUND

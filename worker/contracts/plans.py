@@ -33,7 +33,8 @@ from worker.contracts.ids import (
     policy_class_problem,
 )
 from worker.contracts.metrics import PlanMetrics
-from worker.contracts.names import heuristic_problem
+from worker.contracts.names import SEARCH_PREFIX, heuristic_problem, search_problem
+from worker.contracts.search import SearchOptions
 from worker.contracts.workloads import WorkloadConfig
 
 KNOWN_GPU_SPEEDS = {"p5": 1.0, "p4": 0.6}
@@ -113,11 +114,12 @@ def gpu_types_problem(nodes: list[NodeSpec] | None, jobs: list[JobSpec] | None) 
 
 class PolicyRef(Model):
     """The policy a plan uses, as the worker needs it: a checkpoint location or a name;
+    or `search`: `search:<heuristic or tuned>` (the options are PlanInput.search);
     or `deployed`: whatever the scheduler service workflow has deployed for class `name`
     when the plan runs (resolved there, so a deployment and the plans around it are
     ordered by the workflow itself), `fallback` when nothing is deployed."""
 
-    kind: Literal["checkpoint", "heuristic", "deployed"]
+    kind: Literal["checkpoint", "heuristic", "deployed", "search"]
     name: str
     checkpoint: str | None = None
     fallback: str | None = None
@@ -131,6 +133,8 @@ class PolicyRef(Model):
             checked(id_problem(self.name, "checkpoint id"), self.name)
         elif self.kind == "deployed":
             checked(policy_class_problem(self.name), self.name)
+        elif self.kind == "search":
+            checked(search_problem(self.name), self.name)
         if self.checkpoint:  # an empty one is plan_input_problem's to answer
             checked(location_problem(self.checkpoint, "checkpoint"), self.checkpoint)
         return self
@@ -166,6 +170,20 @@ class PlanInput(PlanSource):
     timeout_s: StrictNum | None = Field(None, ge=0.01, le=3600)
     """How long the caller waits (the API's RLSCHED_SCHEDULE_TIMEOUT_S): the worker gives up
     on the plan after this long instead of computing an answer nobody reads."""
+    search: SearchOptions | None = None
+    """A `search` policy's options (None: the defaults)."""
+
+
+def plan_search_problem(policy: str, search: SearchOptions | None, synthetic: bool) -> str | None:
+    """Why a plan's search options do not go with its policy, or None: the API's request
+    and the worker's input refuse the same things."""
+    if search is None:
+        return None
+    if not policy.startswith(SEARCH_PREFIX):
+        return f"search: options are for a search policy (search:<base>), not {policy[:100]!r}"
+    if search.futures == "sampled" and not synthetic:
+        return "search: futures 'sampled' needs a synthetic workload to sample arrivals from"
+    return None
 
 
 def plan_input_problem(input: PlanInput) -> str | None:
@@ -180,6 +198,9 @@ def plan_input_problem(input: PlanInput) -> str | None:
     fallback = input.policy.fallback if input.policy.kind == "deployed" else None
     if fallback is not None and (problem := heuristic_problem(fallback)) is not None:
         return f"fallback: {problem}"
+    name = input.policy.name if input.policy.kind != "deployed" else ""
+    if (problem := plan_search_problem(name, input.search, input.synthetic is not None)) is not None:
+        return problem
     if input.policy.kind == "checkpoint" and not input.policy.checkpoint:
         return f"policy {input.policy.name!r} is a checkpoint policy but names no checkpoint"
     return None
