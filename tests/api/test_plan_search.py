@@ -17,9 +17,18 @@ from app.core.config import Settings
 from app.main import create_app
 from worker.contracts import PlanInput, PolicyRef, SearchOptions
 
-NODES = [{"id": "n1", "cpus": 32, "memory_gb": 256, "gpus": {"p5": 8}}, {"id": "n2", "cpus": 16, "gpus": {"p4": 4}}]
+NODES = [
+    {"id": "n1", "cpus": 32, "memory_gb": 256, "gpus": {"p5": 8}},
+    {"id": "n2", "cpus": 16, "gpus": {"p4": 4}},
+]
 JOBS = [
-    {"id": f"j{i}", "cpus": 4, "gpus": 1 + i % 4, "runtime_estimate_s": 600 + 300 * i, "deadline_s": 2400 + 200 * i}
+    {
+        "id": f"j{i}",
+        "cpus": 4,
+        "gpus": 1 + i % 4,
+        "runtime_estimate_s": 600 + 300 * i,
+        "deadline_s": 2400 + 200 * i,
+    }
     for i in range(10)
 ]
 PLAN = {"nodes": NODES, "jobs": JOBS}
@@ -59,7 +68,8 @@ def test_the_worker_input_refuses_what_the_api_refuses() -> None:
         PolicyRef(kind="search", name="search:nonsense")
     from worker.contracts import plan_input_problem
 
-    given = PlanInput(nodes=[], jobs=[], policy=PolicyRef(kind="heuristic", name="edf"), search=SearchOptions())
+    edf = PolicyRef(kind="heuristic", name="edf")
+    given = PlanInput(nodes=[], jobs=[], policy=edf, search=SearchOptions())
     assert "search" in (plan_input_problem(given) or "")
 
 
