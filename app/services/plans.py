@@ -350,7 +350,7 @@ def _record_output(row: Plan, output: PlanOutput, started: float | None) -> None
     if output.policy_id is not None:  # `best` resolved by the service workflow
         row.policy = output.policy_id
         row.checkpoint_id = output.policy_id if output.checkpoint else None
-        row.notes = [*(row.notes or []), *output.notes]
+    row.notes = [*(row.notes or []), *output.notes]  # the deployment's, a search's
     row.result = output.model_dump(mode="json", include={"placements", "unplaced", "metrics", "baseline"})
     row.finished_at = utcnow()
     row.elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else output.elapsed_ms
