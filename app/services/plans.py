@@ -54,6 +54,7 @@ from worker.contracts import (
     heuristic_problem,
     scheduler_service_id,
     scheduler_service_start,
+    search_needs_no_checkpoint,
 )
 
 RETRY_PAUSE_S = 0.002
@@ -141,8 +142,14 @@ async def create_plan(
     use_service = settings.schedule_mode == "service" and not body.run_async
     if body.policy == "best":
         policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
-    elif body.policy.startswith(SEARCH_PREFIX):  # a heuristic or tuned base: no database
+    elif body.policy.startswith(SEARCH_PREFIX) and search_needs_no_checkpoint(body.policy):  # no database
         policy, trained_window, notes = PolicyRef(kind="search", name=body.policy), None, []
+    elif body.policy.startswith(SEARCH_PREFIX):
+        base, trained_window, notes = await run_in_threadpool(
+            resolve_policy, session, settings, body.policy.removeprefix(SEARCH_PREFIX)
+        )
+        name = f"{SEARCH_PREFIX}{base.name}"
+        policy = PolicyRef(kind="search", name=name, checkpoint=base.checkpoint)
     elif heuristic_problem(body.policy) is None:  # resolved without the database: no thread hop
         policy, trained_window, notes = resolve_policy(session, settings, body.policy)
     else:

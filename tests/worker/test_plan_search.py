@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from temporalio.exceptions import ApplicationError
 
 from worker.activities.inference import _plan
 from worker.contracts import JobSpec, NodeSpec, PlanInput, PolicyRef, SearchOptions
@@ -58,3 +59,16 @@ def test_a_search_plan_falls_back_to_its_base_when_time_is_short() -> None:
     (note,) = searched.notes
     assert re.search(r"\(([1-9]\d*) ran out of time", note), note
     assert searched.metrics.jobs_finished + searched.metrics.unschedulable == JOBS
+
+
+def test_a_checkpoint_base_that_fails_to_load_fails_as_a_checkpoint_policy_does() -> None:
+    broken = {"name": "ckpt-1", "checkpoint": "/nonexistent/ckpt"}
+    errors = []
+    for policy in (
+        PolicyRef(kind="checkpoint", **broken),
+        PolicyRef(kind="search", **{**broken, "name": "search:ckpt-1"}),
+    ):
+        with pytest.raises(ApplicationError) as error:
+            _plan(plan_input(policy, 5))
+        errors.append((error.value.type, error.value.non_retryable, "/nonexistent" in str(error.value)))
+    assert errors[0] == errors[1] == ("CheckpointError", True, True)

@@ -56,10 +56,10 @@ tuned.json for 16 nodes, 200 jobs, window 32: no tuning inside a request)."""
 
 
 def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
-    """`search:<heuristic or tuned>` over the plan's input; `tuned` is chosen for the
+    """`search:<heuristic, tuned or checkpoint>` over the plan's input; `tuned` is chosen for the
     synthetic workload, or for `steady` when nodes and jobs are given (a workload without
     a pinned choice is tuned once per worker process: seconds)."""
-    from worker.contracts import SEARCH_PREFIX
+    from worker.contracts import SEARCH_PREFIX, heuristic_problem
     from worker.convert import workload_spec
     from worker.search.policy import SearchPolicy
     from worker.sim.heuristics import TUNED, make_heuristic
@@ -71,7 +71,12 @@ def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
         spec, window = replace(workload_spec(input.synthetic.workload), jobs=TUNED_JOBS), 32
     else:
         spec, window = WorkloadSpec(TUNED_FOR_GIVEN_JOBS, 16, None, TUNED_JOBS), 32
-    base = make_tuned(spec, window) if base_name == TUNED else make_heuristic(base_name)
+    if base_name == TUNED:
+        base = make_tuned(spec, window)
+    elif heuristic_problem(base_name) is None:
+        base = make_heuristic(base_name)
+    else:  # a checkpoint: loaded, and refused, as a checkpoint policy is
+        base = load_policy(PolicyRef(kind="checkpoint", name=base_name, checkpoint=input.policy.checkpoint))
     workload = spec if input.synthetic is not None else None
     return SearchPolicy(base, input.search, workload=workload)
 

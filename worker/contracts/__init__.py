@@ -66,6 +66,7 @@ from worker.contracts.ids import location_problem as location_problem
 from worker.contracts.ids import path_like_problem as path_like_problem
 from worker.contracts.ids import policy_class_problem as policy_class_problem
 from worker.contracts.ids import policy_name_problem as policy_name_problem
+from worker.contracts.ids import search_problem as search_problem
 from worker.contracts.ids import swf_path_problem as swf_path_problem
 from worker.contracts.metrics import IterationProgress as IterationProgress
 from worker.contracts.metrics import LearnerMetrics as LearnerMetrics
@@ -98,7 +99,6 @@ from worker.contracts.names import Objective as Objective
 from worker.contracts.names import heuristic_problem as heuristic_problem
 from worker.contracts.names import parse_heuristic as parse_heuristic
 from worker.contracts.names import scheduler_service_id as scheduler_service_id
-from worker.contracts.names import search_problem as search_problem
 from worker.contracts.plans import KNOWN_GPU_SPEEDS as KNOWN_GPU_SPEEDS
 from worker.contracts.plans import BaselineOut as BaselineOut
 from worker.contracts.plans import JobSpec as JobSpec
@@ -113,6 +113,7 @@ from worker.contracts.plans import UnplacedOut as UnplacedOut
 from worker.contracts.plans import gpu_types_problem as gpu_types_problem
 from worker.contracts.plans import plan_input_problem as plan_input_problem
 from worker.contracts.plans import plan_search_problem as plan_search_problem
+from worker.contracts.plans import search_needs_no_checkpoint as search_needs_no_checkpoint
 from worker.contracts.schedules import SCHEDULE_ID_MEMO as SCHEDULE_ID_MEMO
 from worker.contracts.schedules import SCHEDULE_RUN_MEMO as SCHEDULE_RUN_MEMO
 from worker.contracts.schedules import TRAINING_SCHEDULE_PREFIX as TRAINING_SCHEDULE_PREFIX

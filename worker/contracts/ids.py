@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from worker.contracts.names import HEURISTIC_GRAMMAR, heuristic_problem
+from worker.contracts.names import HEURISTIC_GRAMMAR, SEARCH_PREFIX, heuristic_problem
 
 SWF_WORKLOAD_PREFIX = "trace:swf:"
 _SWF_PATH = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
@@ -95,6 +95,14 @@ def policy_name_problem(name: str, role: str = "policy") -> str | None:
     if "+" in name or ":" in name:
         return heuristic_problem(name, role)
     return id_problem(name, f"{role} (a checkpoint id)")
+
+
+def search_problem(name: str, role: str = "policy") -> str | None:
+    """Why `name` is not a `search:<base>` a plan can use (the base a heuristic, `tuned` or
+    a possible checkpoint id), or None."""
+    if not name.startswith(SEARCH_PREFIX):
+        return f"{role} {name[:100]!r} is not a search (search:<heuristic, tuned or checkpoint id>)"
+    return policy_name_problem(name.removeprefix(SEARCH_PREFIX), f"{role}: search base")
 
 
 POLICY_CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}$"

@@ -92,17 +92,6 @@ def parse_heuristic(name: str) -> tuple[str, str, str]:
     return mode, order, placement
 
 
-def search_problem(name: str, role: str = "policy") -> str | None:
-    """Why `name` is not a `search:<base>` a plan can use (the base a heuristic or `tuned`),
-    or None."""
-    if not name.startswith(SEARCH_PREFIX):
-        return f"{role} {name[:100]!r} is not a search (search:<heuristic or tuned>)"
-    base = name.removeprefix(SEARCH_PREFIX)
-    if base == "tuned" or heuristic_problem(base) is None:
-        return None
-    return f"{role}: {heuristic_problem(base, 'search base')}, or tuned"
-
-
 def heuristic_problem(name: str, role: str = "heuristic") -> str | None:
     """Why `name` is not a heuristic a plan can use, or None; `role` names it in the message."""
     if name in STANDALONE_HEURISTICS:

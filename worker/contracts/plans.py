@@ -31,9 +31,10 @@ from worker.contracts.ids import (
     id_problem,
     location_problem,
     policy_class_problem,
+    search_problem,
 )
 from worker.contracts.metrics import PlanMetrics
-from worker.contracts.names import SEARCH_PREFIX, heuristic_problem, search_problem
+from worker.contracts.names import SEARCH_PREFIX, heuristic_problem
 from worker.contracts.search import SearchOptions
 from worker.contracts.workloads import WorkloadConfig
 
@@ -114,7 +115,8 @@ def gpu_types_problem(nodes: list[NodeSpec] | None, jobs: list[JobSpec] | None) 
 
 class PolicyRef(Model):
     """The policy a plan uses, as the worker needs it: a checkpoint location or a name;
-    or `search`: `search:<heuristic or tuned>` (the options are PlanInput.search);
+    or `search`: `search:<heuristic, tuned or checkpoint id>`, a checkpoint base's location
+    in `checkpoint` (the options are PlanInput.search);
     or `deployed`: whatever the scheduler service workflow has deployed for class `name`
     when the plan runs (resolved there, so a deployment and the plans around it are
     ordered by the workflow itself), `fallback` when nothing is deployed."""
@@ -174,6 +176,12 @@ class PlanInput(PlanSource):
     """A `search` policy's options (None: the defaults)."""
 
 
+def search_needs_no_checkpoint(name: str) -> bool:
+    """Whether `search:<base>`'s base is `tuned` or a heuristic (else a checkpoint id)."""
+    base = name.removeprefix(SEARCH_PREFIX)
+    return base == "tuned" or heuristic_problem(base) is None
+
+
 def plan_search_problem(policy: str, search: SearchOptions | None, synthetic: bool) -> str | None:
     """Why a plan's search options do not go with its policy, or None: the API's request
     and the worker's input refuse the same things."""
@@ -201,6 +209,8 @@ def plan_input_problem(input: PlanInput) -> str | None:
     name = input.policy.name if input.policy.kind != "deployed" else ""
     if (problem := plan_search_problem(name, input.search, input.synthetic is not None)) is not None:
         return problem
+    if input.policy.kind == "search" and not input.policy.checkpoint and not search_needs_no_checkpoint(name):
+        return f"policy {input.policy.name!r} searches over a checkpoint but names no checkpoint"
     if input.policy.kind == "checkpoint" and not input.policy.checkpoint:
         return f"policy {input.policy.name!r} is a checkpoint policy but names no checkpoint"
     return None

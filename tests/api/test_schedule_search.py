@@ -45,6 +45,8 @@ def assert_422_naming(response, field: str) -> None:  # type: ignore[no-untyped-
     ("extra", "field"),
     [
         ({"policy": "search:nonsense"}, "policy"),
+        ({"policy": "search:no+such"}, "policy"),
+        ({"policy": "search:../etc"}, "policy"),
         ({"policy": "search:"}, "policy"),
         ({"policy": "search:tuned", "search": {"candidates": 0}}, "candidates"),
         ({"policy": "search:tuned", "search": {"candidates": 65}}, "candidates"),
@@ -65,12 +67,14 @@ def test_bad_search_requests_are_422_naming_the_field(client: TestClient, extra:
 
 def test_the_worker_input_refuses_what_the_api_refuses() -> None:
     with pytest.raises(ValueError, match="search base"):
-        PolicyRef(kind="search", name="search:nonsense")
+        PolicyRef(kind="search", name="search:no+such")
     from worker.contracts import plan_input_problem
 
     edf = PolicyRef(kind="heuristic", name="edf")
     given = PlanInput(nodes=[], jobs=[], policy=edf, search=SearchOptions())
     assert "search" in (plan_input_problem(given) or "")
+    no_location = PlanInput(nodes=[], jobs=[], policy=PolicyRef(kind="search", name="search:ckpt-1"))
+    assert "names no checkpoint" in (plan_input_problem(no_location) or "")
 
 
 @pytest.fixture(scope="module")
