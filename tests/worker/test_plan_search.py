@@ -5,6 +5,7 @@ base), its notes say what the search did, and it still fits a tight plan timeout
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,26 @@ def test_a_checkpoint_base_that_fails_to_load_fails_as_a_checkpoint_policy_does(
             _plan(plan_input(policy, 5))
         errors.append((error.value.type, error.value.non_retryable, "/nonexistent" in str(error.value)))
     assert errors[0] == errors[1] == ("CheckpointError", True, True)
+
+
+def test_a_search_over_a_checkpoint_plans_with_it(tmp_path: Path) -> None:
+    import gymnasium as gym
+    import torch
+
+    from worker.rl.module import PairScoringModule
+    from worker.sim.features import observation_space
+
+    torch.manual_seed(0)
+    module = PairScoringModule(
+        observation_space=observation_space(32, 16),
+        action_space=gym.spaces.Discrete(32 * 16 + 1),
+        model_config={"embed_dim": 16, "hidden": 32},
+    )
+    module.save_to_path(str(tmp_path / "module"))
+    ref = {"checkpoint": str(tmp_path / "module")}
+    options = SearchOptions(candidates=4, depth=1, budget_ms=10_000)
+    searched = _plan(plan_input(PolicyRef(kind="search", name="search:ckpt-1", **ref), 6, search=options))
+    plain = _plan(plan_input(PolicyRef(kind="checkpoint", name="ckpt-1", **ref), 6))
+    assert searched.metrics.score >= plain.metrics.score - 1e-9
+    (note,) = searched.notes
+    assert "4 candidates" in note
