@@ -81,16 +81,23 @@ def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
     return SearchPolicy(base, input.search, workload=workload)
 
 
-def search_notes(policy: Any) -> list[str]:
-    """What a search plan did: its base, the options used and the decisions it changed."""
+def search_levels(policy: Any) -> list[Any]:  # -> list[SearchPolicy]
+    """A search and the searches it rolls out with (depth > 1); empty for any other policy."""
     from worker.search.policy import SearchPolicy
 
-    if not isinstance(policy, SearchPolicy):
+    levels = []
+    while isinstance(policy, SearchPolicy):
+        levels.append(policy)
+        policy = policy.base
+    return levels
+
+
+def search_notes(policy: Any) -> list[str]:
+    """What a search plan did: its base, the options used and the decisions it changed."""
+    levels = search_levels(policy)
+    if not levels:
         return []
-    options, stats = policy.options, policy.stats
-    base = policy.base
-    while isinstance(base, SearchPolicy):
-        base = base.base
+    options, stats, base = policy.options, policy.stats, levels[-1].base
     choice = getattr(base, "choice", None)
     runs = f" (runs {choice.choice})" if choice is not None else ""
     return [
@@ -183,6 +190,8 @@ class _Deadline:
         self._decisions = 0
         self.name = policy.name
         self.needs_observation = getattr(policy, "needs_observation", True)
+        self._searches = search_levels(policy)
+        """The search's levels (the outer one, the searches it rolls out with), if a search."""
 
     def reset(self, seed: int) -> None:
         self.wrapped.reset(seed)
@@ -205,14 +214,12 @@ class _Deadline:
         """Anytime: a search may spend on this decision at most SEARCH_SHARE of the time
         left divided among the jobs left, so its base's choices (always computed first)
         still finish in time; once that share is gone it plays the base's choice."""
-        from worker.search.policy import SearchPolicy
-
+        if not self._searches:
+            return
         left = max(1, view.sim.n_jobs - view.sim.placements)
         limit = time.perf_counter() + SEARCH_SHARE * max(0.0, self._deadline - now) / left
-        policy = self.wrapped
-        while isinstance(policy, SearchPolicy):
-            policy.deadline = limit
-            policy = policy.base
+        for search in self._searches:
+            search.deadline = limit
 
 
 SEARCH_SHARE = 0.5
