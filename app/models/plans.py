@@ -58,8 +58,8 @@ class PlanCreate(Input, PlanSource):
         max_length=200,
         description="'best' (the policy deployed for `class`, GET /policy; a heuristic fallback when "
         "none is), a checkpoint id, or a heuristic: fifo, sjf, edf, priority, packing, random, "
-        "edf+fastest, easy:sjf+deadline, ...; or search:<heuristic or tuned>: decision-time search "
-        "over that base (options in `search`).",
+        "edf+fastest, easy:sjf+deadline, ...; or search:<heuristic, tuned or checkpoint id>: "
+        "decision-time search over that base (options in `search`).",
     )
     search: SearchOptions | None = Field(
         None, description="Options of a search:<base> policy (candidates, rollouts, horizon, budget_ms, ...)."
