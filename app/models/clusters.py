@@ -14,8 +14,8 @@ from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
 
 from app.models.base import Input, utcnow
-from worker.contracts import DEFAULT_POLICY_CLASS, StrictNum, location_problem, policy_class_problem
-from worker.contracts.clusters import ClusterMode, ClusterProbe, TickRecord
+from worker.contracts import DEFAULT_POLICY_CLASS, StrictNum
+from worker.contracts.clusters import ClusterMode, ClusterProbe, ClusterSettings, TickRecord
 
 CLUSTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 """1-63 letters, digits, `_` and `-`: the name is part of the loop's workflow id and URLs."""
@@ -27,7 +27,7 @@ terminated); `failed`: the workflow failed or timed out."""
 LIVE_CLUSTER_STATUSES = ("running", "stopping")
 
 
-class ClusterCreate(Input):
+class ClusterCreate(Input, ClusterSettings):
     name: str = Field(
         pattern=CLUSTER_NAME_PATTERN,
         description="1-63 letters, digits, '_' or '-', starting with a letter or digit; "
@@ -75,21 +75,10 @@ class ClusterCreate(Input):
     @field_validator("endpoint")
     @classmethod
     def _slurm_conf(cls, endpoint: str) -> str:
-        problem = location_problem(endpoint, "endpoint")
-        if problem is None and not endpoint.startswith("/"):
-            problem = f"endpoint {endpoint[:100]!r} must be an absolute path (of a slurm.conf)"
-        if problem is None and (endpoint.endswith("/") or not endpoint.endswith(".conf")):
-            problem = f"endpoint {endpoint[:100]!r} must name a slurm.conf file (ending in .conf)"
-        if problem is not None:
-            raise ValueError(problem)
+        """Stricter than the loop's rule (an absolute path): a registration names the file."""
+        if endpoint.endswith("/") or not endpoint.endswith(".conf"):
+            raise ValueError(f"endpoint {endpoint[:100]!r} must name a slurm.conf file (ending in .conf)")
         return endpoint
-
-    @field_validator("policy_class")
-    @classmethod
-    def _known_class(cls, name: str) -> str:
-        if (problem := policy_class_problem(name)) is not None:
-            raise ValueError(problem)
-        return name
 
 
 class Cluster(SQLModel, table=True):

@@ -55,6 +55,7 @@ from worker.contracts.clusters import (
     ClusterLoopStatus,
     ClusterProbe,
     ClusterProbeInput,
+    ClusterSettings,
     TickRecord,
     cluster_workflow_id,
 )
@@ -157,15 +158,7 @@ def decisions_page(session: Session, row: Cluster, offset: int, limit: int) -> C
 
 
 def loop_config(body: ClusterCreate) -> ClusterConfig:
-    return ClusterConfig(
-        name=body.name,
-        kind=body.kind,
-        endpoint=body.endpoint,
-        policy_class=body.policy_class,
-        interval_s=body.interval_s,
-        mode=body.mode,
-        partition=body.partition,
-    )
+    return ClusterConfig(**body.model_dump(include=set(ClusterSettings.model_fields)))
 
 
 async def register(

@@ -44,8 +44,10 @@ ClusterMode = Literal["advise", "enforce"]
 NodeState = Literal["idle", "mixed", "allocated", "drain", "down"]
 
 
-class ClusterConfig(Model):
-    """A registered cluster: where its controller is and how the loop treats it."""
+class ClusterSettings(Model):
+    """What registering a cluster says: where its controller is, the class whose deployed
+    policy plans for it, how often and in which mode. The API's ClusterCreate and the
+    loop's ClusterConfig both extend it, so a field and its rules are written once."""
 
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["slurm"] = "slurm"
@@ -56,27 +58,9 @@ class ClusterConfig(Model):
         "(munge authenticates them; the worker's user must be a Slurm operator to enforce).",
     )
     policy_class: str = Field(DEFAULT_POLICY_CLASS, description="Plans use the policy deployed for it.")
-    fallback: str = Field(DEFAULT_CLUSTER_FALLBACK, description="Heuristic used while nothing is deployed.")
     interval_s: StrictNum = Field(30.0, ge=1, le=86_400)
     mode: ClusterMode = "advise"
     partition: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
-    lease_s: StrictNum | None = Field(
-        None,
-        ge=1,
-        le=86_400,
-        description="How long a deferred job is kept from starting by itself (`enforce`); "
-        "null = 3 intervals. "
-        "If the service stops, Slurm schedules the job itself once the lease runs out.",
-    )
-    gpu_speed: dict[GpuType, StrictNum] = Field(
-        default_factory=dict, description="Relative speed of GRES GPU types other than p5 and p4."
-    )
-    window: int = Field(32, ge=1, le=256)
-    step_attempts: int = Field(
-        4, ge=1, le=20, description="Attempts of each step (read, plan, apply) per tick."
-    )
-    ticks_per_run: int = Field(200, ge=1, le=5_000, description="Ticks before continue-as-new.")
-    decisions_kept: int = Field(100, ge=1, le=1_000, description="Ticks whose record the status query keeps.")
 
     @field_validator("name")
     @classmethod
@@ -101,6 +85,29 @@ class ClusterConfig(Model):
         if (problem := policy_class_problem(name)) is not None:
             raise ValueError(problem)
         return name
+
+
+class ClusterConfig(ClusterSettings):
+    """A registered cluster as its loop runs it: the registration plus the loop's own tuning."""
+
+    fallback: str = Field(DEFAULT_CLUSTER_FALLBACK, description="Heuristic used while nothing is deployed.")
+    lease_s: StrictNum | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="How long a deferred job is kept from starting by itself (`enforce`); "
+        "null = 3 intervals. "
+        "If the service stops, Slurm schedules the job itself once the lease runs out.",
+    )
+    gpu_speed: dict[GpuType, StrictNum] = Field(
+        default_factory=dict, description="Relative speed of GRES GPU types other than p5 and p4."
+    )
+    window: int = Field(32, ge=1, le=256)
+    step_attempts: int = Field(
+        4, ge=1, le=20, description="Attempts of each step (read, plan, apply) per tick."
+    )
+    ticks_per_run: int = Field(200, ge=1, le=5_000, description="Ticks before continue-as-new.")
+    decisions_kept: int = Field(100, ge=1, le=1_000, description="Ticks whose record the status query keeps.")
 
     @field_validator("fallback")
     @classmethod
