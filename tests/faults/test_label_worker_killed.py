@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 from support.fault_stack import TINY_PPO, TINY_WORKLOAD, FaultStack, wait_for
-from support.history import scheduled_activities, started_activities
-from temporalio.client import Client, WorkflowHandle
+from support.history import pending_heartbeat, scheduled_activities, started_activities
 
 from worker.contracts import LabelHeartbeat, TrainingProgress, TrainingRunConfig, WorkloadConfig
 from worker.main import connect
@@ -21,15 +20,6 @@ from worker.main import connect
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(300)]
 
 EPISODES = 10
-
-
-async def labelling_attempt(client: Client, handle: WorkflowHandle) -> tuple[LabelHeartbeat, str] | None:
-    description = await handle.describe()
-    for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name == "label_round" and pending.heartbeat_details.payloads:
-            [details] = await client.data_converter.decode(pending.heartbeat_details.payloads)
-            return LabelHeartbeat.model_validate(details), pending.last_worker_identity
-    return None
 
 
 def test_surviving_worker_labels_only_the_missing_episodes(stack: FaultStack) -> None:
@@ -64,7 +54,7 @@ def test_surviving_worker_labels_only_the_missing_episodes(stack: FaultStack) ->
         deadline = time.monotonic() + 150
         attempt = None
         while time.monotonic() < deadline:
-            attempt = await labelling_attempt(client, handle)
+            attempt = await pending_heartbeat(client, handle, "label_round", LabelHeartbeat)
             if attempt is not None and attempt[0].episodes_done >= 2:
                 break
             await asyncio.sleep(0.1)

@@ -11,8 +11,7 @@ import uuid
 
 import pytest
 from support.fault_stack import TINY_PPO, TINY_WORKLOAD, FaultStack, wait_for
-from support.history import scheduled_activities, started_activities
-from temporalio.client import Client, WorkflowHandle
+from support.history import pending_heartbeat, scheduled_activities, started_activities
 
 from worker.contracts import TrainingHeartbeat, TrainingProgress, TrainingRunConfig, WorkloadConfig
 from worker.main import connect
@@ -21,16 +20,6 @@ from worker.stack import Child
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.rl, pytest.mark.timeout(240)]
 
 ITERATIONS = 6
-
-
-async def running_attempt(client: Client, handle: WorkflowHandle) -> tuple[TrainingHeartbeat, str] | None:
-    """The train_policy attempt's last heartbeat and the identity (pid@host) of its worker."""
-    description = await handle.describe()
-    for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name == "train_policy" and pending.heartbeat_details.payloads:
-            [details] = await client.data_converter.decode(pending.heartbeat_details.payloads)
-            return TrainingHeartbeat.model_validate(details), pending.last_worker_identity
-    return None
 
 
 def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) -> None:
@@ -64,7 +53,7 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         deadline = time.monotonic() + 150
         attempt = None
         while time.monotonic() < deadline:
-            attempt = await running_attempt(client, handle)
+            attempt = await pending_heartbeat(client, handle, "train_policy", TrainingHeartbeat)
             if attempt is not None and attempt[0].iterations_done >= 2 and attempt[0].checkpoint:
                 break
             await asyncio.sleep(0.2)
@@ -75,10 +64,10 @@ def test_surviving_worker_resumes_the_killed_workers_round(stack: FaultStack) ->
         stack.kill_worker(victim)  # the survivor stays as the stack's worker
 
         settle = time.monotonic() + 20
-        beat = (await running_attempt(client, handle) or attempt)[0]
+        beat = (await pending_heartbeat(client, handle, "train_policy", TrainingHeartbeat) or attempt)[0]
         while not beat.checkpoint and time.monotonic() < settle:
             await asyncio.sleep(0.2)
-            beat = (await running_attempt(client, handle) or attempt)[0]
+            beat = (await pending_heartbeat(client, handle, "train_policy", TrainingHeartbeat) or attempt)[0]
         final = await asyncio.wait_for(handle.result(), 150)
         assert [r.round for r in final.rounds] == [1]
         assert final.rounds[0].iteration == ITERATIONS  # counted on, neither restarted nor doubled

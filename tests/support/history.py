@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 
 from worker.contracts import TrainingProgress
 from worker.main import connect
+
+Beat = TypeVar("Beat", bound=BaseModel)
 
 
 async def _scheduled(address: str, workflow_id: str) -> tuple[Counter[str], TrainingProgress]:
@@ -57,3 +62,15 @@ def started_activities(address: str, workflow_id: str, activity_type: str) -> li
     started. Temporal records a retried activity's start once, with the attempt that
     finished it, so this names the worker that completed it."""
     return asyncio.run(_started(address, workflow_id, activity_type))
+
+
+async def pending_heartbeat(
+    client: Client, handle: WorkflowHandle, activity_type: str, beat: type[Beat]
+) -> tuple[Beat, str] | None:
+    """A pending activity's last heartbeat and the identity (pid@host) of its worker."""
+    description = await handle.describe()
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name == activity_type and pending.heartbeat_details.payloads:
+            [details] = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            return beat.model_validate(details), pending.last_worker_identity
+    return None
