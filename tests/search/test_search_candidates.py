@@ -38,3 +38,14 @@ def test_other_speeds_and_no_wait() -> None:
     assert sorted((a // n, a % n) for a in actions) == [(s, node) for s in range(3) for node in (0, 1)]
     limited = candidate_actions(view, base, actions[0], limit=4, wait_allowed=True, other_speeds=True)
     assert len(limited) == 4 and limited[-1] == view.wait_action
+
+
+def test_each_job_on_the_placements_next_best_nodes_after_every_job_on_its_best() -> None:
+    view = two_speed_view()
+    base = make_heuristic("sjf+fastest")
+    actions = candidate_actions(view, base, base.act(view), limit=8, wait_allowed=False, nodes_per_job=2)
+    n = view.fits.shape[1]
+    assert [(a // n, a % n) for a in actions] == [(0, 1), (1, 1), (2, 1), (0, 0), (1, 0), (2, 0)]
+    assert (
+        candidate_actions(view, base, actions[0], limit=4, wait_allowed=False, nodes_per_job=2) == actions[:4]
+    )

@@ -3,6 +3,7 @@ deterministic for a seed, and within its time budget (anytime)."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from worker.contracts.search import SearchOptions
 from worker.search import policy as search_module
+from worker.search import rollout as rollout_module
 from worker.search.policy import SearchPolicy
 from worker.search.rollout import RolloutEnv
 from worker.sim.env import SchedulingEnv
@@ -94,6 +96,75 @@ def test_the_search_improves_on_its_base_where_the_base_errs() -> None:
     assert search.base.stats.changed >= 1  # the inner search (depth 1) left fifo's choice
 
 
+def pods(*shapes: tuple[float, float]) -> tuple[Job, ...]:
+    """Pods of FGD's experiment (never leaving), all pending now: (cpus, GPUs) each."""
+    return tuple(
+        Job(f"p{i}", cpus, gpus, 1, 0.0, 1e15, 1e15, math.inf) for i, (cpus, gpus) in enumerate(shapes)
+    )
+
+
+def test_a_placement_only_search_puts_a_pod_where_fgd_would_strand_the_next() -> None:
+    """FGD fills the 2-GPU node with the 2-GPU pod; the 4-cpu pod then fits nowhere."""
+    nodes = (Node("n0", 4.0, 0, {"V100M32": 2.0}), Node("n1", 4.0, 0, {"V100M32": 3.0}))
+    scenario = Scenario("plan", nodes, pods((1.0, 2.0), (2.0, 0.5), (4.0, 0.5)), 10.0, placement_only=True)
+    env_options = {"objective": "allocation"}
+    fgd = run_episode(make_heuristic("fifo+fgd"), scenario, 1, 0, env_options).metrics()
+    assert fgd.gpu_allocated == 0.5
+    for nodes_per_job, allocated in ((1, 0.5), (2, 0.6)):
+        search = SearchPolicy(
+            make_heuristic("fifo+fgd"), SearchOptions(nodes_per_job=nodes_per_job, margin=0.0)
+        )
+        assert run_episode(search, scenario, 1, 0, env_options).metrics().gpu_allocated == allocated
+
+
+@st.composite
+def placement_plans(draw: st.DrawFn) -> Scenario:
+    """FGD's experiment in small: a few nodes, pods that never leave, all pending now."""
+    nodes = tuple(
+        Node(
+            f"n{i}", float(draw(st.sampled_from([4, 8, 16]))), 0, {"V100M32": float(draw(st.integers(1, 3)))}
+        )
+        for i in range(draw(st.integers(1, 3)))
+    )
+    shapes = draw(
+        st.lists(
+            st.tuples(st.sampled_from([1.0, 2.0, 4.0]), st.sampled_from([0.0, 0.5, 1.0, 2.0])),
+            min_size=2,
+            max_size=6,
+        )
+    )
+    return Scenario("plan", nodes, pods(*shapes), 10.0, placement_only=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_plans(), st.sampled_from(["fifo+fgd", "fifo+bestfit", "sjf+first"]), st.sampled_from([1, 2]))
+def test_on_a_placement_only_plan_the_search_is_never_worse_than_its_base(
+    scenario: Scenario, base: str, window: int
+) -> None:
+    env_options = {"objective": "allocation"}
+    plain = run_episode(make_heuristic(base), scenario, window, 0, env_options).metrics()
+    search = SearchPolicy(
+        make_heuristic(base), SearchOptions(nodes_per_job=3, candidates=64, budget_ms=60_000)
+    )
+    searched = run_episode(search, scenario, window, 0, env_options).metrics()
+    assert searched.gpu_allocated >= plain.gpu_allocated - 1e-9
+
+
+def test_a_decision_the_base_settles_at_the_ceiling_is_the_one_a_full_search_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = WorkloadSpec("deadline-tight", nodes=4, jobs=40)
+    scenario = make_scenario(spec, 4)
+    options = SearchOptions(depth=1, margin=0.0, budget_ms=60_000)
+    pruned = SearchPolicy(make_heuristic("sjf+fastest"), options)
+    settled = actions_of(pruned, scenario, 4)
+    monkeypatch.setattr(rollout_module, "ceiling_of", lambda belief: None)
+    full = SearchPolicy(make_heuristic("sjf+fastest"), options)
+    assert actions_of(full, scenario, 4) == settled
+    assert pruned.stats.at_ceiling > 0 == full.stats.at_ceiling
+    assert pruned.stats.candidates < full.stats.candidates
+
+
 def actions_of(search: SearchPolicy, scenario: Scenario, seed: int) -> tuple[list[int], dict]:
     env = SchedulingEnv({"nodes": len(scenario.nodes), "window": 8, "observe": False})
     env.load_scenario(scenario, seed)
@@ -141,9 +212,11 @@ def test_a_budget_for_a_single_rollout_plays_the_base(monkeypatch: pytest.Monkey
     scenario = make_scenario(WorkloadSpec("deadline-tight", nodes=4, jobs=40), 2)
     base = run_episode(make_heuristic("fifo"), scenario, 8, 2)
     search = SearchPolicy(make_heuristic("fifo"), SearchOptions(budget_ms=0.5, depth=1))
-    # the first rollout starts at 0 ms, within budget: the base's choice alone is evaluated
+    # the first rollout starts at 0 ms, within budget: the base's choice alone is evaluated,
+    # and the search runs out of time unless that rollout earned all there was to earn
     searched = run_episode(search, scenario, 8, 2)
-    assert search.stats.candidates == search.stats.out_of_time == search.stats.searched > 0
+    stats = search.stats
+    assert stats.candidates == stats.out_of_time + stats.at_ceiling == stats.searched > stats.at_ceiling
     assert searched.metrics() == base.metrics()
 
 

@@ -53,6 +53,18 @@ def test_a_node_without_cpus_for_a_shape_strands_all_its_free_gpus() -> None:
     assert delta[1] == pytest.approx(7.0)
 
 
+def test_typical_shapes_are_the_most_common_first_ties_by_first_appearance() -> None:
+    sizes = [(1.0, 0.0), (2.0, 1.0), (4.0, 0.5), (2.0, 1.0), (4.0, 0.5), (2.0, 1.0), (4.0, 0.5)]
+    jobs = tuple(Job(f"j{i}", c, g, 1, float(i), 1.0, 1.0, np.inf) for i, (c, g) in enumerate(sizes))
+    sim = ClusterSim(Scenario("shapes", (Node("n", 8.0, 0, {"V100M32": 2}),), jobs, 10.0), window=1)
+    table = ShapeTable.from_jobs(sim)  # 95% of 7 jobs: both shapes of three, then the CPU job
+    assert table.cpus.tolist() == [2.0, 4.0, 1.0]
+    assert table.share.tolist() == [1.0, 0.5, 0.0] and table.devices.tolist() == [1, 1, 0]
+    np.testing.assert_allclose(table.weight, [3 / 7, 3 / 7, 1 / 7])
+    assert ShapeTable.from_jobs(sim, coverage=0.8).cpus.tolist() == [2.0, 4.0]
+    assert ShapeTable.from_jobs(sim, [0, 2]).cpus.tolist() == [1.0, 4.0]
+
+
 def test_inflated_pod_list_reaches_130_percent_of_capacity() -> None:
     shapes = [(4.0, 8.0, 1.0, ()), (2.0, 4.0, 0.5, ())]
     pods = inflated_pods(shapes, capacity=100.0, seed=42)

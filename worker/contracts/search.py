@@ -36,6 +36,14 @@ class SearchOptions(BaseModel):
         description="Also offer window jobs on the base's placement among the nodes of each other "
         "GPU speed they fit (after every job on its own node), within `candidates`.",
     )
+    nodes_per_job: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Nodes each window job is offered on, within `candidates`: the base placement's "
+        "choice, then its next-best nodes (after every job on its first). A placement-only decision "
+        "(one pod, no WAIT) has candidates only when this is above 1.",
+    )
     depth: int = Field(
         2,
         ge=1,
@@ -69,6 +77,14 @@ class SearchOptions(BaseModel):
         "none",
         description="Arrivals after now in the belief: 'none' (what a plan knows), or 'sampled' "
         "from the workload's own generator on seeds no evaluation uses.",
+    )
+    arrivals: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="With sampled futures, how many arrivals after now each sample keeps (the "
+        "first ones): a lookahead counted in jobs, every one of them scored by a rollout to the end "
+        "of its belief. None keeps the sampled episode to its end.",
     )
     runtimes: Runtimes = Field(
         "estimates",

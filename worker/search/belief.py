@@ -13,16 +13,27 @@ the belief is a fresh engine over a fresh scenario made of those known values on
   no evaluation uses.
 
 Jobs already finished are left out of the belief (they decide nothing and only slow
-every rollout down). `build_belief` reads the real engine once and keeps no reference to it or to its
-scenario: the episode's actual runtimes, failures and arrivals are unreachable from the
-search (tests/search/test_search_leak.py poisons them and checks the decisions).
+every rollout down), and so are running jobs that will not end before the belief's
+horizon (their resources stay taken: the pods of FGD's inflation experiment, which never
+leave, would otherwise make every belief as large as the episode). FGD's typical job
+shapes are those of the jobs submitted so far.
+
+`build_belief` reads the real engine once and keeps no reference to it or to its
+scenario, except its static node arrays (capacities and speeds: configuration, shared
+rather than rebuilt): the episode's actual runtimes, failures and arrivals are
+unreachable from the search (tests/search/test_search_leak.py poisons them and checks
+the decisions).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import numpy as np
 
 from worker.sim.engine import DONE, RUNNING, WAITING, ClusterSim
+from worker.sim.fragmentation import ShapeTable
 from worker.sim.model import Job, Node, NodeStatus, Scenario
 
 FUTURES_SEED_OFFSET = 2**40
@@ -38,8 +49,9 @@ _KNOWN_RESOURCES = (
 )  # fmt: skip
 
 
-def _known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
-    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down."""
+def known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
+    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down.
+    The same until a node's status changes: a search building many beliefs keeps it."""
     nodes = []
     for n, node_id in enumerate(sim.node_ids):
         present = [(t, i) for i, t in enumerate(sim.gpu_types) if sim.cap_gpu[n, i] > 0]
@@ -83,16 +95,21 @@ def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
     ]
 
 
-def future_jobs(sample: Scenario, now: float, gpu_types: tuple[str, ...]) -> list[Job]:
-    """A sampled episode's arrivals after `now`, as the belief's future (runtime = estimate,
-    renamed so they never collide with a real job's id). GPU types the cluster does not
-    know are dropped from a job's list, and a job left with none is left out: it could
-    never run."""
+def future_jobs(
+    sample: Scenario, now: float, gpu_types: tuple[str, ...], limit: int | None = None
+) -> list[Job]:
+    """A sampled episode's arrivals after `now` (the first `limit` of them if given), as the
+    belief's future (runtime = estimate, renamed so they never collide with a real job's
+    id). GPU types the cluster does not know are dropped from a job's list, and a job left
+    with none is left out: it could never run."""
     known = set(gpu_types)
-    jobs = []
-    for j in sample.jobs:
+    jobs: list[Job] = []
+    first = bisect.bisect_right(sample.jobs, now, key=lambda j: j.submit_s)
+    for j in itertools.islice(sample.jobs, first, None):
+        if limit is not None and len(jobs) >= limit:
+            break
         types = tuple(t for t in j.gpu_types if t in known)
-        if j.submit_s <= now or (j.gpu_types and not types):
+        if j.gpu_types and not types:
             continue
         estimate = j.runtime_estimate_s
         jobs.append(
@@ -100,6 +117,11 @@ def future_jobs(sample: Scenario, now: float, gpu_types: tuple[str, ...]) -> lis
                 j.memory_gb, types)
         )  # fmt: skip
     return jobs
+
+
+def known_shapes(sim: ClusterSim) -> ShapeTable:
+    """FGD's typical job shapes as a scheduler knows them: those of the jobs submitted so far."""
+    return ShapeTable.from_jobs(sim, np.arange(sim.next_arrival))
 
 
 MIN_HISTORY = 10
@@ -172,45 +194,67 @@ def sampled_runtimes(belief: BeliefEngine, factors: np.ndarray) -> tuple[np.ndar
 
 
 def build_belief(
-    sim: ClusterSim, futures: list[Job] | None = None, factors: np.ndarray | None = None
+    sim: ClusterSim,
+    futures: list[Job] | None = None,
+    factors: np.ndarray | None = None,
+    nodes: tuple[Node, ...] | None = None,
+    shapes: ShapeTable | None = None,
 ) -> BeliefEngine:
     """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
     the module docstring); `futures` are sampled arrivals after now, sorted by submit time;
     `factors` (runtime / estimate per submitted job) replace the estimates as the belief's
-    runtimes, while what the policies read as expected ends stays the estimates'.
+    runtimes, while what the policies read as expected ends stays the estimates'. A caller
+    building several beliefs at one decision passes what they share: `nodes` (`known_nodes`)
+    and `shapes` (`known_shapes`).
 
     Rewards are in raw units (total priority and schedulable count 1): the belief's job set
     is not the episode's, and a search compares candidates in priority points."""
     k = sim.next_arrival
+    now = float(sim.now)
+    horizon = float(sim.scenario.horizon_s)
     state = sim.state[:k]
-    alive = np.flatnonzero((state == WAITING) | (state == RUNNING))
+    running = np.flatnonzero(state == RUNNING)
+    ends = np.maximum(sim.expected_end[running], now)
+    if factors is not None:
+        started = sim.start[running]
+        ends = np.maximum(started + (sim.expected_end[running] - started) * factors[running], now)
+    lasting = np.zeros(k, dtype=np.bool_)
+    if sim.objective != "utilization":  # utilisation is paid from every running job's time
+        lasting[running[ends > horizon]] = True
+    alive = np.flatnonzero(((state == WAITING) | (state == RUNNING)) & ~lasting)
     index = np.full(k, -1)
     index[alive] = np.arange(len(alive))
-    """Real job index -> belief index: finished jobs are left out, they decide nothing."""
+    """Real job index -> belief index: finished and lasting jobs are left out."""
     known = _known_jobs(sim, alive)
     scenario = Scenario(
         f"belief:{sim.scenario.name}",
-        _known_nodes(sim),
+        known_nodes(sim) if nodes is None else nodes,
         tuple(known + list(futures or ())),
-        float(sim.scenario.horizon_s),
+        horizon,
         None,
         sim.scenario.placement_only,
         sim.gpu_types,
     )
-    belief = BeliefEngine(scenario, sim.window, objective=sim.objective)
+    belief = BeliefEngine(scenario, sim.window, objective=sim.objective, nodes_like=sim)
     belief.alive = alive
+    belief._shape_table = known_shapes(sim) if shapes is None else shapes
     m = len(alive)
     for name in _KNOWN_STATE:
         getattr(belief, name)[:m] = getattr(sim, name)[alive]
     for name in _KNOWN_RESOURCES:
         np.copyto(getattr(belief, name), getattr(sim, name))
-    belief.job_devices = {int(index[j]): held for j, held in sim.job_devices.items()}
-    belief.running_on = [{int(index[j]) for j in jobs} for jobs in sim.running_on]
-    belief.n_running = sim.n_running
+    kept = running[~lasting[running]].tolist()
+    belief.job_devices = {}
+    for job, node in zip(kept, sim.node_of[kept].tolist(), strict=True):
+        held = sim.job_devices.get(job)
+        if held is not None:
+            belief.job_devices[int(index[job])] = held
+        belief.running_on[node].add(int(index[job]))
+    belief.n_running = len(kept)
     belief.waiting = index[sim.waiting].tolist()
     belief._window_cache = None
     belief.next_arrival = m
-    belief.now = now = float(sim.now)
+    belief.now = now
     belief.busy_cpu_s, belief.busy_gpu_s = sim.busy_cpu_s, sim.busy_gpu_s
     belief.placements = sim.placements
     belief.total_priority = 1.0

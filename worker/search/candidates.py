@@ -4,7 +4,9 @@ The base's choice always comes first (ties go to it). Then each window job that 
 somewhere, on the node the base's own placement would give it, in the base's order when
 the base has one (a composed heuristic or `tuned`: these are its next-best choices),
 else in window order on the fastest node; optionally the same jobs on GPUs of other
-speeds. WAIT comes last where the belief allows it.
+speeds, and on the placement's next-best nodes (its choice among the nodes not offered
+yet), which is all a placement-only decision (one pod, no WAIT) can vary. WAIT comes last
+where the belief allows it.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ def candidate_actions(
     limit: int,
     wait_allowed: bool,
     other_speeds: bool = False,
+    nodes_per_job: int = 1,
 ) -> list[int]:
     """At most `limit` distinct actions, the base's choice first (see the module docstring).
     With `other_speeds`, after every job on its node come the ranked jobs on the base's
     placement among the nodes of each other GPU speed they fit (a slower GPU that still
-    makes the deadline keeps the fast ones free)."""
+    makes the deadline keeps the fast ones free). With `nodes_per_job` k > 1, then come
+    the ranked jobs on the placement's second-best node, and so on to its k-th."""
     n = view.fits.shape[1]
     wait = view.wait_action
     composed = composition_of(base)
@@ -68,6 +72,15 @@ def candidate_actions(
                 break
             if other not in taken:
                 actions.append(slot * n + placement.place(view, slot, fits & (speed == other)))
+    for _ in range(nodes_per_job - 1):
+        for slot in slots:
+            if len(actions) >= room:
+                break
+            offered = {a % n for a in actions if a != wait and a // n == slot}
+            left = view.fits[slot].copy()
+            left[list(offered)] = False
+            if left.any():
+                actions.append(slot * n + placement.place(view, slot, left))
     if offer_wait:
         actions.append(wait)
     return actions

@@ -14,6 +14,12 @@ rather than by the base itself: a search over a search, whose first candidate is
 inner search's choice. Its own guarantee then holds against the inner search, and so
 against the base.
 
+When the base's own rollouts earn everything their beliefs could pay (every pending
+job's whole reward: `RolloutEnv.ceiling`, for objectives whose rewards are never
+negative), no other candidate can gain on it and none is rolled out: the decision is the
+same, at a fraction of the cost (most decisions of FGD's inflation experiment before the
+cluster fills up).
+
 The time budget is anytime: candidates are evaluated in order, each on every sampled
 future, and when the budget runs out the best complete one so far is played; searches
 inside a rollout stop at the same time limit. With a binding budget, how far a decision
@@ -37,14 +43,17 @@ from worker.search.belief import (
     FUTURES_SEED_OFFSET,
     build_belief,
     future_jobs,
+    known_nodes,
+    known_shapes,
     runtime_factors,
     sampled_runtimes,
 )
 from worker.search.candidates import candidate_actions
 from worker.search.rollout import RolloutEnv
 from worker.sim.engine import ClusterSim
+from worker.sim.fragmentation import ShapeTable
 from worker.sim.heuristics.tuned import tuning_spec
-from worker.sim.model import Scenario
+from worker.sim.model import Node, Scenario
 from worker.sim.policy import DecisionView, Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
@@ -65,6 +74,8 @@ class SearchStats:
     """Candidates fully evaluated (the base's choice included)."""
     out_of_time: int = 0
     """Decisions where the budget ran out before every candidate was evaluated."""
+    at_ceiling: int = 0
+    """Decisions settled by the base's rollouts alone: they earned all a rollout could."""
     rollout_steps: int = 0
     rollout_seconds: float = 0.0
     """Time inside rollouts (restore, the base's decisions and the belief's steps)."""
@@ -128,6 +139,9 @@ class SearchPolicy:
         self.stats = SearchStats()
         self._rollout_envs: list[RolloutEnv] = []
         self._samples: list[Scenario] | None = None
+        self._known: tuple[ClusterSim, bytes, int, tuple[Node, ...], ShapeTable] | None = None
+        """What the last decision's beliefs knew of the cluster and its jobs, and when:
+        (engine, node status, jobs submitted, nodes, typical shapes)."""
         self._seed = 0
         self._decision = 0
         """Decisions so far in this episode: seeds its runtime samples."""
@@ -149,6 +163,7 @@ class SearchPolicy:
         self.base.reset(seed)
         self._seed = seed
         self._samples = None
+        self._known = None
         self._decision = 0
 
     def _sampled_episodes(self) -> list[Scenario]:
@@ -161,6 +176,16 @@ class SearchPolicy:
             states = np.random.SeedSequence([self._seed, 0x5EA4C4]).generate_state(self.options.rollouts)
             self._samples = [make_scenario(spec, FUTURES_SEED_OFFSET + int(s)) for s in states]
         return self._samples
+
+    def _known_cluster(self, sim: ClusterSim) -> tuple[tuple[Node, ...], ShapeTable]:
+        """The nodes and typical shapes every belief of this decision shares (a decision's
+        sampled futures are several beliefs), rebuilt only when they may have changed."""
+        known, status = self._known, sim.usable.tobytes()
+        same = known is not None and known[0] is sim and known[1] == status
+        nodes = known[3] if same else known_nodes(sim)
+        shapes = known[4] if same and known[2] == sim.next_arrival else known_shapes(sim)
+        self._known = (sim, status, sim.next_arrival, nodes, shapes)
+        return nodes, shapes
 
     def _envs(self, sim: ClusterSim, count: int) -> list[RolloutEnv]:
         k, n = sim.window, len(sim.free_cpu)
@@ -182,13 +207,16 @@ class SearchPolicy:
             rng = np.random.default_rng([FUTURES_SEED_OFFSET, self._seed, self._decision])
             factors = runtime_factors(sim, rng, count)
         if options.futures == "sampled":
-            futures = [future_jobs(s, sim.now, sim.gpu_types) for s in self._sampled_episodes()]
+            futures = [
+                future_jobs(s, sim.now, sim.gpu_types, options.arrivals) for s in self._sampled_episodes()
+            ]
             envs = self._envs(sim, count)
+            nodes, shapes = self._known_cluster(sim)
             for env, jobs, draw in zip(envs, futures, factors, strict=True):
-                env.start(build_belief(sim, jobs, draw))
+                env.start(build_belief(sim, jobs, draw, nodes, shapes))
             return [(env, 0) for env in envs]
         env = self._envs(sim, 1)[0]
-        belief = build_belief(sim)
+        belief = build_belief(sim, None, None, *self._known_cluster(sim))
         env.start(belief, [sampled_runtimes(belief, f) for f in factors if f is not None])
         return [(env, i) for i in range(env.samples)]
 
@@ -212,6 +240,7 @@ class SearchPolicy:
                 self.options.candidates,
                 self.options.wait and envs[0].wait_allowed,
                 self.options.other_speeds,
+                self.options.nodes_per_job,
             )
             if len(actions) == 1:
                 return base_action
@@ -233,6 +262,12 @@ class SearchPolicy:
                     stats.out_of_time += 1
                     break
                 values.append(np.array(row))
+                if len(values) == 1 and all(
+                    env.ceiling is not None and v >= env.ceiling - GAIN_TOLERANCE
+                    for (env, _), v in zip(samples, row, strict=True)
+                ):
+                    stats.at_ceiling += 1
+                    break
             stats.candidates += len(values)
             stats.rollout_steps += sum(e.steps for e in envs) - steps_before
             self.last_values = {a: float(v.mean()) for a, v in zip(actions, values, strict=False)}

@@ -36,11 +36,26 @@ class _BeliefEnv(SchedulingEnv):
 _NO_METRICS = EpisodeMetrics(**{f.name: 0.0 for f in fields(EpisodeMetrics)})
 
 
+def ceiling_of(belief: BeliefEngine) -> float | None:
+    """The most a rollout can earn from `belief` now: every waiting or arriving job paid its
+    whole share, for the objectives whose rewards are never negative and never taken back
+    in a belief (no failures); None for the others."""
+    pending = np.array(belief.waiting + list(range(belief.next_arrival, belief.n_jobs)), dtype=np.int64)
+    if belief.objective == "deadline":
+        return float(belief.priority[pending].sum()) / belief.total_priority
+    if belief.objective == "allocation":
+        return float(np.where(belief.cpu_only[pending], 0.0, belief.gpu[pending]).sum()) / belief.total_gpu
+    return None
+
+
 class RolloutEnv:
     def __init__(self, nodes: int, window: int, objective: str, observe: bool, env_options: dict[str, Any]):
         config = {"nodes": nodes, "window": window, "objective": objective, "observe": observe}
         self.env = _BeliefEnv(config | env_options)
         self.belief: BeliefEngine | None = None
+        self.ceiling: float | None = None
+        """The most any rollout from the current belief can earn, where it is known (see
+        `ceiling_of`)."""
         self._samples: list[tuple[EngineState, np.ndarray]] = []
         self.steps = 0
         """Env steps played by rollouts since the env was made (for the cost figures)."""
@@ -52,6 +67,7 @@ class RolloutEnv:
         `runtimes` (runtimes and running jobs' ends: `sampled_runtimes`) is a sample of it,
         the belief as it is the only one without."""
         self.belief = belief
+        self.ceiling = ceiling_of(belief)
         self.env.attach(belief)
         saved = belief.snapshot()
         self._samples = [(saved, belief.runtime.copy())]

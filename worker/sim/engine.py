@@ -78,29 +78,34 @@ class ClusterSim:
     the scenario, so two policies run on the same (scenario, seed) see the same world.
     """
 
-    def __init__(self, scenario: Scenario, window: int, seed: int = 0, objective: str = "deadline") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        window: int,
+        seed: int = 0,
+        objective: str = "deadline",
+        nodes_like: ClusterSim | None = None,
+    ) -> None:
+        """`nodes_like`: an engine on the same nodes (capacities, GPU types, speeds), whose
+        static node arrays this one shares instead of building them again from
+        `scenario.nodes` (a search builds a belief of a 1,213-node cluster at every decision);
+        node status still comes from `scenario.nodes`."""
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         self.scenario = scenario
         self.objective = objective
         self.window = window
         self.rng = np.random.default_rng(seed)
-        self.gpu_types = scenario.gpu_types
+        self.gpu_types = scenario.gpu_types if nodes_like is None else self._types_like(scenario, nodes_like)
         type_index = {t: i for i, t in enumerate(self.gpu_types)}
         n_types = len(self.gpu_types)
         nodes, jobs = scenario.nodes, scenario.jobs
 
-        self.node_ids = [n.id for n in nodes]
-        self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
-        self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
-        self.cap_gpu = np.zeros((len(nodes), n_types))
-        self.speed = np.zeros((len(nodes), n_types))
-        for i, node in enumerate(nodes):
-            for gpu_type, count in node.gpus.items():
-                self.cap_gpu[i, type_index[gpu_type]] = count
-                self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
-        self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
-        self._init_devices(nodes, type_index)
+        self.usable = np.array([n.status == NodeStatus.OK for n in nodes], dtype=np.bool_)
+        if nodes_like is None:
+            self._init_nodes(nodes, type_index)
+        else:
+            self._share_nodes(nodes_like)
 
         # Job arrays carry one extra sentinel row that fits nowhere: it pads the window.
         n_jobs = len(jobs)
@@ -166,6 +171,44 @@ class ClusterSim:
             for n in range(len(nodes)):
                 self._push(self._draw(scenario.failures.mean_time_to_failure_s), _FAIL, n)
         self._arrive(0.0)
+
+    def _init_nodes(self, nodes: tuple, type_index: dict[str, int]) -> None:
+        self.node_ids = [n.id for n in nodes]
+        self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
+        self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
+        self.cap_gpu = np.zeros((len(nodes), len(type_index)))
+        self.speed = np.zeros((len(nodes), len(type_index)))
+        for i, node in enumerate(nodes):
+            for gpu_type, count in node.gpus.items():
+                self.cap_gpu[i, type_index[gpu_type]] = count
+                self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
+        self._init_devices(nodes, type_index)
+
+    @staticmethod
+    def _types_like(scenario: Scenario, other: ClusterSim) -> tuple[str, ...]:
+        """`other`'s GPU types, which `scenario` must declare (its nodes are `other`'s, so
+        they have no other type: reading every node's would cost what sharing saves)."""
+        named = {t for job in scenario.jobs for t in job.gpu_types}
+        if scenario.declared_gpu_types != other.gpu_types or not named <= set(other.gpu_types):
+            raise ValueError("nodes_like must be an engine on the same nodes and GPU types")
+        return other.gpu_types
+
+    def _share_nodes(self, other: ClusterSim) -> None:
+        """`other`'s static node arrays (nothing writes to them) and fresh free resources."""
+        if len(other.node_ids) != len(self.usable):
+            raise ValueError("nodes_like must be an engine on the same nodes and GPU types")
+        self.node_ids = other.node_ids
+        self.cap_cpu, self.cap_mem, self.cap_gpu, self.speed = (
+            other.cap_cpu,
+            other.cap_mem,
+            other.cap_gpu,
+            other.speed,
+        )
+        self.dev_type, self.dev_cap = other.dev_type, other.dev_cap
+        self.cap_whole, self.cap_share = other.cap_whole, other.cap_share
+        self.dev_free = self.dev_cap.copy()
+        self.whole_free = self.cap_whole.copy()
+        self.max_share = self.cap_share.copy()
 
     def _init_devices(self, nodes: tuple, type_index: dict[str, int]) -> None:
         """Device slots per node: `dev_type[n, d]` (-1 pads), `dev_free[n, d]` its free share.
@@ -479,8 +522,9 @@ class ClusterSim:
             np.copyto(getattr(self, name), values)
         self.job_devices = dict(saved.job_devices)
         for jobs, kept in zip(self.running_on, saved.running_on, strict=True):
-            jobs.clear()
-            jobs.update(kept)
+            if jobs != kept:  # most nodes of a large cluster did not change since the snapshot
+                jobs.clear()
+                jobs.update(kept)
         self.waiting[:] = saved.waiting
         self.events[:] = saved.events
         for name, value in saved.scalars.items():

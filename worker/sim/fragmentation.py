@@ -20,7 +20,6 @@ packing decision, shared by the heuristics' placements and FGD's placers (alloca
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,32 +49,37 @@ class ShapeTable:
 
     @classmethod
     def from_jobs(
-        cls, sim: ClusterSim, jobs: Sequence[int] | None = None, coverage: float = COVERAGE
+        cls, sim: ClusterSim, jobs: Sequence[int] | np.ndarray | None = None, coverage: float = COVERAGE
     ) -> ShapeTable:
-        """Typical shapes of `jobs` (default: every job of the engine's scenario)."""
-        index = range(sim.n_jobs) if jobs is None else jobs
-        counts: Counter[tuple] = Counter()
-        for j in index:
-            gpus = 0.0 if sim.cpu_only[j] else float(sim.gpu[j])
-            counts[(float(sim.cpu[j]), round(gpus, 6), tuple(bool(a) for a in sim.allowed[j]))] += 1
-        total = sum(counts.values()) or 1
-        ranked = counts.most_common()
+        """Typical shapes of `jobs` (default: every job of the engine's scenario), most
+        common first, ties in order of first appearance. Vectorised: a search builds one
+        from the jobs submitted so far at every decision."""
+        index = np.arange(sim.n_jobs) if jobs is None else np.asarray(jobs, dtype=np.int64)
+        cpu = sim.cpu[index]
+        gpu = np.round(np.where(sim.cpu_only[index], 0.0, sim.gpu[index]), 6)
+        allowed = sim.allowed[index]
+        types = allowed @ (1 << np.arange(allowed.shape[1], dtype=np.int64))
+        order = np.lexsort((types, gpu, cpu))  # stable: a shape's first job leads its run
+        new_shape = np.ones(len(order), dtype=np.bool_)
+        new_shape[1:] = (np.diff(cpu[order]) != 0) | (np.diff(gpu[order]) != 0) | (np.diff(types[order]) != 0)
+        starts = np.flatnonzero(new_shape)
+        counts = np.diff(np.append(starts, len(order)))
+        first = order[starts]
+        ranked = np.lexsort((first, -counts))
+        covered = np.cumsum(counts[ranked])
         size = 0
-        while size < len(ranked) and sum(c for _, c in ranked[:size]) < coverage * total:
+        while size < len(ranked) and (covered[size - 1] if size else 0) < coverage * len(index):
             size += STEP
-        kept = ranked[:size]
-        n_types = sim.cap_gpu.shape[1]
-        cpus = np.array([s[0] for s, _ in kept], dtype=np.float64)
-        gpus = np.array([s[1] for s, _ in kept], dtype=np.float64)
-        allowed = np.array([s[2] for s, _ in kept], dtype=np.bool_).reshape(len(kept), n_types)
-        weight = np.array([c for _, c in kept], dtype=np.float64)
+        kept = first[ranked[:size]]
+        gpus = gpu[kept]
+        weight = counts[ranked[:size]].astype(np.float64)
         return cls(
-            cpus=cpus,
+            cpus=cpu[kept],
             share=np.where(gpus <= 0, 0.0, np.minimum(gpus, 1.0)),
             devices=np.where(gpus <= 0, 0, np.where(gpus < 1.0 - EPS, 1, np.ceil(gpus - EPS))).astype(
                 np.int64
             ),
-            allowed=allowed,
+            allowed=allowed[kept],
             weight=weight / max(weight.sum(), 1e-12),
         )
 

@@ -1,0 +1,69 @@
+"""What a belief holds: only what a scheduler knows, and no more of it than a rollout needs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.search.belief import build_belief, future_jobs
+from worker.search.rollout import RolloutEnv
+from worker.sim.allocation import inflation_scenario
+from worker.sim.env import SchedulingEnv
+from worker.sim.fragmentation import ShapeTable, shape_table
+from worker.sim.heuristics import make_heuristic
+from worker.sim.traces import openb_cluster, openb_pod_shapes
+
+
+def inflation_env(decisions: int) -> SchedulingEnv:
+    """FGD's inflation experiment on a slice of openb after `decisions` pods were placed."""
+    nodes = openb_cluster()[:40]
+    scenario = inflation_scenario(nodes, openb_pod_shapes("gpuspec33")[:400], 42)
+    env = SchedulingEnv({"nodes": len(nodes), "window": 1, "observe": False, "objective": "allocation"})
+    env.load_scenario(scenario, 42)
+    fgd = make_heuristic("fifo+fgd")
+    for _ in range(decisions):
+        env.step(fgd.act(env.decision_view()))
+    return env
+
+
+def test_jobs_running_past_the_horizon_are_left_out_and_keep_their_resources() -> None:
+    sim = inflation_env(60).sim
+    belief = build_belief(sim)
+    assert sim.n_running > 50 and belief.n_running == 0  # the pods never leave
+    assert belief.n_jobs == len(sim.waiting) == 1
+    for name in ("free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share"):
+        np.testing.assert_array_equal(getattr(belief, name), getattr(sim, name))
+
+
+def test_typical_shapes_are_those_of_the_jobs_submitted_so_far() -> None:
+    sim = inflation_env(60).sim
+    submitted = ShapeTable.from_jobs(sim, np.arange(sim.next_arrival))
+    whole_episode = shape_table(sim)
+    table = shape_table(build_belief(sim))
+    assert table.weight.tolist() == submitted.weight.tolist()
+    assert table.weight.tolist() != whole_episode.weight.tolist()
+
+
+def test_a_sampled_future_keeps_its_first_arrivals_after_now() -> None:
+    sample = inflation_scenario(openb_cluster()[:40], openb_pod_shapes("default")[:400], 7)
+    futures = future_jobs(sample, 99.5, ("V100M32",), limit=5)
+    assert [j.submit_s for j in futures] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert all(j.id.startswith("future-") for j in futures)
+
+
+def test_a_rollout_cannot_earn_more_than_every_pending_job_placed() -> None:
+    env = inflation_env(60)
+    sim = env.sim
+    rollout = RolloutEnv(len(sim.free_cpu), 1, "allocation", False, {})
+    futures = future_jobs(
+        inflation_scenario(openb_cluster()[:40], openb_pod_shapes("default")[:400], 7),
+        sim.now,
+        sim.gpu_types,
+        8,
+    )
+    rollout.start(build_belief(sim, futures))
+    pending = [sim.gpu[sim.waiting[0]]] + [j.gpus for j in futures]
+    assert rollout.ceiling == sum(pending) / sim.total_gpu
+    value = rollout.value(
+        int(make_heuristic("fifo+fgd").act(env.decision_view())), make_heuristic("fifo+fgd"), None
+    )
+    assert 0 < value <= rollout.ceiling + 1e-12
