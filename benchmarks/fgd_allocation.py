@@ -21,6 +21,16 @@ included) with the highest allocation on `--select-episodes` selection episodes 
 from the default list at selection seeds, never 42-51. Held out: gpuspec33 and multigpu50
 are never trained or selected on, and no evaluation seed is a training seed. Those rows go
 to `fgd_allocation_learned.json`.
+
+`--search` adds `search:fgd` rows (worker/search over `fifo+fgd`, objective `allocation`)
+on the same episodes, beside `fgd`: each pod is offered on FGD's best nodes and each
+candidate rolled out by FGD over the next arrivals sampled from the default pod list (the
+training file, whatever list is evaluated) on seeds no evaluation uses. Its options are
+the set of `SEARCH_GRID` with the highest mean allocation (at 100% and 130%) on
+`--search-validation` training-side episodes (`trace:openb-inflation`, the whole cluster,
+the default list, policy_quality's validation seeds), recorded as `search_selection`
+(`--search-options` gives them instead). `--quick` checks the plumbing in minutes: one
+seed, one validation episode, a slice of `QUICK_NODES` nodes, a temporary `--out`.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import csv
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +56,19 @@ THEIR_NAMES = {
     "bestfit": "05-BestFit",
     "fgd": "06-FGD",
 }
+
+
+SEARCH_GRID: list[dict[str, Any]] = [
+    {"nodes_per_job": 3, "candidates": 3, "rollouts": 2, "arrivals": 8, "z": 1.0},
+    {"nodes_per_job": 4, "candidates": 4, "rollouts": 4, "arrivals": 16, "z": 1.0},
+]
+"""Option sets tried on the validation episodes, on top of `SEARCH_FIXED`."""
+SEARCH_FIXED: dict[str, Any] = {"depth": 1, "futures": "sampled", "margin": 0.0, "budget_ms": 60_000.0}
+"""What every option set shares: one level, sampled futures (with none, every candidate
+earns the same: nothing else arrives), no margin beyond the paired test (an allocation
+gain is a share of the cluster's GPUs) and a budget that never binds (reproducible)."""
+QUICK_NODES = 100
+ENV_OPTIONS = {"objective": "allocation", "observe": False}
 
 
 def theirs(anchor: Path) -> dict[tuple[str, str], tuple[float, float, list[float]]]:
@@ -76,6 +100,9 @@ def plot(curves: dict[tuple[str, str], list[float]], anchor: dict, path: Path) -
                 ax.plot(range(len(ours)), ours, color=color, label=f"{policy} (ours)")
             if (pod_list, their_name) in anchor:
                 ax.plot(range(131), anchor[(pod_list, their_name)][2], color=color, linestyle=":", alpha=0.8)
+        searched = curves.get((pod_list, "search"))
+        if searched:
+            ax.plot(range(131), searched, color="black", linestyle="--", label="search:fgd (ours)")
         ax.set_xlim(60, 130)
         ax.set_ylim(55, 100)
         ax.set_title(f"openb {pod_list} (dotted: FGD paper)")
@@ -145,12 +172,119 @@ def learned_rows(
     return rows
 
 
+def search_policy(options: dict[str, Any], nodes: int):  # -> SearchPolicy
+    from worker.contracts.search import SearchOptions
+    from worker.search.policy import SearchPolicy
+    from worker.sim.heuristics import make_heuristic
+    from worker.sim.traces import OPENB_INFLATION
+    from worker.sim.workloads import WorkloadSpec
+
+    futures = WorkloadSpec(OPENB_INFLATION, nodes, None)
+    return SearchPolicy(make_heuristic("fifo+fgd"), SearchOptions(**(SEARCH_FIXED | options)), futures)
+
+
+def allocation_at(policy: Any, scenario: Any, seed: int) -> Any:  # -> AllocationCurve
+    from worker.sim.allocation import allocation_curve
+    from worker.sim.evaluate import run_episode
+
+    return allocation_curve(run_episode(policy, scenario, 1, seed, ENV_OPTIONS).sim, policy.name)
+
+
+def select_search(grid: list[dict[str, Any]], episodes: int, nodes: int) -> dict[str, Any]:
+    """The option set of `grid` with the highest mean allocation (at 100% and 130%) on
+    training-side episodes of the whole cluster, beside `fgd` on the same episodes."""
+    from policy_quality import VALIDATION_SEED_OFFSET
+
+    from worker.sim.heuristics import make_heuristic
+    from worker.sim.traces import OPENB_INFLATION
+    from worker.sim.workloads import WorkloadSpec, make_scenario
+
+    seeds = [VALIDATION_SEED_OFFSET + i for i in range(episodes)]
+    spec = WorkloadSpec(OPENB_INFLATION, nodes, None)
+    scenarios = [make_scenario(spec, s) for s in seeds]
+
+    def mean_at(policy: Any) -> tuple[float, float]:
+        curves = [allocation_at(policy, sc, s) for sc, s in zip(scenarios, seeds, strict=True)]
+        return statistics.fmean(c.at(100) for c in curves), statistics.fmean(c.at(130) for c in curves)
+
+    fgd = mean_at(make_heuristic("fifo+fgd"))
+    runs = []
+    for options in grid:
+        search = search_policy(options, nodes)
+        started = time.perf_counter()
+        at_100, at_130 = mean_at(search)
+        runs.append(
+            {
+                "options": options,
+                "ours_100": round(at_100, 3),
+                "ours_130": round(at_130, 3),
+                "gain_over_fgd": round((at_100 + at_130 - sum(fgd)) / 2, 3),
+                "ms_per_decision": round(search.stats.ms_per_decision, 2),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(json.dumps({"selection": runs[-1]}), file=sys.stderr, flush=True)
+    best = max(range(len(grid)), key=lambda i: (runs[i]["gain_over_fgd"], -i))
+    return {
+        "workload": OPENB_INFLATION,
+        "nodes": nodes,
+        "episodes": episodes,
+        "seeds": "policy_quality.VALIDATION_SEED_OFFSET + i (the default pod list)",
+        "rule": "the option set with the highest mean allocation at 100% and 130%",
+        "fixed": SEARCH_FIXED,
+        "fgd_100": round(fgd[0], 3),
+        "fgd_130": round(fgd[1], 3),
+        "runs": runs,
+        "chosen": grid[best],
+    }
+
+
+def search_row(
+    name: str,
+    nodes: tuple,
+    shapes: Any,
+    options: dict[str, Any],
+    seeds: int,
+    fgd: list[float],
+    published: dict,
+) -> tuple[dict[str, Any], list[float]]:
+    """`search:fgd` on the pod list's episodes (seeds 42, ...), and its mean curve."""
+    from worker.sim.allocation import inflation_scenario
+
+    search = search_policy(options, len(nodes))
+    started = time.perf_counter()
+    curves = [allocation_at(search, inflation_scenario(nodes, shapes, 42 + s), 42 + s) for s in range(seeds)]
+    mean = [statistics.fmean(c.allocated[i] for c in curves) for i in range(131)]
+    stats = search.stats
+    their = published.get((name, THEIR_NAMES["fgd"]))
+    row = {
+        "pod_list": name,
+        "policy": "search:fgd",
+        "ours_100": round(mean[100], 2),
+        "ours_130": round(mean[130], 2),
+        "theirs_100": None,
+        "theirs_130": None,
+        "fgd_100": round(fgd[100], 2),
+        "fgd_130": round(fgd[130], 2),
+        "theirs_fgd_100": None if their is None else round(their[0], 2),
+        "theirs_fgd_130": None if their is None else round(their[1], 2),
+        "per_seed": [[round(c.at(100), 2), round(c.at(130), 2)] for c in curves],
+        "options": search.options.model_dump(),
+        "ms_per_decision": round(stats.ms_per_decision, 2),
+        "changed_share": round(stats.changed / max(stats.decisions, 1), 5),
+        "settled_at_ceiling_share": round(stats.at_ceiling / max(stats.decisions, 1), 4),
+        "seeds": seeds,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return row, mean
+
+
 def main(
     seeds: int = typer.Option(10, min=1, max=10, help="Seeds 42, 43, ... (theirs: 42-51)."),
     pod_list: list[str] = typer.Option(list(POD_LISTS), help="Pod lists (repeat)."),
     policy: list[str] = typer.Option(list(THEIR_NAMES), help="Placers (repeat)."),
     anchor: Path = typer.Option(None, help="Their CSV; default ../shared/anchors/fgd_allocation_openb.csv."),
-    out: Path = typer.Option(Path("benchmarks/results"), help="Where the JSON and the PNG go."),
+    out: Path | None = typer.Option(None, help="Where the JSON and the PNG go (default benchmarks/results)."),
     train_minutes: float = typer.Option(0.0, help="Train a learned placement this long per seed (0: none)."),
     training_seeds: int = typer.Option(3, min=1, help="Training seeds of the learned placement (0, 1, ...)."),
     train_nodes: int = typer.Option(152, min=1, help="openb nodes per training episode (an eighth: 152)."),
@@ -158,10 +292,21 @@ def main(
     select_nodes: int = typer.Option(0, min=0, help="openb nodes per selection episode (0: --train-nodes)."),
     select_episodes: int = typer.Option(10, min=1, help="Selection episodes per checkpoint."),
     overrides: str = typer.Option("{}", help='PPOHyperparams fields as JSON, e.g. {"prior": "fifo+fgd"}.'),
+    search: bool = typer.Option(False, help="Add search:fgd rows (hours on the whole cluster)."),
+    search_validation: int = typer.Option(2, min=1, help="Training-side episodes the search is chosen on."),
+    search_grid: str = typer.Option(
+        "", help="JSON list of option sets to choose from (default: SEARCH_GRID)."
+    ),
+    search_options: str = typer.Option("", help="JSON SearchOptions fields: use them, choose nothing."),
+    quick: bool = typer.Option(False, help="One seed, a slice of the cluster, a temporary --out."),
 ) -> None:
     from worker.sim.allocation import run_inflation
     from worker.sim.traces import openb_cluster, openb_pod_shapes, traces_dir
 
+    if quick:
+        seeds, search_validation = 1, 1
+        out = out or Path(tempfile.mkdtemp(prefix="fgd-quick-"))
+    out = out or Path("benchmarks/results")
     anchor = anchor or traces_dir().parent / "anchors" / "fgd_allocation_openb.csv"
     published = theirs(anchor) if anchor.is_file() else {}
     if train_minutes > 0:
@@ -185,12 +330,22 @@ def main(
         (out / "fgd_allocation_learned.json").write_text(json.dumps(document, indent=1) + "\n")
         print(json.dumps(document))
         return
-    nodes = openb_cluster()
+    nodes = openb_cluster()[:QUICK_NODES] if quick else openb_cluster()
+    selection: dict[str, Any] | None = None
+    chosen: dict[str, Any] = {}
+    if search and search_options:
+        chosen = json.loads(search_options)
+        selection = {"chosen": chosen, "rule": "given with --search-options"}
+    elif search:
+        grid = json.loads(search_grid) if search_grid else SEARCH_GRID
+        selection = select_search(grid[:1] if quick else grid, search_validation, len(nodes))
+        chosen = selection["chosen"]
     rows: list[dict[str, Any]] = []
     curves: dict[tuple[str, str], list[float]] = {}
     for name in pod_list:
         shapes = openb_pod_shapes(name)
-        for placer in policy:
+        placers = list(dict.fromkeys([*policy, "fgd"])) if search else policy
+        for placer in placers:
             started = time.perf_counter()
             runs = [run_inflation(nodes, shapes, placer, 42 + s) for s in range(seeds)]
             mean = [statistics.fmean(r.allocated[i] for r in runs) for i in range(131)]
@@ -209,8 +364,16 @@ def main(
                 }
             )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        if search:
+            row, curves[(name, "search")] = search_row(
+                name, nodes, shapes, chosen, seeds, curves[(name, "fgd")], published
+            )
+            rows.append(row)
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     out.mkdir(parents=True, exist_ok=True)
     document = {**provenance(), "rows": rows, "nodes": len(nodes), "inflation": 1.3}
+    if selection is not None:
+        document["search_selection"] = selection
     (out / "fgd_allocation.json").write_text(json.dumps(document, indent=1) + "\n")
     plot(curves, published, out / "fgd_allocation.png")
     print(json.dumps(document))

@@ -191,7 +191,68 @@ def render_fgd_heuristics(data: Json) -> Page:
     )
     fgd = [r for r in data["rows"] if r["policy"] == "fgd" and r["theirs_100"] is not None]
     worst = max((abs(r["ours_100"] - r["theirs_100"]) for r in fgd), default=float("nan"))
-    return Page("FGD's inflation experiment: heuristics", f"`fgd` within {worst:.2f} points of theirs", body)
+    summary = f"`fgd` within {worst:.2f} points of theirs"
+    searched = [r for r in data["rows"] if r["policy"].startswith("search:")]
+    if searched:
+        body += fgd_search_section(searched, data.get("search_selection") or {})
+        above = sum(r["ours_100"] >= r["fgd_100"] and r["ours_130"] >= r["fgd_130"] for r in searched)
+        summary += f"; `search:fgd` at or above it at 100% and 130% on {above} of {len(searched)} pod lists"
+    return Page("FGD's inflation experiment: heuristics and search", summary, body)
+
+
+def fgd_search_section(rows: list[Json], selection: Json) -> str:
+    """The search rows beside `fgd` on the same episodes, and how their options were chosen."""
+    table_rows = [
+        (
+            r["pod_list"],
+            r["ours_100"],
+            r["fgd_100"],
+            r["theirs_fgd_100"],
+            r["ours_130"],
+            r["fgd_130"],
+            r["theirs_fgd_130"],
+            " / ".join(f"{fmt(a)}, {fmt(b)}" for a, b in r.get("per_seed", [])),
+            r["ms_per_decision"],
+            r["changed_share"],
+            r["settled_at_ceiling_share"],
+        )
+        for r in rows
+    ]
+    headers = [
+        "pod list",
+        "search 100%",
+        "`fgd` (ours) 100%",
+        "FGD (theirs) 100%",
+        "search 130%",
+        "`fgd` (ours) 130%",
+        "FGD (theirs) 130%",
+        "per seed (100%, 130%)",
+        "ms a decision",
+        "decisions changed",
+        "settled by FGD's rollouts",
+    ]
+    runs = [
+        (r["options"], r["ours_100"], r["ours_130"], r["gain_over_fgd"], r["ms_per_decision"])
+        for r in selection.get("runs", [])
+    ]
+    chosen_on = (
+        f"{fmt(selection.get('episodes'))} episodes of `{selection.get('workload')}` on "
+        f"{fmt(selection.get('nodes'))} nodes (seeds: {selection.get('seeds')}), where `fgd` reaches "
+        f"{fmt(selection.get('fgd_100'))}% and {fmt(selection.get('fgd_130'))}%"
+        if runs
+        else "nothing: " + str(selection.get("rule", "unknown"))
+    )
+    return (
+        "\n## Search over FGD\n\n"
+        "`search:fgd` (worker/search over `fifo+fgd`, objective `allocation`): each pod is offered on "
+        "FGD's best nodes, and each candidate is rolled out by FGD over the next arrivals sampled from "
+        "the default pod list (the training file, for every list evaluated) on seeds no evaluation "
+        "uses; it leaves FGD's node only when the paired gain over the samples says so. Same "
+        "episodes as the rows above.\n\n"
+        + table(headers, table_rows)
+        + f"\nOptions: {fmt(rows[0].get('options'))}. Chosen on {chosen_on}:\n\n"
+        + table(["options", "100%", "130%", "gain over `fgd`", "ms a decision"], runs)
+    )
 
 
 def render_fgd_learned(data: Json) -> Page:
@@ -255,7 +316,7 @@ def render_fgd_learned(data: Json) -> Page:
     )
 
 
-RLSCHEDULER_ORDERS = ("fifo", "wfp3", "unicep", "sjf", "f1", "rl")
+RLSCHEDULER_ORDERS = ("fifo", "wfp3", "unicep", "sjf", "f1", "rl", "search")
 
 
 def render_rlscheduler(data: Json) -> Page:
@@ -270,9 +331,12 @@ def render_rlscheduler(data: Json) -> Page:
                 cell = fmt(r.get(side))
                 if side == "ours" and r.get("ours_per_seed"):
                     cell += f" (seeds: {fmt(r['ours_per_seed'])})"
+                if side == "ours" and r.get("base"):
+                    cell += f" (over `{r['base']}`)"
                 cells.append(cell)
             rows.append((f"{label}, {side}", *cells))
-    strict = [by_key.get((o, False), {}).get("ours_strict_mode") for o in RLSCHEDULER_ORDERS[:-1]]
+    heuristics = [o for o in RLSCHEDULER_ORDERS if o not in ("rl", "search")]
+    strict = [by_key.get((o, False), {}).get("ours_strict_mode") for o in heuristics]
     rl_settings = [
         (
             "with" if r["backfilling"] else "without",
@@ -296,9 +360,9 @@ def render_rlscheduler(data: Json) -> Page:
         "hence the far apart rows. The RL rows are a residual policy on `tuned`, its checkpoint "
         "selected on training sequences (random windows of the same file: there is no held-out "
         "Lublin file).\n\n"
-        + table(["Lublin-1", "FCFS", "WFP3", "UNICEP", "SJF", "F1", "RL"], rows)
+        + table(["Lublin-1", "FCFS", "WFP3", "UNICEP", "SJF", "F1", "RL", "search (ours only)"], rows)
         + "\nOur `strict:` heuristics (decide once some job fits), for contrast: "
-        + ", ".join(f"{o.upper()} {fmt(v)}" for o, v in zip(RLSCHEDULER_ORDERS, strict, strict=False))
+        + ", ".join(f"{o.upper()} {fmt(v)}" for o, v in zip(heuristics, strict, strict=True))
         + ".\n\n## RL rows\n\n"
         + table(
             [
@@ -313,9 +377,60 @@ def render_rlscheduler(data: Json) -> Page:
             rl_settings,
         )
     )
+    searched = [r for r in data["rows"] if r["policy"] == "search"]
+    if searched:
+        body += rlscheduler_search_section(searched)
     rl = by_key.get(("rl", True), {})
     summary = f"RL with backfilling {fmt(rl.get('ours'))} against their {fmt(rl.get('theirs'))}"
+    for r in searched:
+        their_rl = by_key.get(("rl", r["backfilling"]), {}).get("theirs")
+        summary += (
+            f"; `{r['heuristic']}` {fmt(r['ours'])} {'with' if r['backfilling'] else 'without'} "
+            f"backfilling (their RL {fmt(their_rl)})"
+        )
     return Page("RLScheduler's Lublin-1 table", summary, body)
+
+
+def rlscheduler_search_section(rows: list[Json]) -> str:
+    """Each search row: its base and options, and what was tried on validation sequences."""
+    parts = [
+        "\n## Search rows\n\n"
+        "`search:<base>` (worker/search) on the `slowdown` objective, over the best of their five "
+        "heuristics on training sequences; base and options chosen on those sequences only (random "
+        "windows of the file at validation seeds), then measured on the 10 sequences above.\n\n"
+        + table(
+            ["backfilling", "search", "mean", "per sequence", "ms a decision", "changed", "options"],
+            [
+                (
+                    "with" if r["backfilling"] else "without",
+                    code(r["heuristic"]),
+                    r["ours"],
+                    r["ours_per_sequence"],
+                    r["ms_per_decision"],
+                    r["changed_share"],
+                    r["options"],
+                )
+                for r in rows
+            ],
+        )
+    ]
+    for r in rows:
+        selection = r.get("selection", {})
+        parts.append(
+            f"\n### Chosen {'with' if r['backfilling'] else 'without'} backfilling\n\n"
+            f"On {fmt(selection.get('sequences'))} validation sequences ({selection.get('seeds')}); "
+            f"rule: {selection.get('rule')}.\n\n"
+            + table(["heuristic", "mean"], [(code(k), v) for k, v in selection.get("heuristics", {}).items()])
+            + "\n"
+            + table(
+                ["options (over the defaults)", "mean", "per sequence", "ms a decision"],
+                (
+                    (run["options"], run["mean"], run["per_sequence"], run["ms_per_decision"])
+                    for run in selection.get("runs", [])
+                ),
+            )
+        )
+    return "".join(parts)
 
 
 def render_soak(data: Json) -> Page:
