@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.search.belief import build_belief, future_jobs
+from worker.contracts.search import SearchOptions
+from worker.search.belief import MIN_HISTORY, build_belief, estimate_errors, future_jobs
+from worker.search.policy import SearchPolicy
 from worker.search.rollout import RolloutEnv
 from worker.sim.allocation import inflation_scenario
+from worker.sim.engine import DONE
 from worker.sim.env import SchedulingEnv
 from worker.sim.fragmentation import ShapeTable, shape_table
 from worker.sim.heuristics import make_heuristic
-from worker.sim.traces import openb_cluster, openb_pod_shapes
+from worker.sim.traces import openb_cluster, openb_pod_shapes, pool_scenario
 
 
 def inflation_env(decisions: int) -> SchedulingEnv:
@@ -67,3 +70,26 @@ def test_a_rollout_cannot_earn_more_than_every_pending_job_placed() -> None:
         int(make_heuristic("fifo+fgd").act(env.decision_view())), make_heuristic("fifo+fgd"), None
     )
     assert 0 < value <= rollout.ceiling + 1e-12
+
+
+def test_runtime_samples_on_a_cluster_without_gpus_come_from_the_jobs_seen_ending() -> None:
+    """RLScheduler's Lublin pool: one node of processors, no GPU type at all, no backfilling."""
+    env = SchedulingEnv(
+        {"nodes": 1, "window": 32, "observe": False, "objective": "slowdown", "backfilling": False}
+    )
+    env.load_scenario(pool_scenario(0, 120))
+    options = SearchOptions(depth=1, runtimes="sampled", rollouts=3, z=0.0, margin=0.0, budget_ms=60_000)
+    search = SearchPolicy(make_heuristic("sjf"), options, env_options={"backfilling": False})
+    search.reset(0)
+    done = False
+    while not done:
+        if (env.sim.state == DONE).sum() == MIN_HISTORY:
+            sim = env.sim
+            finished = sim.state == DONE
+            expected = (sim.finish[finished] - sim.start[finished]) / sim.estimate[finished]
+            np.testing.assert_allclose(estimate_errors(sim), expected)
+        _, _, terminated, truncated, _ = env.step(search.act(env.decision_view()))
+        done = terminated or truncated
+    metrics = env.metrics()
+    assert metrics.jobs_finished == metrics.jobs_total
+    assert search.stats.searched > 0 and search.stats.changed > 0

@@ -132,9 +132,9 @@ def estimate_errors(sim: ClusterSim) -> np.ndarray:
     """Actual / estimated runtime of the jobs finished so far: a scheduler sees when a job
     it started ends, so this is known (from start and finish times, never `runtime`)."""
     done = np.flatnonzero(sim.state == DONE)
-    speed = np.where(
-        sim.type_of[done] >= 0, sim.speed[sim.node_of[done], np.maximum(sim.type_of[done], 0)], 1.0
-    )
+    speed = np.ones(len(done))
+    on_gpu = done[sim.type_of[done] >= 0]  # none on a cluster without GPUs (RLScheduler's pool)
+    speed[sim.type_of[done] >= 0] = sim.speed[sim.node_of[on_gpu], sim.type_of[on_gpu]]
     estimate = np.maximum(sim.estimate[done], 1e-9)
     return (sim.finish[done] - sim.start[done]) * speed / estimate
 
