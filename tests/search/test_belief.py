@@ -53,6 +53,17 @@ def test_a_sampled_future_keeps_its_first_arrivals_after_now() -> None:
     assert all(j.id.startswith("future-") for j in futures)
 
 
+def test_a_sampled_trace_window_arrives_on_the_episodes_clock() -> None:
+    """Lublin windows keep the trace's absolute times: one drawn elsewhere in the file is
+    moved so that its first job arrives when the episode's first job did."""
+    sample = pool_scenario(5000, 50)
+    origin = pool_scenario(0, 50).jobs[0].submit_s
+    start = sample.jobs[0].submit_s
+    now = origin + (sample.jobs[10].submit_s - start)
+    futures = future_jobs(sample, now, (), limit=3, origin=origin)
+    assert [j.submit_s for j in futures] == [origin + j.submit_s - start for j in sample.jobs[11:14]]
+
+
 def test_a_rollout_cannot_earn_more_than_every_pending_job_placed() -> None:
     env = inflation_env(60)
     sim = env.sim

@@ -96,15 +96,19 @@ def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
 
 
 def future_jobs(
-    sample: Scenario, now: float, gpu_types: tuple[str, ...], limit: int | None = None
+    sample: Scenario, now: float, gpu_types: tuple[str, ...], limit: int | None = None, origin: float = 0.0
 ) -> list[Job]:
     """A sampled episode's arrivals after `now` (the first `limit` of them if given), as the
     belief's future (runtime = estimate, renamed so they never collide with a real job's
-    id). GPU types the cluster does not know are dropped from a job's list, and a job left
-    with none is left out: it could never run."""
+    id). The sample's clock starts at its first arrival, put at `origin`, the episode's own
+    first arrival: a trace window keeps the trace's absolute times (RLScheduler's Lublin
+    sequences), so windows drawn elsewhere in the file would otherwise arrive all at once
+    or never; every other workload starts at 0. GPU types the cluster does not know are
+    dropped from a job's list, and a job left with none is left out: it could never run."""
     known = set(gpu_types)
     jobs: list[Job] = []
-    first = bisect.bisect_right(sample.jobs, now, key=lambda j: j.submit_s)
+    shift = origin - sample.jobs[0].submit_s if sample.jobs else 0.0
+    first = bisect.bisect_right(sample.jobs, now - shift, key=lambda j: j.submit_s)
     for j in itertools.islice(sample.jobs, first, None):
         if limit is not None and len(jobs) >= limit:
             break
@@ -112,10 +116,21 @@ def future_jobs(
         if j.gpu_types and not types:
             continue
         estimate = j.runtime_estimate_s
+        submit, deadline = j.submit_s + shift, j.deadline_s + shift
         jobs.append(
-            Job(f"future-{j.id}", j.cpus, j.gpus, j.priority, j.submit_s, estimate, estimate, j.deadline_s,
-                j.memory_gb, types)
-        )  # fmt: skip
+            Job(
+                f"future-{j.id}",
+                j.cpus,
+                j.gpus,
+                j.priority,
+                submit,
+                estimate,
+                estimate,
+                deadline,
+                j.memory_gb,
+                types,
+            )
+        )
     return jobs
 
 

@@ -208,7 +208,8 @@ class SearchPolicy:
             factors = runtime_factors(sim, rng, count)
         if options.futures == "sampled":
             futures = [
-                future_jobs(s, sim.now, sim.gpu_types, options.arrivals) for s in self._sampled_episodes()
+                future_jobs(s, sim.now, sim.gpu_types, options.arrivals, float(sim.submit[0]))
+                for s in self._sampled_episodes()
             ]
             envs = self._envs(sim, count)
             nodes, shapes = self._known_cluster(sim)
