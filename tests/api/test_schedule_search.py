@@ -54,6 +54,8 @@ def assert_422_naming(response, field: str) -> None:  # type: ignore[no-untyped-
         ({"policy": "search:tuned", "search": {"budget_ms": 1e9}}, "budget_ms"),
         ({"policy": "search:tuned", "search": {"rollouts": 33}}, "rollouts"),
         ({"policy": "search:tuned", "search": {"horizon": 0}}, "horizon"),
+        ({"policy": "search:tuned", "search": {"portfolio": ["sjf+fastest", "bogus"]}}, "portfolio"),
+        ({"policy": "search:tuned", "search": {"portfolio": ["fifo"] * 9}}, "portfolio"),
         ({"policy": "search:tuned", "search": {"candidate": 4}}, "candidate"),
         ({"policy": "search:tuned", "search": {"candidates": "many"}}, "candidates"),
         ({"policy": "search:tuned", "search": {"futures": "sampled"}}, "search"),

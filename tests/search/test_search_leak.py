@@ -51,8 +51,10 @@ def poison(sim: ClusterSim, rng: np.random.Generator) -> None:
         SearchOptions(candidates=8, budget_ms=BUDGET),
         SearchOptions(candidates=6, futures="sampled", rollouts=2, horizon=15, z=0.0, budget_ms=BUDGET),
         SearchOptions(candidates=8, runtimes="sampled", rollouts=4, z=0.0, budget_ms=BUDGET),
+        SearchOptions(candidates=8, runtimes="calibrated", budget_ms=BUDGET),
+        SearchOptions(candidates=6, depth=1, portfolio=("sjf+fastest", "edf+first"), budget_ms=BUDGET),
     ],
-    ids=["futures-none", "futures-sampled", "runtimes-sampled"],
+    ids=["futures-none", "futures-sampled", "runtimes-sampled", "runtimes-calibrated", "portfolio"],
 )
 def test_poisoned_runtimes_failures_and_arrivals_give_the_same_decisions(options: SearchOptions) -> None:
     scenario = dataclasses.replace(make_scenario(SPEC, 5), failures=FAILURES)

@@ -78,7 +78,7 @@ def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
     else:  # a checkpoint: loaded, and refused, as a checkpoint policy is
         base = load_policy(PolicyRef(kind="checkpoint", name=base_name, checkpoint=input.policy.checkpoint))
     workload = spec if input.synthetic is not None else None
-    return SearchPolicy(base, input.search, workload=workload)
+    return SearchPolicy(base, input.search, workload=workload, tuned_for=spec)
 
 
 def search_levels(policy: Any) -> list[Any]:  # -> list[SearchPolicy]

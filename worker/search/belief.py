@@ -6,8 +6,9 @@ It does not know actual runtimes, when a node will fail, or what will arrive nex
 the belief is a fresh engine over a fresh scenario made of those known values only:
 
 - every runtime is its estimate; a running job ends at start + estimate / speed, and one
-  already past that is taken to end now (or, with `runtimes: sampled`, runtime / estimate
-  ratios are resampled from the jobs finished so far, which a scheduler has seen end);
+  already past that is taken to end now (or, with `runtimes: calibrated`, every estimate
+  is scaled by the median runtime / estimate ratio of the jobs finished so far, which a
+  scheduler has seen end; with `runtimes: sampled` the ratios are resampled from them);
 - no node failures (a node that is down now stays down);
 - future arrivals are none, or jobs sampled from the workload's own generator on seeds
   no evaluation uses.
@@ -115,6 +116,25 @@ def estimate_errors(sim: ClusterSim) -> np.ndarray:
     )
     estimate = np.maximum(sim.estimate[done], 1e-9)
     return (sim.finish[done] - sim.start[done]) * speed / estimate
+
+
+def calibrated_factors(sim: ClusterSim) -> np.ndarray | None:
+    """Runtime / estimate for every submitted job as the episode's finished jobs say it
+    typically is: their median ratio; a running job's is the median of the ratios it has
+    not outlived yet (none left: it ends now). None (runtimes = estimates) while the
+    history is short. One deterministic belief, where `runtime_factors` samples many."""
+    errors = estimate_errors(sim)
+    if len(errors) < MIN_HISTORY:
+        return None
+    k = sim.next_arrival
+    factors = np.full(k, float(np.median(errors)))
+    running = np.flatnonzero(sim.state[:k] == RUNNING)
+    elapsed = sim.now - sim.start[running]
+    planned = np.maximum(sim.expected_end[running] - sim.start[running], 1e-9)
+    for job, outlived in zip(running.tolist(), (elapsed / planned).tolist(), strict=True):
+        alive = errors[errors > outlived]
+        factors[job] = float(np.median(alive)) if len(alive) else outlived
+    return factors
 
 
 def runtime_factors(sim: ClusterSim, rng: np.random.Generator, count: int) -> list[np.ndarray | None]:

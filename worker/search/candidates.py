@@ -1,6 +1,7 @@
 """Which actions a search compares at a decision: the base's choice and its runners-up.
 
-The base's choice always comes first (ties go to it). Then each window job that fits
+The base's choice always comes first (ties go to it), then the choices of the search's
+portfolio heuristics (when it has one). Then each window job that fits
 somewhere, on the node the base's own placement would give it, in the base's order when
 the base has one (a composed heuristic or `tuned`: these are its next-best choices),
 else in window order on the fastest node; optionally the same jobs on GPUs of other
@@ -41,6 +42,7 @@ def candidate_actions(
     limit: int,
     wait_allowed: bool,
     other_speeds: bool = False,
+    others: list[int] | None = None,
 ) -> list[int]:
     """At most `limit` distinct actions, the base's choice first (see the module docstring).
     With `other_speeds`, after every job on its node come the ranked jobs on the base's
@@ -53,6 +55,9 @@ def candidate_actions(
     offer_wait = wait_allowed and base_action != wait and limit > 1
     room = limit - int(offer_wait)
     actions = [base_action]
+    for other in others or ():
+        if other not in actions and other != wait and len(actions) < room:
+            actions.append(other)
     slots = [int(slot) for slot in ranked_slots(view, base)]
     for slot in slots:
         if len(actions) >= room:

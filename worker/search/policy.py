@@ -36,6 +36,7 @@ from worker.contracts.search import SearchOptions
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
     build_belief,
+    calibrated_factors,
     future_jobs,
     runtime_factors,
     sampled_runtimes,
@@ -82,6 +83,18 @@ def _fork(policy: Policy, engine: ClusterSim, other: ClusterSim, job_index: Call
     return fork(engine, other, job_index) if fork is not None else policy
 
 
+def _heuristic(name: str, workload: WorkloadSpec | None, like: Policy) -> Policy:
+    """A portfolio member by name; `tuned` needs the workload (and the base's window)."""
+    from worker.sim.heuristics import TUNED, make_heuristic
+    from worker.sim.heuristics.tuned import make_tuned
+
+    if name != TUNED:
+        return make_heuristic(name)
+    if workload is None:
+        raise ValueError("a portfolio with 'tuned' needs the workload it is tuned for")
+    return make_tuned(workload, int(getattr(like, "window", 32)))
+
+
 def choose(values: list[np.ndarray], margin: float, z: float) -> int:
     """Index of the candidate to play: 0 (the base's) unless another's paired gain over it
     beats `margin` (and `z` standard errors when there are several samples)."""
@@ -99,7 +112,8 @@ def choose(values: list[np.ndarray], margin: float, z: float) -> int:
 class SearchPolicy:
     """`search:<base>` (see the module docstring). `workload` is what sampled futures are
     drawn from (its training split for a held-out trace); `env_options` must be the
-    episode's own (e.g. `backfilling: False`), so rollouts step as the episode does."""
+    episode's own (e.g. `backfilling: False`), so rollouts step as the episode does;
+    `tuned_for` is the workload a portfolio's `tuned` is chosen for (default `workload`)."""
 
     def __init__(
         self,
@@ -107,14 +121,18 @@ class SearchPolicy:
         options: SearchOptions | None = None,
         workload: WorkloadSpec | None = None,
         env_options: dict[str, Any] | None = None,
+        tuned_for: WorkloadSpec | None = None,
     ) -> None:
         options = options or SearchOptions()
         if options.futures == "sampled" and workload is None:
             raise ValueError("search futures='sampled' needs the workload to sample arrivals from")
         self.name = f"{SEARCH_PREFIX}{base.name}"
+        tuned_for = tuned_for or workload
+        self.portfolio = [_heuristic(name, tuned_for, base) for name in options.portfolio]
+        """Policies that roll candidates out beside the base (`options.portfolio`)."""
         if options.depth > 1:
             inner = options.model_copy(update={"depth": options.depth - 1})
-            base = SearchPolicy(base, inner, workload, env_options)
+            base = SearchPolicy(base, inner, workload, env_options, tuned_for)
         self.base = base
         """What plays the rollouts and makes the first candidate: the base policy itself, or
         with `depth` d > 1 the search of depth d - 1 over it."""
@@ -143,10 +161,13 @@ class SearchPolicy:
         per-episode state carries over, as for a heuristic."""
         twin = copy.copy(self)
         twin.base = _fork(self.base, engine, other, job_index)
+        twin.portfolio = [_fork(p, engine, other, job_index) for p in self.portfolio]
         return twin
 
     def reset(self, seed: int) -> None:
         self.base.reset(seed)
+        for policy in self.portfolio:
+            policy.reset(seed)
         self._seed = seed
         self._samples = None
         self._decision = 0
@@ -181,6 +202,8 @@ class SearchPolicy:
         if options.runtimes == "sampled":
             rng = np.random.default_rng([FUTURES_SEED_OFFSET, self._seed, self._decision])
             factors = runtime_factors(sim, rng, count)
+        elif options.runtimes == "calibrated":
+            factors = [calibrated_factors(sim)] * count
         if options.futures == "sampled":
             futures = [future_jobs(s, sim.now, sim.gpu_types) for s in self._sampled_episodes()]
             envs = self._envs(sim, count)
@@ -200,6 +223,7 @@ class SearchPolicy:
         self._decision += 1
         self.last_values = {}
         base_action = int(self.base.act(view))
+        others = [int(p.act(view)) for p in self.portfolio]
         try:
             if self.options.candidates == 1:
                 return base_action
@@ -212,6 +236,7 @@ class SearchPolicy:
                 self.options.candidates,
                 self.options.wait and envs[0].wait_allowed,
                 self.options.other_speeds,
+                others,
             )
             if len(actions) == 1:
                 return base_action
@@ -223,11 +248,14 @@ class SearchPolicy:
                 for env, sample in samples:
                     if time.perf_counter() > out_of_time:
                         break
-                    base = _fork(self.base, view.sim, env.belief, env.belief.index_of)
-                    if isinstance(base, SearchPolicy):
-                        base.deadline = out_of_time
                     rollout_started = time.perf_counter()
-                    row.append(env.value(action, base, self.options.horizon, sample))
+                    best = -math.inf
+                    for policy in (self.base, *self.portfolio):
+                        player = _fork(policy, view.sim, env.belief, env.belief.index_of)
+                        if isinstance(player, SearchPolicy):
+                            player.deadline = out_of_time
+                        best = max(best, env.value(action, player, self.options.horizon, sample))
+                    row.append(best)
                     stats.rollout_seconds += time.perf_counter() - rollout_started
                 if len(row) < len(samples):
                     stats.out_of_time += 1
