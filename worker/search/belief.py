@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from worker.sim.engine import DONE, RUNNING, WAITING, ClusterSim
-from worker.sim.model import Job, Node, NodeStatus, Scenario
+from worker.sim.model import Job, Scenario
 
 FUTURES_SEED_OFFSET = 2**40
 """Sampled futures come from seeds from here on: disjoint from evaluation seeds (uint32)
@@ -37,18 +37,6 @@ _KNOWN_STATE = (
 _KNOWN_RESOURCES = (
     "free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share", "usable", "running_count",
 )  # fmt: skip
-
-
-def _known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
-    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down."""
-    nodes = []
-    for n, node_id in enumerate(sim.node_ids):
-        present = [(t, i) for i, t in enumerate(sim.gpu_types) if sim.cap_gpu[n, i] > 0]
-        gpus = {t: float(sim.cap_gpu[n, i]) for t, i in present}
-        speed = {t: float(sim.speed[n, i]) for t, i in present}
-        status = NodeStatus.OK if sim.usable[n] else NodeStatus.DOWN
-        nodes.append(Node(node_id, float(sim.cap_cpu[n]), float(sim.cap_mem[n]), gpus, speed, status))
-    return tuple(nodes)
 
 
 def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
@@ -210,15 +198,17 @@ def build_belief(
     known = _known_jobs(sim, alive)
     scenario = Scenario(
         f"belief:{sim.scenario.name}",
-        _known_nodes(sim),
+        sim.scenario.nodes,  # what each node is; what it holds now comes from `sim` below
         tuple(known + list(futures or ())),
         float(sim.scenario.horizon_s),
         None,
         sim.scenario.placement_only,
         sim.gpu_types,
     )
-    belief = BeliefEngine(scenario, sim.window, objective=sim.objective)
+    belief = BeliefEngine(scenario, sim.window, objective=sim.objective, cluster=sim)
     belief.alive = alive
+    if not futures and (fastest := getattr(sim, "_fastest_ever", None)) is not None:
+        belief._fastest_ever = np.append(fastest[alive], fastest[-1])  # per job, as bound.fastest_ever
     m = len(alive)
     for name in _KNOWN_STATE:
         getattr(belief, name)[:m] = getattr(sim, name)[alive]

@@ -78,7 +78,18 @@ class ClusterSim:
     the scenario, so two policies run on the same (scenario, seed) see the same world.
     """
 
-    def __init__(self, scenario: Scenario, window: int, seed: int = 0, objective: str = "deadline") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        window: int,
+        seed: int = 0,
+        objective: str = "deadline",
+        cluster: ClusterSim | None = None,
+    ) -> None:
+        """`cluster`: an engine over the same nodes (`scenario.nodes`, same GPU types) whose
+        node tables this one shares instead of building them, its nodes as they are now
+        (free resources, devices, usable): how a search's belief starts at a decision point
+        without paying for the cluster's set-up at every decision."""
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         self.scenario = scenario
@@ -90,17 +101,20 @@ class ClusterSim:
         n_types = len(self.gpu_types)
         nodes, jobs = scenario.nodes, scenario.jobs
 
-        self.node_ids = [n.id for n in nodes]
-        self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
-        self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
-        self.cap_gpu = np.zeros((len(nodes), n_types))
-        self.speed = np.zeros((len(nodes), n_types))
-        for i, node in enumerate(nodes):
-            for gpu_type, count in node.gpus.items():
-                self.cap_gpu[i, type_index[gpu_type]] = count
-                self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
-        self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
-        self._init_devices(nodes, type_index)
+        if cluster is None:
+            self.node_ids = [n.id for n in nodes]
+            self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
+            self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
+            self.cap_gpu = np.zeros((len(nodes), n_types))
+            self.speed = np.zeros((len(nodes), n_types))
+            for i, node in enumerate(nodes):
+                for gpu_type, count in node.gpus.items():
+                    self.cap_gpu[i, type_index[gpu_type]] = count
+                    self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
+            self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
+            self._init_devices(nodes, type_index)
+        else:
+            self._share_nodes(cluster)
 
         # Job arrays carry one extra sentinel row that fits nowhere: it pads the window.
         n_jobs = len(jobs)
@@ -140,9 +154,14 @@ class ClusterSim:
         self.paid = np.zeros(n_jobs)
         """Reward paid when each running job started, taken back exactly if it is killed."""
 
-        self.free_cpu = self.cap_cpu.copy()
-        self.free_mem = self.cap_mem.copy()
-        self.free_gpu = self.cap_gpu.copy()
+        if cluster is None:
+            self.free_cpu = self.cap_cpu.copy()
+            self.free_mem = self.cap_mem.copy()
+            self.free_gpu = self.cap_gpu.copy()
+        else:
+            self.free_cpu = cluster.free_cpu.copy()
+            self.free_mem = cluster.free_mem.copy()
+            self.free_gpu = cluster.free_gpu.copy()
         self.job_devices: dict[int, np.ndarray] = {}
         """Device slots (columns of `dev_free`) each running GPU job holds."""
         self.running_on: list[set[int]] = [set() for _ in nodes]
@@ -166,6 +185,20 @@ class ClusterSim:
             for n in range(len(nodes)):
                 self._push(self._draw(scenario.failures.mean_time_to_failure_s), _FAIL, n)
         self._arrive(0.0)
+
+    _NODE_TABLES = (
+        "node_ids", "cap_cpu", "cap_mem", "cap_gpu", "speed", "dev_type", "dev_cap", "cap_whole", "cap_share",
+    )  # fmt: skip
+    """What a node is (never changed once the engine is built): shared by `cluster=`."""
+    _NODE_STATE = ("usable", "dev_free", "whole_free", "max_share")
+
+    def _share_nodes(self, cluster: ClusterSim) -> None:
+        if cluster.gpu_types != self.gpu_types or len(cluster.node_ids) != len(self.scenario.nodes):
+            raise ValueError("cluster= must be an engine over the scenario's nodes and GPU types")
+        for name in self._NODE_TABLES:
+            setattr(self, name, getattr(cluster, name))
+        for name in self._NODE_STATE:
+            setattr(self, name, getattr(cluster, name).copy())
 
     def _init_devices(self, nodes: tuple, type_index: dict[str, int]) -> None:
         """Device slots per node: `dev_type[n, d]` (-1 pads), `dev_free[n, d]` its free share.
