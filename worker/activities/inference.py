@@ -190,6 +190,8 @@ class _Deadline:
         self._decisions = 0
         self.name = policy.name
         self.needs_observation = getattr(policy, "needs_observation", True)
+        self.env_options = getattr(policy, "env_options", {})
+        """What the policy's env must be (a learned policy's teacher `prior`, its backfilling)."""
         self._searches = search_levels(policy)
         """The search's levels (the outer one, the searches it rolls out with), if a search."""
 

@@ -185,7 +185,7 @@ class SearchPolicy:
 
     def _envs(self, sim: ClusterSim, count: int) -> list[RolloutEnv]:
         k, n = sim.window, len(sim.free_cpu)
-        envs = [e for e in self._rollout_envs if e.env.window == k and e.env.n_nodes == n]
+        envs = [e for e in self._rollout_envs if e.base_env.window == k and e.base_env.n_nodes == n]
         while len(envs) < count:
             envs.append(RolloutEnv(n, k, sim.objective, self.needs_observation, self.env_options))
         self._rollout_envs = envs
