@@ -212,7 +212,7 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
     settings = WorkerSettings(data_dir=output_dir / "data")
     rounds: list[dict[str, Any]] = []
     checkpoint: str | None = None
-    while time.monotonic() < deadline:
+    while not rounds or time.monotonic() + 30.0 * round_minutes < deadline:  # no round too short to train
         number = len(rounds) + 1
         search = params.search if checkpoint is None or params.pin else f"search:{checkpoint}"
         started = time.monotonic()
