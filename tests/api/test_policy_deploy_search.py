@@ -106,11 +106,21 @@ def test_a_search_that_beats_the_best_heuristic_is_deployed_and_serves_best(clie
     assert (
         "deployed search 'search:tuned'" in served["notes"][0] and f"tuned runs {runs}" in served["notes"][0]
     )
-    assert any(f"search over {runs}: 12 candidates" in note for note in served["notes"]), served["notes"]
+    searched = f"search over {runs}: 12 candidates, 1 rollout(s), depth 1"
+    assert any(searched in note for note in served["notes"]), served
     # It is that search, with the options and the window it was measured with.
     explicit = plan(client, policy=f"search:{runs}", search=OPTIONS, window=8)
     assert served["placements"] == explicit["placements"]
     assert plan(client)["policy"] == FALLBACK  # other classes are untouched
+    # A workflow per request (`async`) serves the same search, options included.
+    queued = client.post("/schedule", json={**CLUSTER, "class": "steady", "async": True})
+    assert queued.status_code == 202, queued.text
+    deadline = time.monotonic() + 60
+    while (done := client.get(f"/schedule/{queued.json()['id']}").json())["status"] == "running":
+        assert time.monotonic() < deadline, done
+        time.sleep(0.2)
+    assert done["placements"] == explicit["placements"], done
+    assert any(searched in note for note in done["notes"]), done
 
     page = client.get("/ui/policies")
     assert page.status_code == 200 and "search:tuned" in page.text and "deployed" in page.text
