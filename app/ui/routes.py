@@ -189,14 +189,24 @@ def league_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @pages.get("/policies")
-async def policies_page(request: Request, temporal: TemporalDep, settings: SettingsDep) -> HTMLResponse:
+async def policies_page(
+    request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> HTMLResponse:
     error = None
     policies = None
     try:
-        policies = await list_policies(temporal, settings)
+        policies = await list_policies(session, temporal, settings)
     except ProblemError as problem:
         error = problem.detail
-    return _page(request, "policies.html", title="Deployed policies", policies=policies, error=error)
+    measuring = policies is not None and any(d.status == "evaluating" for d in policies.search_deployments)
+    return _page(
+        request,
+        "policies.html",
+        title="Deployed policies",
+        policies=policies,
+        error=error,
+        refresh=LIVE_REFRESH_S if measuring else None,
+    )
 
 
 @pages.get("/plans")

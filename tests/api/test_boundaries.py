@@ -233,3 +233,45 @@ def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(
     with engine.connect() as connection:
         assert connection.execute(text("SELECT id FROM runs")).scalar_one() == "r1"
     engine.dispose()
+
+
+def test_the_search_deployments_migration_adds_its_table_and_downgrades_keeping_the_rest(
+    database_url: str,
+) -> None:
+    """0007 adds the searches deployed by PUT /policy; downgrading removes exactly that
+    table and leaves the runs and clusters."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0006_clusters")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
+            | {"created_at": when, "updated_at": when},
+        )
+    engine.dispose()
+    command.upgrade(config, "0007_search_deployments")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["search_deployments"].insert(),
+            {"id": "d1", "workflow_id": "search-deployment-d1", "policy_class": "steady"}
+            | {"policy": "search:tuned", "force": False, "request": {"evaluation": {}}, "status": "refused"}
+            | {"result": {"detail": "margin -0.0100"}, "created_at": when},
+        )
+        row = connection.execute(text("SELECT status, result FROM search_deployments")).one()
+        result = row.result if isinstance(row.result, dict) else json.loads(row.result)
+        assert row.status == "refused" and result == {"detail": "margin -0.0100"}
+    engine.dispose()
+    command.downgrade(config, "0006_clusters")
+    engine = create_engine(database_url)
+    names = set(inspect(engine).get_table_names())
+    assert "search_deployments" not in names and {"runs", "clusters"} <= names
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM runs")).scalar_one() == "r1"
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""A checkpoint against the heuristics on the same held-out episodes (no Ray).
+"""A checkpoint, or any policy (a search), against the heuristics on the same held-out episodes (no Ray).
 
 The PPO row and every heuristic are rolled out by worker.sim.league on identical
 scenarios and failure draws, so the gain is the policy's, not the dice's; "best
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from worker.rl.inference import PPOPolicy, load_module
 from worker.sim.evaluate import PolicyResult
 from worker.sim.league import STANDARD, run_league
+from worker.sim.policy import Policy
 from worker.sim.workloads import WorkloadSpec
 
 PPO_NAME = "ppo"
@@ -22,7 +23,8 @@ PPO_NAME = "ppo"
 @dataclass(frozen=True)
 class EvaluationReport:
     results: list[PolicyResult]
-    """The PPO row ("ppo") first, then each heuristic; metrics averaged over episodes."""
+    """The evaluated policy's row (a checkpoint's is "ppo") first, then each heuristic;
+    metrics averaged over episodes."""
     best_heuristic: str
     best_heuristic_score: float
     gain: float
@@ -39,7 +41,8 @@ class EvaluationReport:
     tuned_choice: str | None = None
     objective: str = "deadline"
     ppo_value: float | None = None
-    """PPO's objective value; best_heuristic_score, gain and bound are in its units."""
+    """The evaluated policy's objective value (PPO's for a checkpoint); best_heuristic_score,
+    gain and bound are in its units."""
     heuristic_values: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -67,18 +70,32 @@ def evaluate(
     """Score the checkpoint's greedy policy against the named heuristics (default the
     league's standard set, `tuned` included) and the empty-cluster bound.
     Raises CheckpointError for a bad checkpoint, ValueError for unknown names."""
+    ppo = PPOPolicy(load_module(checkpoint), PPO_NAME)
+    return evaluate_against_league(ppo, spec, window, episodes, seed, heuristics, objective)
+
+
+def evaluate_against_league(
+    policy: Policy,
+    spec: WorkloadSpec,
+    window: int,
+    episodes: int,
+    seed: int,
+    heuristics: list[str] | None = None,
+    objective: str = "deadline",
+) -> EvaluationReport:
+    """Any policy (a checkpoint's, a search) against the named heuristics on the same
+    episodes: what deciding a deployment needs. Its row is the report's first."""
     names = list(STANDARD) if heuristics is None else list(heuristics)
     if not names:
         raise ValueError("evaluate needs at least one heuristic to compare against")
-    if PPO_NAME in names:
-        raise ValueError(f"{PPO_NAME!r} is the trained policy's row, not a heuristic")
-    ppo = PPOPolicy(load_module(checkpoint), PPO_NAME)
-    league = run_league(spec, window, episodes, seed, names, [ppo], objective)
+    if policy.name in names:
+        raise ValueError(f"{policy.name!r} is the evaluated policy's row, not a heuristic")
+    league = run_league(spec, window, episodes, seed, names, [policy], objective)
     by_name = {r.policy: PolicyResult(r.policy, r.metrics) for r in league.rows}
-    ordered = [by_name[PPO_NAME], *(by_name[r.policy] for r in league.rows if r.kind == "heuristic")]
+    ordered = [by_name[policy.name], *(by_name[r.policy] for r in league.rows if r.kind == "heuristic")]
     best_score = league.best_heuristic_score
-    ppo_value = league.row(PPO_NAME).value
-    gain = ppo_value - best_score
+    value = league.row(policy.name).value
+    gain = value - best_score
     return EvaluationReport(
         results=ordered,
         best_heuristic=league.best_heuristic,
@@ -89,9 +106,9 @@ def evaluate(
         seed=seed,
         workload=spec.name,
         bound=league.bound,
-        gap_closed=league.row(PPO_NAME).gap_closed,
+        gap_closed=league.row(policy.name).gap_closed,
         tuned_choice=next((r.chose for r in league.rows if r.chose), None),
         objective=objective,
-        ppo_value=ppo_value,
+        ppo_value=value,
         heuristic_values={r.policy: r.value for r in league.rows if r.kind == "heuristic"},
     )
