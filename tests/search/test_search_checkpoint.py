@@ -1,7 +1,10 @@
 """`search:<checkpoint>`: the learned policy is the source of candidates, its top (job,
-node) pairs by logit under the action mask, nodes it cannot tell apart counted once."""
+node) pairs by logit under the action mask, nodes it cannot tell apart counted once; a
+training round's evaluation can put that search beside the checkpoint."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -9,6 +12,8 @@ import pytest
 import torch
 
 from worker.contracts.search import SearchOptions
+from worker.convert import evaluation_result
+from worker.rl.evaluate import SEARCH_NAME, evaluate
 from worker.rl.inference import PPOPolicy
 from worker.rl.module import PairScoringModule
 from worker.search.policy import SearchPolicy
@@ -16,6 +21,7 @@ from worker.sim.features import observation_space
 from worker.sim.model import Job, Node, Scenario
 from worker.sim.policy import DecisionView
 from worker.sim.teacher import make_env
+from worker.sim.workloads import WorkloadSpec
 
 WINDOW, NODES = 8, 4
 
@@ -74,3 +80,29 @@ def test_a_search_over_it_compares_its_choice_then_its_top_pairs_then_wait(polic
     choice = policy.act(view)
     runners_up = [a for a in policy.ranked_actions(view).tolist() if a != choice][:3]
     assert list(search.last_values) == [choice, *runners_up, view.wait_action]
+
+
+def test_a_rounds_evaluation_puts_the_search_over_its_checkpoint_beside_it(tmp_path: Path) -> None:
+    """The training loop's evaluation with a search row: `search:ppo` on the same held-out
+    episodes as the checkpoint, never taken for the best heuristic, scored in the run's
+    objective, and carried to the round's wire model."""
+    torch.manual_seed(4)
+    spec = WorkloadSpec("deadline-tight", nodes=4, jobs=40, load=1.3)
+    module = PairScoringModule(
+        observation_space=observation_space(WINDOW, spec.nodes),
+        action_space=gym.spaces.Discrete(WINDOW * spec.nodes + 1),
+        model_config={"embed_dim": 16, "hidden": 32},
+    )
+    module.save_to_path(str(tmp_path / "module"))
+    options = SearchOptions(candidates=4, depth=1, budget_ms=60_000)
+    heuristics = ["fifo", "edf+fastest"]
+    report = evaluate(str(tmp_path / "module"), spec, WINDOW, 2, 9, heuristics, "slowdown", search=options)
+    assert report.search is not None and report.search.policy == SEARCH_NAME
+    assert report.best_heuristic in heuristics
+    assert report.search_value == -report.search.metrics["mean_bounded_slowdown"]  # the run's objective
+    assert report.search_ms_per_decision is not None and report.search_ms_per_decision > 0
+    plain = evaluate(str(tmp_path / "module"), spec, WINDOW, 2, 9, heuristics, "slowdown")
+    assert plain.search is None and plain.ppo == report.ppo  # the same episodes, the same policy row
+    wire = evaluation_result(report)
+    assert wire.search is not None and wire.search.policy == SEARCH_NAME
+    assert (wire.search_value, wire.search_gap_closed) == (report.search_value, report.search_gap_closed)

@@ -1,4 +1,5 @@
-"""evaluate_policy: a checkpoint against every heuristic on the same held-out episodes.
+"""evaluate_policy: a checkpoint (and, when asked, the search over it) against every
+heuristic on the same held-out episodes.
 
 On the training queue, next to the checkpoint training just wrote, and heartbeating
 from a side thread so a lost worker is noticed in a heartbeat timeout rather than at
@@ -32,5 +33,6 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
             input.episodes,
             input.seed,
             objective=input.objective,
+            search=input.search,
         )
     return evaluation_result(report)

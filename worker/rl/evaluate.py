@@ -4,19 +4,25 @@ The PPO row and every heuristic are rolled out by worker.sim.league on identical
 scenarios and failure draws, so the gain is the policy's, not the dice's; "best
 heuristic" is the best of the league's standard set, `tuned` included. Callers pick
 an evaluation `seed` whose episodes training never drew (the training loop uses a
-separate seed stream; traces have a held-out split).
+separate seed stream; traces have a held-out split). With `search` options, a search
+over the same checkpoint (`search:ppo`: its top pairs by logit are the candidates, it
+plays the rollouts) joins them: how far the policy is from its own search.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from worker.contracts.search import SearchOptions
 from worker.rl.inference import PPOPolicy, load_module
+from worker.search.policy import SearchPolicy
 from worker.sim.evaluate import PolicyResult
 from worker.sim.league import STANDARD, run_league
+from worker.sim.policy import Policy
 from worker.sim.workloads import WorkloadSpec
 
 PPO_NAME = "ppo"
+SEARCH_NAME = f"search:{PPO_NAME}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,11 @@ class EvaluationReport:
     ppo_value: float | None = None
     """PPO's objective value; best_heuristic_score, gain and bound are in its units."""
     heuristic_values: dict[str, float] = field(default_factory=dict)
+    search: PolicyResult | None = None
+    """The search over the checkpoint (`SEARCH_NAME`), when asked for."""
+    search_value: float | None = None
+    search_gap_closed: float | None = None
+    search_ms_per_decision: float | None = None
 
     @property
     def ppo(self) -> dict[str, float]:
@@ -63,9 +74,11 @@ def evaluate(
     seed: int,
     heuristics: list[str] | None = None,
     objective: str = "deadline",
+    search: SearchOptions | None = None,
 ) -> EvaluationReport:
     """Score the checkpoint's greedy policy against the named heuristics (default the
-    league's standard set, `tuned` included) and the empty-cluster bound.
+    league's standard set, `tuned` included) and the empty-cluster bound, and with
+    `search` options the search over it too (rollouts scored by `objective`).
     Raises CheckpointError for a bad checkpoint, ValueError for unknown names."""
     names = list(STANDARD) if heuristics is None else list(heuristics)
     if not names:
@@ -73,8 +86,12 @@ def evaluate(
     if PPO_NAME in names:
         raise ValueError(f"{PPO_NAME!r} is the trained policy's row, not a heuristic")
     ppo = PPOPolicy(load_module(checkpoint), PPO_NAME)
-    league = run_league(spec, window, episodes, seed, names, [ppo], objective)
-    by_name = {r.policy: PolicyResult(r.policy, r.metrics) for r in league.rows}
+    policies: list[Policy] = [ppo]
+    if search is not None:
+        policies.append(SearchPolicy(ppo, search, workload=spec, env_options={"objective": objective}))
+    league = run_league(spec, window, episodes, seed, names, policies, objective)
+    by_name = {r.policy: PolicyResult(r.policy, r.metrics, r.ms_per_decision) for r in league.rows}
+    searched = league.row(SEARCH_NAME) if search is not None else None
     ordered = [by_name[PPO_NAME], *(by_name[r.policy] for r in league.rows if r.kind == "heuristic")]
     best_score = league.best_heuristic_score
     ppo_value = league.row(PPO_NAME).value
@@ -94,4 +111,8 @@ def evaluate(
         objective=objective,
         ppo_value=ppo_value,
         heuristic_values={r.policy: r.value for r in league.rows if r.kind == "heuristic"},
+        search=by_name[SEARCH_NAME] if searched else None,
+        search_value=searched.value if searched else None,
+        search_gap_closed=searched.gap_closed if searched else None,
+        search_ms_per_decision=searched.ms_per_decision if searched else None,
     )
