@@ -70,11 +70,8 @@ def candidate_actions(
     actions = [base_action]
     ranking = action_ranking(base)
     if ranking is not None:
-        for action in ranking(view).tolist():
-            if len(actions) >= room:
-                break
-            if action not in actions:
-                actions.append(action)
+        runners_up = [a for a in ranking(view)[:room].tolist() if a != base_action]  # distinct
+        actions += runners_up[: room - 1]
         return [*actions, wait] if offer_wait else actions
     n = view.fits.shape[1]
     composed = composition_of(base)
