@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from worker.contracts import (
     HEURISTIC_POLICIES,
+    ROUND_SEARCH_OPTIONS,
     TRACE_WORKLOADS,
     WORKLOAD_PRESETS,
     Deployment,
@@ -98,6 +99,32 @@ def test_bad_inputs_are_rejected_with_the_field_named() -> None:
 def test_a_bad_distill_block_is_refused_naming_the_field(distill: dict, field: str) -> None:
     with pytest.raises(ValidationError) as raised:
         TrainingRunSettings(ppo={"distill": distill})
+    assert any(field in error["loc"] for error in raised.value.errors()), raised.value.errors()
+
+
+def test_rounds_evaluate_a_search_row_by_default_only_when_they_distil() -> None:
+    distilling = {"ppo": {"distill": {}}}
+    assert TrainingRunSettings().round_search() is None
+    assert TrainingRunSettings(**distilling).round_search() == ROUND_SEARCH_OPTIONS
+    assert TrainingRunSettings(**distilling, eval_search={"enabled": False}).round_search() is None
+    chosen = TrainingRunSettings(eval_search={"enabled": True, "options": {"candidates": 4}}).round_search()
+    assert chosen is not None and (chosen.candidates, chosen.depth) == (4, 1)  # one level unless asked
+    deeper = TrainingRunSettings(eval_search={"enabled": True, "options": {"depth": 2}}).round_search()
+    assert deeper is not None and deeper.depth == 2
+
+
+@pytest.mark.parametrize(
+    ("eval_search", "field"),
+    [
+        ({"enabled": "yes"}, "enabled"),
+        ({"options": {"budget_ms": 0}}, "budget_ms"),
+        ({"options": {"candidates": 65}}, "candidates"),
+        ({"on": True}, "on"),
+    ],
+)
+def test_a_bad_eval_search_is_refused_naming_the_field(eval_search: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        TrainingRunSettings(eval_search=eval_search)
     assert any(field in error["loc"] for error in raised.value.errors()), raised.value.errors()
 
 

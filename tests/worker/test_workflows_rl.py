@@ -158,6 +158,16 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
                 searches.append(meta["search"])
                 assert summary.labels is not None and summary.labels.search == meta["search"]
                 assert summary.labels.decisions == labels.num_rows
+                # The learner reports what it imitated and how far it is from it, per iteration.
+                last = summary.iterations[-1]
+                assert (last.distill_episodes, last.distill_decisions) == (2, labels.num_rows)
+                assert last.distill_cross_entropy is not None and last.distill_value_loss is not None
+                assert last.distill_agreement is not None and 0 <= last.distill_agreement <= 1
+                # A distilling run evaluates the search over each round's checkpoint by default.
+                assert summary.evaluation is not None and summary.evaluation.search is not None
+                assert summary.search_score is not None
+                assert summary.search_score == summary.evaluation.search_value
+                assert summary.bound is not None
             assert seeds[0] != seeds[1], "each round labels fresh training episodes"
             # Expert iteration: round 2 searches over round 1's policy.
             assert searches == ["search:sjf+fastest", f"search:{final.rounds[0].checkpoint}"]

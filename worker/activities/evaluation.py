@@ -1,5 +1,5 @@
-"""evaluate_policy and evaluate_search: a checkpoint, or a search, against every heuristic
-on the same held-out episodes.
+"""evaluate_policy and evaluate_search: a checkpoint (and, when asked, the search over it),
+or a search, against every heuristic on the same held-out episodes.
 
 On the training queue, next to the checkpoint training just wrote (and never in the app:
 a search's league takes tens of seconds to minutes of CPU), heartbeating from a side
@@ -36,6 +36,7 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
             input.episodes,
             input.seed,
             objective=input.objective,
+            search=input.search,
         )
     return evaluation_result(report)
 

@@ -32,8 +32,10 @@ from worker.contracts.deployment import deploy_problem as deploy_problem
 from worker.contracts.deployment import deployed_note as deployed_note
 from worker.contracts.deployment import scheduler_service_start as scheduler_service_start
 from worker.contracts.evaluation import EVAL_SEED_OFFSET as EVAL_SEED_OFFSET
+from worker.contracts.evaluation import ROUND_SEARCH_OPTIONS as ROUND_SEARCH_OPTIONS
 from worker.contracts.evaluation import EvaluateInput as EvaluateInput
 from worker.contracts.evaluation import EvaluationResult as EvaluationResult
+from worker.contracts.evaluation import RoundSearch as RoundSearch
 from worker.contracts.evaluation import evaluation_seed as evaluation_seed
 from worker.contracts.evaluation import evaluation_workload as evaluation_workload
 from worker.contracts.ids import GPU_TYPE_PATTERN as GPU_TYPE_PATTERN
