@@ -381,7 +381,37 @@ def merge(path: Path, document: dict[str, Any]) -> None:
     old_training = [t for t in old["training"] if (t["workload"], t.get("recipe")) not in trained]
     old["training"] = old_training + new_training
     old.update(stamp)
+    old["command"] = list(dict.fromkeys(r["command"] for r in old["workloads"] if "command" in r))
     path.write_text(json.dumps(old, indent=1) + "\n")
+    plot_rounds(old["training"], path.with_name(f"{path.stem}_rounds.png"))
+
+
+def plot_rounds(training: list[dict[str, Any]], png: Path) -> None:
+    """Each distilling run's rounds on validation episodes, beside `tuned` (one panel per
+    training workload, a line per seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [t for t in training if t.get("rounds")]
+    if not runs:
+        return
+    names = list(dict.fromkeys(t["workload"] for t in runs))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for t in (t for t in runs if t["workload"] == name):
+            rounds = [r["round"] for r in t["rounds"]]
+            ax.plot(rounds, [r["validation_score"] for r in t["rounds"]], "o-", label=f"seed {t['seed']}")
+        first = next(t for t in runs if t["workload"] == name)
+        ax.axhline(first["rounds"][0]["validation_tuned"], linestyle="--", color="grey", label="tuned")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("round")
+        ax.set_ylabel("validation score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
