@@ -568,6 +568,19 @@ def render_search_quality(data: Json) -> Page:
                 ((code(k), v) for k, v in selection.get("mean_gain", {}).items()),
             )
         )
+    if data.get("explorations"):
+        tried = [
+            (code(w["workload"]), w["validated_on"] if w["validated_on"] != w["workload"] else "",
+             code(json.dumps(r["options"])), x["episodes"], r["score"], w["tuned_score"],
+             f"{r['gain_over_tuned']:+.4f}", r["episodes_below_tuned"], r["ms_per_decision"])
+            for x in data["explorations"]
+            for w in x["workloads"]
+            for r in w["runs"]
+        ]  # fmt: skip
+        body += (
+            "\n## Other options tried\n\nAgainst `tuned` on training-side validation episodes, as the "
+            "defaults were chosen; none became a default.\n\n" + table(EXPLORED_HEADERS, tried)
+        )
     if data.get("budget_curve"):
         body += "\n## Quality against budget\n\n" + table(
             ["workload", "nodes", "budget ms", "score", "ms / decision", "out of time", "gap closed"],
@@ -597,12 +610,31 @@ def render_search_quality(data: Json) -> Page:
             f"{fmt(plans['mean_search'])} against `tuned` {fmt(plans['mean_tuned'])} and the best "
             f"heuristic per input {fmt(plans['mean_best_heuristic'])}.\n"
         )
+        if plans.get("options"):
+            changed = {k: v for k, v in plans["options"].items() if k in ("depth", "margin", "portfolio")}
+            body += f"\nOptions: `{json.dumps(changed)}`"
+            if plans.get("search_seconds_per_plan") is not None:
+                body += f"; the search took {fmt(plans['search_seconds_per_plan'])} s a plan"
+            body += ".\n"
+        selection = plans.get("portfolio_selection")
+        if selection:
+            body += (
+                f"\nThe portfolio is the {len(selection['portfolio'])} standard heuristics best (ties "
+                f"included) on the most of {selection['inputs']} training-side plan inputs (seeds "
+                f"`{selection['seeds']}`, never a judged input): "
+                + ", ".join(f"{code(n)} ({selection['wins'][n]})" for n in selection["portfolio"])
+                + ".\n"
+            )
     beats = sum(bool(r.get("beats_best_heuristic")) for r in rows)
     return Page(
         "Decision-time search",
         f"`search:tuned` above the best heuristic on {beats} of {len(rows)} held-out rows",
         body,
     )
+
+
+EXPLORED_HEADERS = ["workload", "validated on", "options", "episodes", "score", "`tuned`", "gain",
+                    "episodes below `tuned`", "ms / decision"]  # fmt: skip
 
 
 def render_generic(data: Json) -> Page:
