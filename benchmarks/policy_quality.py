@@ -188,8 +188,10 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
     episodes with the search (`search:tuned` first, then the search over the latest
     checkpoint unless pinned), then trains PPO with the imitation term for
     `round_minutes`, resuming the previous round. Each round's checkpoint is scored on
-    training-side validation episodes beside tuned (the round curve); the last one is
-    the run's policy."""
+    training-side validation episodes beside tuned (the round curve) and gated as in
+    AlphaGo Zero: it becomes the current policy (what the next round's search runs over
+    and its training resumes from) only if it scores at least as well as the current
+    one; the current policy at the end is the run's."""
     from worker.contracts import DistillParams
     from worker.rl.config import PPOHyperparams, TrainRoundConfig, resolve_prior
     from worker.rl.inference import PPOPolicy, load_module
@@ -212,6 +214,7 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
     settings = WorkerSettings(data_dir=output_dir / "data")
     rounds: list[dict[str, Any]] = []
     checkpoint: str | None = None
+    best_score = -float("inf")
     while not rounds or time.monotonic() + 30.0 * round_minutes < deadline:  # no round too short to train
         number = len(rounds) + 1
         search = params.search if checkpoint is None or params.pin else f"search:{checkpoint}"
@@ -233,13 +236,15 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
             return time.monotonic() >= end
 
         result = train_round(config, resume_from=checkpoint, should_stop=stop, settings=settings)
-        checkpoint = result.checkpoint
-        policy = PPOPolicy(load_module(checkpoint), f"round-{number}")
+        policy = PPOPolicy(load_module(result.checkpoint), f"round-{number}")
         score = evaluate_policies([policy], validation, window, 0, 0, seeds=val_seeds)[0].metrics["score"]
+        accepted = score >= best_score
+        if accepted:
+            checkpoint, best_score = result.checkpoint, score
         rounds.append({"round": number, "search": search.split("/")[-1], "decisions": table.num_rows,
                        "label_s": round(labelled_s, 1), "iteration": result.iteration,
                        "env_steps": result.env_steps, "validation_score": round(score, 4),
-                       "validation_tuned": round(tuned_val, 4)})  # fmt: skip
+                       "validation_tuned": round(tuned_val, 4), "accepted": accepted})  # fmt: skip
         print(f"[{name} seed {seed}] {json.dumps(rounds[-1])}", file=sys.stderr, flush=True)
     assert checkpoint is not None
     return {
@@ -247,8 +252,8 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
         "seed": seed,
         "checkpoint": checkpoint,
         "selection": None,
-        "iterations": rounds[-1]["iteration"],
-        "env_steps": rounds[-1]["env_steps"],
+        "iterations": max(r["iteration"] for r in rounds if r["accepted"]),
+        "env_steps": max(r["env_steps"] for r in rounds if r["accepted"]),
         "rounds": rounds,
         "distill": params.model_dump(),
     }

@@ -167,6 +167,10 @@ def _searched(label: str) -> str:
     return label if label.startswith("search:") else f"search:{label}"
 
 
+def _round_cell(row: Json, key: str) -> Any:
+    return code(_searched(row[key])) if key == "search" else row.get(key, "")
+
+
 def render_policy_quality_distill(data: Json) -> Page:
     """Expert iteration: rows merged one workload per call, each with its own settings."""
     rows = [
@@ -186,14 +190,15 @@ def render_policy_quality_distill(data: Json) -> Page:
     ]
     headers = ["workload (held-out episodes)", "trained on", "nodes", "distilled policy per training seed",
                "mean (std)", "best heuristic", "`tuned`", "bound", "mean - best", "gap closed"]  # fmt: skip
-    keys = ("round", "search", "decisions", "label_s", "iteration", "validation_score", "validation_tuned")
+    keys = ("round", "search", "decisions", "label_s", "iteration", "validation_score", "validation_tuned",
+            "accepted")  # fmt: skip
     rounds = [
-        (code(t["workload"]), t["seed"], *(code(_searched(r[k])) if k == "search" else r[k] for k in keys))
+        (code(t["workload"]), t["seed"], *(_round_cell(r, k) for k in keys))
         for t in data.get("training", [])
         for r in t.get("rounds", [])
     ]
     round_headers = ["workload", "seed", "round", "labelled by", "decisions", "labelling s", "iteration"]
-    round_headers += ["validation score", "`tuned`"]
+    round_headers += ["validation score", "`tuned`", "kept"]
     settings = {json.dumps(w["config"], sort_keys=True): w for w in data["workloads"]}
     configs = "".join(
         f"\n**{code(w['trained_on'])}**: `{w.get('command', '')}`\n\n{settings_table(w['config'])}"
@@ -209,7 +214,9 @@ def render_policy_quality_distill(data: Json) -> Page:
         "nodes too.\n\n"
         + table(headers, rows)
         + "\n## Rounds\n\nEach round's checkpoint on training-side validation episodes (never a "
-        "held-out one), beside `tuned` on the same episodes.\n\n"
+        "held-out one), beside `tuned` on the same episodes. A round's checkpoint is kept (the next "
+        "round searches over it and resumes from it) only if it scores at least as well there as the "
+        "one kept before (AlphaGo Zero's gating); the run's policy is the last one kept.\n\n"
         + table(round_headers, rounds)
         + "\n## Settings\n"
         + configs
