@@ -171,6 +171,27 @@ def _round_cell(row: Json, key: str) -> Any:
     return code(_searched(row[key])) if key == "search" else row.get(key, "")
 
 
+def _distilled_searches(searches: list[Json]) -> str:
+    if not searches:
+        return ""
+    rows = [
+        (code(x["workload"]), x["nodes"], x["episodes"], code(json.dumps({"depth": x["options"]["depth"]})),
+         x["policy_scores"], x["search_scores"], x["search_mean"], x["search_tuned_score"],
+         f"{fmt(x['best_heuristic_score'])} ({code(x['best_heuristic'])})", x["bound"],
+         [None if g is None else round(g, 3) for g in x["search_gap_closed"]],
+         x["search_ms_per_decision"], x["search_tuned_ms_per_decision"])
+        for x in searches
+    ]  # fmt: skip
+    headers = ["workload (held-out)", "nodes", "episodes", "options", "distilled policy", "search over it",
+               "mean", "`search:tuned`", "best heuristic", "bound", "gap closed by the search",
+               "ms / decision", "`search:tuned` ms / decision"]  # fmt: skip
+    return (
+        "\n## Searching with the distilled policy\n\n`search:<checkpoint>` (the policy's top pairs by "
+        "logit are the candidates, it plays the rollouts) beside `search:tuned` at the same options, "
+        "on the same held-out episodes.\n\n" + table(headers, rows)
+    )
+
+
 def render_policy_quality_distill(data: Json) -> Page:
     """Expert iteration: rows merged one workload per call, each with its own settings."""
     rows = [
@@ -213,6 +234,7 @@ def render_policy_quality_distill(data: Json) -> Page:
         "empty-cluster bound, on held-out episodes; a policy trained on N nodes is judged on 2N "
         "nodes too.\n\n"
         + table(headers, rows)
+        + _distilled_searches(data.get("searches", []))
         + "\n## Rounds\n\nEach round's checkpoint on training-side validation episodes (never a "
         "held-out one), beside `tuned` on the same episodes. A round's checkpoint is kept (the next "
         "round searches over it and resumes from it) only if it scores at least as well there as the "
