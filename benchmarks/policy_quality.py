@@ -393,7 +393,7 @@ def merge(path: Path, document: dict[str, Any]) -> None:
 
 def plot_rounds(training: list[dict[str, Any]], png: Path) -> None:
     """Each distilling run's rounds on validation episodes, beside `tuned` (one panel per
-    training workload, a line per seed)."""
+    training workload, a line per seed; a round the gate rejected is a cross)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -407,7 +407,11 @@ def plot_rounds(training: list[dict[str, Any]], png: Path) -> None:
     for ax, name in zip(axes[0], names, strict=True):
         for t in (t for t in runs if t["workload"] == name):
             rounds = [r["round"] for r in t["rounds"]]
-            ax.plot(rounds, [r["validation_score"] for r in t["rounds"]], "o-", label=f"seed {t['seed']}")
+            scores = [r["validation_score"] for r in t["rounds"]]
+            (line,) = ax.plot(rounds, scores, "-", label=f"seed {t['seed']}")
+            for r in t["rounds"]:  # kept rounds filled, rejected ones (gating) as crosses
+                marker = "o" if r.get("accepted", True) else "x"
+                ax.plot(r["round"], r["validation_score"], marker, color=line.get_color())
         first = next(t for t in runs if t["workload"] == name)
         ax.axhline(first["rounds"][0]["validation_tuned"], linestyle="--", color="grey", label="tuned")
         ax.set_title(name, fontsize=9)
