@@ -181,6 +181,84 @@ def train_one(name: str, minutes: float, nodes: int, window: int, jobs: int, see
     }
 
 
+def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int, window: int, jobs: int,
+                    seed: int, overrides: dict[str, Any], distill: dict[str, Any], output_dir: Path,
+                    validation_episodes: int) -> dict[str, Any]:  # fmt: skip
+    """Expert iteration for `minutes` (labelling included): each round labels training
+    episodes with the search (`search:tuned` first, then the search over the latest
+    checkpoint unless pinned), then trains PPO with the imitation term for
+    `round_minutes`, resuming the previous round. Each round's checkpoint is scored on
+    training-side validation episodes beside tuned (the round curve) and gated as in
+    AlphaGo Zero: it becomes the current policy (what the next round's search runs over
+    and its training resumes from) only if it scores at least as well as the current
+    one; the current policy at the end is the run's."""
+    from worker.contracts import DistillParams
+    from worker.rl.config import PPOHyperparams, TrainRoundConfig, resolve_prior
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.rl.labels import LabelRequest, label, label_seeds, write_labels
+    from worker.rl.train import train_round
+    from worker.settings import WorkerSettings
+    from worker.sim.evaluate import evaluate_policies
+    from worker.sim.heuristics.tuned import make_tuned, tuning_spec
+
+    params = DistillParams.model_validate(distill)
+    spec = workload_spec(name, nodes, jobs)
+    ppo = replace(PPOHyperparams(seed=seed), **overrides)
+    run_dir = output_dir / f"{name.replace(':', '_')}-distill-seed{seed}"
+    base = resolve_prior(TrainRoundConfig(workload=spec, window=window, ppo=ppo, seed=seed))
+    validation = tuning_spec(spec)
+    val_seeds = [VALIDATION_SEED_OFFSET + 20_240_601 + i for i in range(validation_episodes)]
+    tuned = make_tuned(spec, window)
+    tuned_val = evaluate_policies([tuned], validation, window, 0, 0, seeds=val_seeds)[0].metrics["score"]
+    deadline = time.monotonic() + minutes * 60.0
+    settings = WorkerSettings(data_dir=output_dir / "data")
+    rounds: list[dict[str, Any]] = []
+    checkpoint: str | None = None
+    best_score = -float("inf")
+    while not rounds or time.monotonic() + 30.0 * round_minutes < deadline:  # no round too short to train
+        number = len(rounds) + 1
+        search = params.search if checkpoint is None or params.pin else f"search:{checkpoint}"
+        started = time.monotonic()
+        request = LabelRequest(spec, search, params.options, window, "deadline", ppo.gamma, base.ppo.prior,
+                               ppo.backfilling)  # fmt: skip
+        table = label(request, label_seeds(seed * 1_000 + number, params.episodes_per_round))
+        labels = write_labels(table, run_dir / f"labels-{number:03d}")
+        labelled_s = time.monotonic() - started
+        round_end = min(deadline, time.monotonic() + round_minutes * 60.0)
+        config = replace(
+            base,
+            iterations=1_000_000,
+            ppo=replace(base.ppo, distill_weight=float(params.weight), distill_labels=str(labels.parent)),
+            output_dir=str(run_dir / f"round-{number:03d}"),
+        )
+
+        def stop(end: float = round_end) -> bool:
+            return time.monotonic() >= end
+
+        result = train_round(config, resume_from=checkpoint, should_stop=stop, settings=settings)
+        policy = PPOPolicy(load_module(result.checkpoint), f"round-{number}")
+        score = evaluate_policies([policy], validation, window, 0, 0, seeds=val_seeds)[0].metrics["score"]
+        accepted = score >= best_score
+        if accepted:
+            checkpoint, best_score = result.checkpoint, score
+        rounds.append({"round": number, "search": search.split("/")[-1], "decisions": table.num_rows,
+                       "label_s": round(labelled_s, 1), "iteration": result.iteration,
+                       "env_steps": result.env_steps, "validation_score": round(score, 4),
+                       "validation_tuned": round(tuned_val, 4), "accepted": accepted})  # fmt: skip
+        print(f"[{name} seed {seed}] {json.dumps(rounds[-1])}", file=sys.stderr, flush=True)
+    assert checkpoint is not None
+    return {
+        "workload": name,
+        "seed": seed,
+        "checkpoint": checkpoint,
+        "selection": None,
+        "iterations": max(r["iteration"] for r in rounds if r["accepted"]),
+        "env_steps": max(r["env_steps"] for r in rounds if r["accepted"]),
+        "rounds": rounds,
+        "distill": params.model_dump(),
+    }
+
+
 def judge(eval_name: str, trained_on: str, checkpoints: list[str], nodes: int, window: int, jobs: int,
           episodes: int, eval_seed: int, validation: bool = False) -> dict[str, Any]:  # fmt: skip
     from worker.rl.inference import PPOPolicy, load_module
@@ -235,6 +313,11 @@ def main(
         0, min=0, help="Save every N iterations; judge the best on selection episodes (0: the last)."
     ),
     select_episodes: int = typer.Option(10, min=1, help="Training-side episodes per selected checkpoint."),
+    distill: str = typer.Option(
+        "", help="JSON DistillParams (weight, episodes_per_round, options, search, pin): expert iteration."
+    ),
+    round_minutes: float = typer.Option(3.0, help="With --distill: PPO minutes per round (after labelling)."),
+    out: Path | None = typer.Option(None, help="Also merge the rows into this JSON file (one run per call)."),
 ) -> None:
     output_dir = keep or Path(tempfile.mkdtemp(prefix="rlq-", dir="/tmp"))
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +326,25 @@ def main(
     try:
         for name in workload:
             settings = (json.loads(overrides), output_dir, select_every, select_episodes)
-            runs = [train_one(name, minutes, nodes, window, jobs, s, *settings) for s in range(seeds)]
+            if distill:
+                runs = [
+                    train_distilled(
+                        name,
+                        minutes,
+                        round_minutes,
+                        nodes,
+                        window,
+                        jobs,
+                        s,
+                        json.loads(overrides),
+                        json.loads(distill),
+                        output_dir,
+                        select_episodes,
+                    )
+                    for s in range(seeds)
+                ]
+            else:
+                runs = [train_one(name, minutes, nodes, window, jobs, s, *settings) for s in range(seeds)]
             training.extend({k: v for k, v in r.items() if k != "hyperparams"} for r in runs)
             checkpoints = [r["checkpoint"] for r in runs]
             judged = [(eval_name, nodes) for eval_name in EVALUATED_ON.get(name, [name])]
@@ -259,7 +360,67 @@ def main(
     config = {"minutes": minutes, "seeds": seeds, "episodes": episodes, "nodes": nodes, "window": window,
               "jobs": jobs, "overrides": json.loads(overrides), "validation": validation,
               "select_every": select_every, "select_episodes": select_episodes}  # fmt: skip
-    print(json.dumps({**provenance(), "workloads": rows, "training": training, "config": config}))
+    config |= {"distill": json.loads(distill) if distill else None, "round_minutes": round_minutes}
+    document = {**provenance(), "workloads": rows, "training": training, "config": config}
+    print(json.dumps(document))
+    if out is not None:
+        merge(out, document)
+
+
+def merge(path: Path, document: dict[str, Any]) -> None:
+    """Add a run's rows to `path`, replacing rows of the same (workload, nodes, recipe), so a
+    table can be filled one workload per call; each row keeps its own command and config."""
+    recipe = json.dumps(document["config"].get("distill"), sort_keys=True)
+    stamp = {k: document[k] for k in ("command", "date", "commit") if k in document}
+    new_rows = [{**r, "recipe": recipe, "config": document["config"], **stamp} for r in document["workloads"]]
+    new_training = [{**t, "recipe": recipe} for t in document["training"]]
+    old = json.loads(path.read_text()) if path.exists() else {"workloads": [], "training": []}
+
+    def key(row: dict[str, Any]) -> tuple:
+        return row["workload"], row["trained_on"], row["nodes"], row.get("recipe")
+
+    keys = {key(r) for r in new_rows}
+    trained = {(t["workload"], recipe) for t in new_training}
+    kept = [r for r in old["workloads"] if key(r) not in keys]
+    old["workloads"] = kept + new_rows
+    old_training = [t for t in old["training"] if (t["workload"], t.get("recipe")) not in trained]
+    old["training"] = old_training + new_training
+    old.update(stamp)
+    old["command"] = list(dict.fromkeys(r["command"] for r in old["workloads"] if "command" in r))
+    path.write_text(json.dumps(old, indent=1) + "\n")
+    plot_rounds(old["training"], path.with_name(f"{path.stem}_rounds.png"))
+
+
+def plot_rounds(training: list[dict[str, Any]], png: Path) -> None:
+    """Each distilling run's rounds on validation episodes, beside `tuned` (one panel per
+    training workload, a line per seed; a round the gate rejected is a cross)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [t for t in training if t.get("rounds")]
+    if not runs:
+        return
+    names = list(dict.fromkeys(t["workload"] for t in runs))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for t in (t for t in runs if t["workload"] == name):
+            rounds = [r["round"] for r in t["rounds"]]
+            scores = [r["validation_score"] for r in t["rounds"]]
+            (line,) = ax.plot(rounds, scores, "-", label=f"seed {t['seed']}")
+            for r in t["rounds"]:  # kept rounds filled, rejected ones (gating) as crosses
+                marker = "o" if r.get("accepted", True) else "x"
+                ax.plot(r["round"], r["validation_score"], marker, color=line.get_color())
+        first = next(t for t in runs if t["workload"] == name)
+        ax.axhline(first["rounds"][0]["validation_tuned"], linestyle="--", color="grey", label="tuned")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("round")
+        ax.set_ylabel("validation score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,96 @@ def render_policy_quality(data: Json) -> Page:
     return Page(f"Policy quality: {variant}", summary, body)
 
 
+def _searched(label: str) -> str:
+    """A round's labelling search: `search:tuned`, or a checkpoint's name (`iter-000013`)."""
+    return label if label.startswith("search:") else f"search:{label}"
+
+
+def _round_cell(row: Json, key: str) -> Any:
+    return code(_searched(row[key])) if key == "search" else row.get(key, "")
+
+
+def _distilled_searches(searches: list[Json]) -> str:
+    if not searches:
+        return ""
+    rows = [
+        (code(x["workload"]), x["nodes"], x["episodes"], code(json.dumps({"depth": x["options"]["depth"]})),
+         x["policy_scores"], x["search_scores"], x["search_mean"], x["search_tuned_score"],
+         f"{fmt(x['best_heuristic_score'])} ({code(x['best_heuristic'])})", x["bound"],
+         [None if g is None else round(g, 3) for g in x["search_gap_closed"]],
+         x["search_ms_per_decision"], x["search_tuned_ms_per_decision"])
+        for x in searches
+    ]  # fmt: skip
+    headers = ["workload (held-out)", "nodes", "episodes", "options", "distilled policy", "search over it",
+               "mean", "`search:tuned`", "best heuristic", "bound", "gap closed by the search",
+               "ms / decision", "`search:tuned` ms / decision"]  # fmt: skip
+    return (
+        "\n## Searching with the distilled policy\n\n`search:<checkpoint>` (the policy's top pairs by "
+        "logit are the candidates, it plays the rollouts) beside `search:tuned` at the same options, "
+        "on the same held-out episodes.\n\n" + table(headers, rows)
+    )
+
+
+def render_policy_quality_distill(data: Json) -> Page:
+    """Expert iteration: rows merged one workload per call, each with its own settings."""
+    rows = [
+        (
+            code(w["workload"]),
+            code(w["trained_on"]),
+            w["nodes"],
+            w["ppo_scores"],
+            f"{fmt(w['ppo_mean'])} ({fmt(w['ppo_std'])})",
+            f"{fmt(w['best_heuristic_score'])} ({code(w['best_heuristic'])})",
+            f"{fmt(w['tuned_score'])} ({code(w['tuned_choice'])})",
+            w["bound"],
+            f"{w['ppo_mean'] - w['best_heuristic_score']:+.4f}",
+            w["gap_closed"],
+        )
+        for w in data["workloads"]
+    ]
+    headers = ["workload (held-out episodes)", "trained on", "nodes", "distilled policy per training seed",
+               "mean (std)", "best heuristic", "`tuned`", "bound", "mean - best", "gap closed"]  # fmt: skip
+    keys = ("round", "search", "decisions", "label_s", "iteration", "validation_score", "validation_tuned",
+            "accepted")  # fmt: skip
+    rounds = [
+        (code(t["workload"]), t["seed"], *(_round_cell(r, k) for k in keys))
+        for t in data.get("training", [])
+        for r in t.get("rounds", [])
+    ]
+    round_headers = ["workload", "seed", "round", "labelled by", "decisions", "labelling s", "iteration"]
+    round_headers += ["validation score", "`tuned`", "kept"]
+    settings = {json.dumps(w["config"], sort_keys=True): w for w in data["workloads"]}
+    configs = "".join(
+        f"\n**{code(w['trained_on'])}**: `{w.get('command', '')}`\n\n{settings_table(w['config'])}"
+        for w in settings.values()
+    )
+    body = (
+        "Expert iteration: each round labels training episodes with a search (`search:tuned` in "
+        "round 1, then the search over the round's latest checkpoint), then PPO trains with the "
+        "imitation term on them, resuming the previous round; labelling counts in the training "
+        "minutes. The last round's policy of each training seed is judged with **no search at "
+        "inference**, in one league with the standard heuristics (`tuned` included) and the "
+        "empty-cluster bound, on held-out episodes; a policy trained on N nodes is judged on 2N "
+        "nodes too.\n\n"
+        + table(headers, rows)
+        + _distilled_searches(data.get("searches", []))
+        + "\n## Rounds\n\nEach round's checkpoint on training-side validation episodes (never a "
+        "held-out one), beside `tuned` on the same episodes. A round's checkpoint is kept (the next "
+        "round searches over it and resumes from it) only if it scores at least as well there as the "
+        "one kept before (AlphaGo Zero's gating); the run's policy is the last one kept.\n\n"
+        + table(round_headers, rounds)
+        + "\n## Settings\n"
+        + configs
+    )
+    gains = sorted(w["ppo_mean"] - w["best_heuristic_score"] for w in data["workloads"])
+    above = sum(g > 0 for g in gains)
+    summary = (
+        f"distilled policy, no search at inference: above the best heuristic on {above} of {len(gains)} "
+        f"rows, mean minus best {gains[0]:+.4f} to {gains[-1]:+.4f}"
+    )
+    return Page("Policy quality: expert iteration (distilled search)", summary, body)
+
+
 def render_fgd_heuristics(data: Json) -> Page:
     rows = [
         (
@@ -622,6 +712,19 @@ def render_search_quality(data: Json) -> Page:
                 ((code(k), v) for k, v in selection.get("mean_gain", {}).items()),
             )
         )
+    if data.get("explorations"):
+        tried = [
+            (code(w["workload"]), w["validated_on"] if w["validated_on"] != w["workload"] else "",
+             code(json.dumps(r["options"])), x["episodes"], r["score"], w["tuned_score"],
+             f"{r['gain_over_tuned']:+.4f}", r["episodes_below_tuned"], r["ms_per_decision"])
+            for x in data["explorations"]
+            for w in x["workloads"]
+            for r in w["runs"]
+        ]  # fmt: skip
+        body += (
+            "\n## Other options tried\n\nAgainst `tuned` on training-side validation episodes, as the "
+            "defaults were chosen; none became a default.\n\n" + table(EXPLORED_HEADERS, tried)
+        )
     if data.get("budget_curve"):
         body += "\n## Quality against budget\n\n" + table(
             ["workload", "nodes", "budget ms", "score", "ms / decision", "out of time", "gap closed"],
@@ -651,12 +754,31 @@ def render_search_quality(data: Json) -> Page:
             f"{fmt(plans['mean_search'])} against `tuned` {fmt(plans['mean_tuned'])} and the best "
             f"heuristic per input {fmt(plans['mean_best_heuristic'])}.\n"
         )
+        if plans.get("options"):
+            changed = {k: v for k, v in plans["options"].items() if k in ("depth", "margin", "portfolio")}
+            body += f"\nOptions: `{json.dumps(changed)}`"
+            if plans.get("search_seconds_per_plan") is not None:
+                body += f"; the search took {fmt(plans['search_seconds_per_plan'])} s a plan"
+            body += ".\n"
+        selection = plans.get("portfolio_selection")
+        if selection:
+            body += (
+                f"\nThe portfolio is the {len(selection['portfolio'])} standard heuristics best (ties "
+                f"included) on the most of {selection['inputs']} training-side plan inputs (seeds "
+                f"`{selection['seeds']}`, never a judged input): "
+                + ", ".join(f"{code(n)} ({selection['wins'][n]})" for n in selection["portfolio"])
+                + ".\n"
+            )
     beats = sum(bool(r.get("beats_best_heuristic")) for r in rows)
     return Page(
         "Decision-time search",
         f"`search:tuned` above the best heuristic on {beats} of {len(rows)} held-out rows",
         body,
     )
+
+
+EXPLORED_HEADERS = ["workload", "validated on", "options", "episodes", "score", "`tuned`", "gain",
+                    "episodes below `tuned`", "ms / decision"]  # fmt: skip
 
 
 def render_generic(data: Json) -> Page:
@@ -679,6 +801,7 @@ def _indent(text: str) -> str:
 
 
 RENDERERS: list[tuple[str, Callable[[Json], Page]]] = [
+    (r"policy_quality_distill", render_policy_quality_distill),
     (r"policy_quality(_.*)?", render_policy_quality),
     (r"fgd_allocation", render_fgd_heuristics),
     (r"fgd_allocation_learned(_.*)?", render_fgd_learned),

@@ -11,21 +11,29 @@ from pydantic import ValidationError
 
 from worker.contracts import (
     HEURISTIC_POLICIES,
+    ROUND_SEARCH_OPTIONS,
     TRACE_WORKLOADS,
     WORKLOAD_PRESETS,
     Deployment,
     DeployRequest,
+    EvaluateSearchInput,
     EvaluationEvidence,
+    EvaluationResult,
     IterationProgress,
     LearnerMetrics,
     NodeSpec,
     PlanInput,
     PlanMetrics,
+    PolicyMetrics,
     PolicyRef,
     PPOParams,
+    SearchOptions,
     TrainingRunSettings,
     WorkloadConfig,
+    class_workload,
     deploy_problem,
+    deployed_note,
+    search_evidence,
 )
 
 
@@ -91,6 +99,32 @@ def test_bad_inputs_are_rejected_with_the_field_named() -> None:
 def test_a_bad_distill_block_is_refused_naming_the_field(distill: dict, field: str) -> None:
     with pytest.raises(ValidationError) as raised:
         TrainingRunSettings(ppo={"distill": distill})
+    assert any(field in error["loc"] for error in raised.value.errors()), raised.value.errors()
+
+
+def test_rounds_evaluate_a_search_row_by_default_only_when_they_distil() -> None:
+    distilling = {"ppo": {"distill": {}}}
+    assert TrainingRunSettings().round_search() is None
+    assert TrainingRunSettings(**distilling).round_search() == ROUND_SEARCH_OPTIONS
+    assert TrainingRunSettings(**distilling, eval_search={"enabled": False}).round_search() is None
+    chosen = TrainingRunSettings(eval_search={"enabled": True, "options": {"candidates": 4}}).round_search()
+    assert chosen is not None and (chosen.candidates, chosen.depth) == (4, 1)  # one level unless asked
+    deeper = TrainingRunSettings(eval_search={"enabled": True, "options": {"depth": 2}}).round_search()
+    assert deeper is not None and deeper.depth == 2
+
+
+@pytest.mark.parametrize(
+    ("eval_search", "field"),
+    [
+        ({"enabled": "yes"}, "enabled"),
+        ({"options": {"budget_ms": 0}}, "budget_ms"),
+        ({"options": {"candidates": 65}}, "candidates"),
+        ({"on": True}, "on"),
+    ],
+)
+def test_a_bad_eval_search_is_refused_naming_the_field(eval_search: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        TrainingRunSettings(eval_search=eval_search)
     assert any(field in error["loc"] for error in raised.value.errors()), raised.value.errors()
 
 
@@ -176,6 +210,66 @@ def test_auto_deploy_rule_compares_on_the_same_seeds_only() -> None:
     tuned = Deployment(policy_class="steady", policy="easy:sjf+fastest", kind="heuristic")
     assert "not in this evaluation's league" in (auto(_checkpoint("b", 0.01), tuned) or "")
     assert "already deployed" in (auto(_checkpoint("a", 0.02), _checkpoint("a", 0.02)) or "")
+
+
+def _search(policy: str, margin: float | None, **extra: object) -> Deployment:
+    evidence = _checkpoint("x", margin).evidence if margin is not None else None
+    return Deployment(policy_class="steady", policy=policy, kind="search", evidence=evidence, **extra)
+
+
+def test_deploy_rule_for_a_search_is_a_checkpoint_s_measured_margin() -> None:
+    def by_hand(deployment: Deployment) -> str | None:
+        return deploy_problem(DeployRequest(deployment=deployment), None)
+
+    assert by_hand(_search("search:tuned", 0.01)) is None
+    refused = by_hand(_search("search:tuned", -0.02)) or ""
+    assert "search 'search:tuned' is not eligible: margin -0.0200" in refused and "force" in refused
+    assert by_hand(_search("search:tuned", -0.02, forced=True)) is None
+    assert "no held-out evaluation" in (by_hand(_search("search:tuned", None)) or "")
+    assert "no stored checkpoint location" in (by_hand(_search("search:ckpt-1", 0.01)) or "")
+    assert by_hand(_search("search:ckpt-1", 0.01, checkpoint="/c")) is None
+    auto = DeployRequest(deployment=_search("search:tuned", 0.5), auto=True)
+    assert "checkpoints only" in (deploy_problem(auto, None) or "")
+    with pytest.raises(ValidationError, match="search base"):
+        _search("search:no+such", 0.01)
+
+
+def test_a_deployed_search_over_tuned_plans_over_what_tuned_ran_when_measured() -> None:
+    deployed = _search("search:tuned", 0.01, runs="easy:sjf+fastest", search=SearchOptions(candidates=4))
+    ref = deployed.ref()
+    assert (ref.kind, ref.name) == ("search", "search:easy:sjf+fastest")
+    assert "search 'search:tuned' (tuned runs easy:sjf+fastest), margin +0.0100" in deployed_note(
+        "steady", deployed, "edf"
+    )
+    assert _search("search:edf", 0.01).ref().name == "search:edf"
+    with pytest.raises(ValidationError, match="runs"):
+        _search("search:tuned", 0.01, runs="nope")
+
+
+def test_a_search_is_measured_on_the_class_s_workload_and_compares_with_a_run_s_checkpoints() -> None:
+    assert class_workload("default") == WorkloadConfig()
+    assert class_workload("trace:alibaba-default:train") == WorkloadConfig(name="trace:alibaba-default:train")
+    assert class_workload("prod-a100") is None
+    measured = EvaluateSearchInput(
+        policy="search:tuned", workload=WorkloadConfig(name="steady"), seed=1, episodes=5
+    )
+
+    def metrics(policy: str, score: float) -> PolicyMetrics:
+        zero = dict.fromkeys(PlanMetrics.model_fields, 0.0)
+        return PolicyMetrics(**zero | {"policy": policy, "score": score})
+
+    result = EvaluationResult(
+        ppo=metrics("ppo", 0.93),
+        heuristics=[metrics("edf", 0.9)],
+        best_heuristic="edf",
+        best_heuristic_score=0.9,
+        gain=0.03,
+        ppo_value=0.93,
+        heuristic_values={"edf": 0.9, "fifo": 0.8},
+    )
+    evidence = search_evidence(measured, result)
+    assert evidence.margin == pytest.approx(0.03) and evidence.eligible and evidence.run_id is None
+    assert evidence.seeds_key() == _checkpoint("a", 0.01, seed=1).evidence.seeds_key()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Worker-side commands of `rlsched`: evaluate and train without Temporal, run a worker.
+"""Worker-side commands of `rlsched`: evaluate, train and plan without Temporal, run a worker.
 
 Imports of the simulator and RL stack happen inside the commands, so the API process
 (which mounts these commands in `app.cli`) never loads numpy-heavy code, Ray or torch.
@@ -452,3 +452,109 @@ def label_command(
         print(json.dumps(summary))
         return
     console.print(f"labels [bold]{location}[/]: {table.num_rows} decisions from {episodes} episodes")
+
+
+@cli.command("plan")
+def plan_command(
+    request: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REQUEST",
+            help="A JSON file with the body POST /schedule takes (nodes, jobs, policy, search).",
+        ),
+    ],
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of the file's: a heuristic, search:<heuristic or tuned>, or a checkpoint id."
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="The checkpoint directory a checkpoint id (or search base) stands for."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Heuristic planned alongside (default the file's, else edf); 'none' skips it."),
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="Jobs the policy sees per decision.")] = None,
+    candidates: Annotated[int | None, typer.Option(help="A search's candidates per decision.")] = None,
+    depth: Annotated[int | None, typer.Option(help="A search's levels.")] = None,
+    budget_ms: Annotated[float | None, typer.Option(help="A search's time per decision.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan a cluster's pending jobs locally, without Temporal, as POST /schedule would:
+    the plan activity's own code; a progress bar over the decisions of a search."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from temporalio.exceptions import ApplicationError
+
+    from worker.activities import CHECKPOINT_ERROR, INVALID_INPUT
+    from worker.activities.inference import _plan
+    from worker.plan_file import PlanFileError, plan_input, read_body
+
+    try:
+        body = read_body(request)
+        overrides = {"policy": policy, "window": window}
+        body |= {key: value for key, value in overrides.items() if value is not None}
+        if baseline is not None:
+            body["baseline"] = None if baseline == "none" else baseline
+        search = {"candidates": candidates, "depth": depth, "budget_ms": budget_ms}
+        if any(value is not None for value in search.values()):
+            given = body.get("search") if isinstance(body.get("search"), dict) else {}
+            body["search"] = given | {key: value for key, value in search.items() if value is not None}
+        plan_request = plan_input(body, checkpoint)
+    except PlanFileError as error:
+        raise typer.BadParameter(str(error), param_hint="REQUEST") from error
+    columns = (
+        TextColumn(f"[bold]{plan_request.policy.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("jobs placed"),
+        TimeElapsedColumn(),
+    )
+    searching = plan_request.policy.kind == "search"
+    try:
+        with Progress(
+            *columns,
+            console=console,
+            disable=as_json or not searching or not console.is_terminal,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("plan", total=len(plan_request.jobs or []) or None)
+            output = _plan(plan_request, lambda placed, jobs: bar.update(task, completed=placed, total=jobs))
+    except ApplicationError as error:
+        if error.type in (INVALID_INPUT, CHECKPOINT_ERROR):
+            raise typer.BadParameter(error.message, param_hint="REQUEST") from error
+        console.print(f"[red]no plan:[/] {error.message}")
+        raise typer.Exit(1) from error
+    if as_json:
+        print(output.model_dump_json())
+        return
+    _print_plan(output)
+
+
+def _print_plan(output: object) -> None:
+    """The placements (start order), what was left unplaced and why, the metrics, the notes."""
+    from worker.contracts import PlanOutput
+
+    assert isinstance(output, PlanOutput)
+    metrics = output.metrics
+    summary = (
+        f"[bold]{output.policy}[/]: {len(output.placements)} placed, {len(output.unplaced)} unplaced; "
+        f"score {metrics.score:.3f}, mean bsld {metrics.mean_bounded_slowdown:.2f}"
+    )
+    if output.baseline is not None:
+        summary += f" (baseline {output.baseline.policy}: score {output.baseline.metrics.score:.3f})"
+    table = Table()
+    for header in ("job", "node", "gpu", "start s", "finish s", "deadline"):
+        table.add_column(header, justify="right" if header.endswith(" s") else "left")
+    for p in sorted(output.placements, key=lambda p: (p.start_s, p.job_id)):
+        met = "met" if p.meets_deadline else "[red]missed[/]"
+        table.add_row(p.job_id, p.node_id, p.gpu_type or "", f"{p.start_s:.0f}", f"{p.finish_s:.0f}", met)
+    out = console if console.is_terminal else Console(width=200)  # pipes and logs get whole rows
+    out.print(summary)
+    out.print(table)
+    for unplaced in output.unplaced:
+        out.print(f"unplaced {unplaced.job_id}: {unplaced.reason}")
+    for note in output.notes:
+        out.print(f"[dim]{note}[/]")

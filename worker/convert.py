@@ -172,6 +172,7 @@ def evaluation_result(report: Any) -> EvaluationResult:
         items = list(heuristics.items())
     else:
         items = [(h.policy, h.metrics) for h in heuristics]
+    search = getattr(report, "search", None)
     return EvaluationResult(
         ppo=policy_metrics("ppo", report.ppo),
         heuristics=[policy_metrics(name, metrics) for name, metrics in items],
@@ -184,4 +185,8 @@ def evaluation_result(report: Any) -> EvaluationResult:
         objective=getattr(report, "objective", "deadline"),
         ppo_value=getattr(report, "ppo_value", None),
         heuristic_values=getattr(report, "heuristic_values", {}),
+        search=None if search is None else policy_metrics(search.policy, search.metrics),
+        search_value=getattr(report, "search_value", None),
+        search_gap_closed=getattr(report, "search_gap_closed", None),
+        search_ms_per_decision=getattr(report, "search_ms_per_decision", None),
     )

@@ -32,7 +32,8 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from worker.activities.clusters import apply_cluster_plan, plan_cluster, probe_cluster, read_cluster
-from worker.activities.evaluation import evaluate_policy
+from worker.activities.deployment import deploy_policy
+from worker.activities.evaluation import evaluate_policy, evaluate_search
 from worker.activities.inference import plan_schedule
 from worker.activities.labels import label_round
 from worker.activities.scenario import generate_scenario
@@ -44,6 +45,7 @@ from worker.workflows.cluster_loop import ClusterLoopWorkflow
 from worker.workflows.cluster_probe import ClusterProbeWorkflow
 from worker.workflows.scheduler import SchedulerWorkflow
 from worker.workflows.scheduler_service import SchedulerServiceWorkflow
+from worker.workflows.search_deployment import SearchDeploymentWorkflow
 from worker.workflows.smoke import SmokeWorkflow
 from worker.workflows.training_loop import TrainingLoopWorkflow
 
@@ -91,8 +93,8 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
             Worker(
                 client,
                 task_queue=prefix + TRAINING_TASK_QUEUE,
-                workflows=[TrainingLoopWorkflow, SmokeWorkflow],
-                activities=[label_round, train_policy, evaluate_policy, store_checkpoint],
+                workflows=[TrainingLoopWorkflow, SmokeWorkflow, SearchDeploymentWorkflow],
+                activities=[label_round, train_policy, evaluate_policy, evaluate_search, store_checkpoint],
                 activity_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="training"),
                 max_concurrent_activities=1,
                 # Heartbeats reach the server within a second: a crash loses at most the
@@ -119,6 +121,7 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
                     probe_cluster,
                     plan_cluster,
                     apply_cluster_plan,
+                    deploy_policy,
                 ],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=INFERENCE_CONCURRENCY, thread_name_prefix="inference"

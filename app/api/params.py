@@ -28,6 +28,7 @@ RunIdPath = Annotated[str, _id_path("A training run's id (GET /training-runs).")
 CheckpointIdPath = Annotated[str, _id_path("A checkpoint's id (GET /checkpoints).")]
 PlanIdPath = Annotated[str, _id_path("A plan's id, as POST /schedule answered it.")]
 TrainingScheduleIdPath = Annotated[str, _id_path("A training schedule's id (GET /training-schedules).")]
+SearchDeploymentIdPath = Annotated[str, _id_path("A search deployment's id, as PUT /policy answered it.")]
 RunIdQuery = Annotated[
     str | None,
     Query(pattern=SAFE_ID_PATTERN, min_length=1, max_length=MAX_ID_LENGTH, description="Only this run's."),

@@ -37,6 +37,10 @@ from app.models.policy import PoliciesPublic as PoliciesPublic
 from app.models.policy import PolicyDeploy as PolicyDeploy
 from app.models.policy import PolicyDeployed as PolicyDeployed
 from app.models.policy import PolicyPublic as PolicyPublic
+from app.models.policy import SearchDeployment as SearchDeployment
+from app.models.policy import SearchDeploymentPublic as SearchDeploymentPublic
+from app.models.policy import policy_deployed as policy_deployed
+from app.models.policy import policy_public as policy_public
 from app.models.runs import TERMINAL_STATUSES as TERMINAL_STATUSES
 from app.models.runs import IterationMetric as IterationMetric
 from app.models.runs import IterationMetricPublic as IterationMetricPublic

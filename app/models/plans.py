@@ -102,12 +102,6 @@ class PlanCreate(Input, PlanSource):
     def _consistent(self) -> PlanCreate:
         if self.nodes is not None and not self.nodes:
             raise ValueError("nodes: a plan needs at least one node")
-        for kind, items in (("node", self.nodes or []), ("job", self.jobs or [])):
-            seen: set[str] = set()
-            for item in items:
-                if item.id in seen:
-                    raise ValueError(f"duplicate {kind} id {item.id!r}")
-                seen.add(item.id)
         if (
             self.baseline is not None
             and (problem := heuristic_problem(self.baseline, "baseline")) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field as DBField
 from sqlmodel import SQLModel
@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 from app.models.base import Eligibility, Input, utcnow
 from worker.contracts import (
     POLICY_CLASS_PATTERN,
+    SEARCH_PREFIX,
     IterationProgress,
     PolicyMetrics,
     RunStatus,
@@ -94,6 +95,9 @@ class Run(SQLModel, table=True):
 
 
 class RoundPublic(Eligibility):
+    """A round side by side on its held-out episodes: the policy (`score`), its search
+    (`search`, `search_score`), the best heuristic and the empty-cluster bound."""
+
     round: int
     checkpoint_id: str | None
     iteration: int
@@ -103,7 +107,20 @@ class RoundPublic(Eligibility):
     best_heuristic: str
     best_heuristic_score: float
     heuristic_scores: dict[str, float]
+    bound: float | None = Field(None, description="Empty-cluster bound of the same episodes.")
+    search_score: float | None = Field(
+        None,
+        description="The search over this round's checkpoint on the same episodes (run setting "
+        "`eval_search`); null when the round evaluated none.",
+    )
     finished_at: datetime | None
+
+    @computed_field(description="The search row's policy, `search:<checkpoint id>` (null without one).")
+    @property
+    def search(self) -> str | None:
+        if self.search_score is None or self.checkpoint_id is None:
+            return None
+        return f"{SEARCH_PREFIX}{self.checkpoint_id}"
 
 
 class Round(SQLModel, table=True):
@@ -122,6 +139,8 @@ class Round(SQLModel, table=True):
     best_heuristic_score: float = 0.0
     margin: float = 0.0
     heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
+    bound: float | None = None
+    search_score: float | None = None
     finished_at: datetime | None = None
 
 
@@ -146,6 +165,11 @@ class IterationMetric(SQLModel, table=True):
     vf_loss: float | None = None
     entropy: float | None = None
     kl: float | None = None
+    distill_cross_entropy: float | None = None
+    distill_value_loss: float | None = None
+    distill_agreement: float | None = None
+    distill_episodes: int | None = None
+    distill_decisions: int | None = None
     recorded_at: datetime = DBField(default_factory=utcnow)
 
 
@@ -161,15 +185,25 @@ class IterationMetricPublic(BaseModel):
     vf_loss: float | None
     entropy: float | None
     kl: float | None
+    distill_cross_entropy: float | None = Field(
+        None, description="A distilling run's imitation loss (cross-entropy to the search's targets)."
+    )
+    distill_value_loss: float | None = Field(None, description="Its value term (to the labelled returns).")
+    distill_agreement: float | None = Field(
+        None, description="Share of labelled decisions where the policy's choice is the search's."
+    )
+    distill_episodes: int | None = Field(None, description="Labelled episodes imitated in this round.")
+    distill_decisions: int | None = Field(None, description="Labelled decisions among them.")
     recorded_at: datetime
 
 
-LeagueKind = Literal["ppo", "heuristic", "bound"]
+LeagueKind = Literal["ppo", "search", "heuristic", "bound"]
 
 
 class LeagueEntry(SQLModel, table=True):
-    """One policy's value in one round's held-out evaluation: the PPO checkpoint, every
-    heuristic of the league, and the empty-cluster bound, all on the same episodes."""
+    """One policy's value in one round's held-out evaluation: the PPO checkpoint, the
+    search over it (when the run evaluates one), every heuristic of the league, and the
+    empty-cluster bound, all on the same episodes."""
 
     __tablename__ = "league_entries"
     __table_args__ = (
@@ -195,7 +229,7 @@ class LeagueEntryPublic(BaseModel):
         description="The evaluation workload (a `:train` trace is evaluated on `:heldout`)."
     )
     objective: str
-    policy: str = Field(description="`ppo`, a heuristic name, or `bound`.")
+    policy: str = Field(description="`ppo`, `search:ppo` (the search over it), a heuristic name, or `bound`.")
     kind: LeagueKind
     value: float = Field(description="The objective's value on the round's held-out episodes.")
     checkpoint_id: str | None
@@ -203,7 +237,7 @@ class LeagueEntryPublic(BaseModel):
 
 
 class RoundHistoryPublic(RoundPublic):
-    bound: float | None = Field(None, description="Empty-cluster bound of the same episodes.")
+    """A row of the `rounds` series: the round as GET /training-runs/{id} shows it."""
 
 
 MetricsSeries = Literal["iterations", "rounds", "league"]

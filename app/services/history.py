@@ -1,5 +1,6 @@
 """A run's training history in the index: every PPO iteration's learner metrics and
-every round's league (PPO, each heuristic, the bound on the same held-out episodes).
+every round's league (PPO, its search when evaluated, each heuristic, the bound on the
+same held-out episodes).
 
 Both are written by `refresh_run` from what Temporal says: iterations from the live
 heartbeat (the current round so far) and from each round's summary (the whole round),
@@ -34,6 +35,7 @@ from app.models import (
     Run,
 )
 from worker.contracts import (
+    SEARCH_PREFIX,
     IterationProgress,
     LearnerMetrics,
     RoundSummary,
@@ -43,6 +45,8 @@ from worker.contracts import (
 
 ITERATION_FIELDS = tuple(LearnerMetrics.model_fields)
 """What an IterationMetric row takes from a heartbeated IterationProgress."""
+SEARCH_ROW = f"{SEARCH_PREFIX}ppo"
+"""The league row of the search over a round's checkpoint (`ppo` is the checkpoint's)."""
 
 
 def record_iterations(session: Session, run_id: str, round_: int, items: Sequence[IterationProgress]) -> int:
@@ -94,11 +98,22 @@ def record_league(session: Session, run: Run, summary: RoundSummary, checkpoint_
     }
     for policy, value in summary.heuristic_scores.items():
         wanted[policy] = {"kind": "heuristic", "value": value}
+    if summary.search_score is not None:
+        wanted[SEARCH_ROW] = {"kind": "search", "value": summary.search_score, "checkpoint_id": checkpoint_id}
+    if summary.bound is not None:
+        wanted["bound"] = {"kind": "bound", "value": summary.bound}
     if evaluation is not None:
         wanted["ppo"]["metrics"] = evaluation.ppo.model_dump(mode="json")
         for metrics in evaluation.heuristics:
             if metrics.policy in wanted:
                 wanted[metrics.policy]["metrics"] = metrics.model_dump(mode="json")
+        if evaluation.search is not None and evaluation.search_value is not None:
+            wanted[SEARCH_ROW] = {
+                "kind": "search",
+                "value": evaluation.search_value,
+                "checkpoint_id": checkpoint_id,
+                "metrics": evaluation.search.model_dump(mode="json"),
+            }
         if evaluation.bound is not None:
             wanted["bound"] = {"kind": "bound", "value": evaluation.bound}
     existing = {
@@ -129,6 +144,20 @@ def record_league(session: Session, run: Run, summary: RoundSummary, checkpoint_
             session.add(row)
 
 
+def copy_round_references(row: Round, summary: RoundSummary) -> None:
+    """The bound and the search row beside a round's own score. A workflow older than
+    these fields reports them only in the evaluation it still carries; a value once seen
+    is kept."""
+    bound, search, evaluation = summary.bound, summary.search_score, summary.evaluation
+    if evaluation is not None:
+        bound = evaluation.bound if bound is None else bound
+        search = evaluation.search_value if search is None else search
+    if bound is not None:
+        row.bound = bound
+    if search is not None:
+        row.search_score = search
+
+
 def record_round(session: Session, run: Run, summary: RoundSummary, checkpoint_id: str) -> None:
     record_iterations(session, run.id, summary.round, summary.iterations)
     record_league(session, run, summary, checkpoint_id)
@@ -152,11 +181,7 @@ def metrics_page(session: Session, run: Run, series: MetricsSeries, offset: int,
         rows_r = session.exec(
             select(Round).where(Round.run_id == run.id).order_by(col(Round.round)).offset(offset).limit(limit)
         ).all()
-        bounds = round_bounds(session, run.id)
-        data_r = [
-            RoundHistoryPublic.model_validate({**r.model_dump(), "bound": bounds.get(r.round)})
-            for r in rows_r
-        ]
+        data_r = [RoundHistoryPublic.model_validate(r, from_attributes=True) for r in rows_r]
         count = _count(session, Round, run.id)
         return RoundMetricsPage(run_id=run.id, data=data_r, **_paging(count, offset, limit))
     query_l = (
@@ -187,12 +212,6 @@ def _paging(count: int, offset: int, limit: int) -> dict[str, Any]:
 def iterations(session: Session, run_id: str) -> list[IterationMetric]:
     query = select(IterationMetric).where(IterationMetric.run_id == run_id)
     return list(session.exec(query.order_by(col(IterationMetric.iteration))).all())
-
-
-def round_bounds(session: Session, run_id: str) -> dict[int, float]:
-    """The objective's empty-cluster bound of each round's evaluation, by round."""
-    query = select(LeagueEntry).where(LeagueEntry.run_id == run_id, LeagueEntry.kind == "bound")
-    return {entry.round: entry.value for entry in session.exec(query).all()}
 
 
 def league(session: Session, run_ids: Iterable[str] | None = None) -> list[LeagueEntry]:

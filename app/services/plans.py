@@ -50,6 +50,7 @@ from worker.contracts import (
     PlanInput,
     PlanOutput,
     PolicyRef,
+    SearchOptions,
     deployed_note,
     heuristic_problem,
     scheduler_service_id,
@@ -90,21 +91,22 @@ def resolve_policy(
 
 async def resolve_best(
     temporal: TemporalGateway, settings: Settings, body: PlanCreate, in_service: bool
-) -> tuple[PolicyRef, int | None, list[str]]:
+) -> tuple[PolicyRef, int | None, list[str], SearchOptions | None]:
     """`best` = the policy deployed for the request's class. A plan to the service workflow
     resolves it there, atomically with the plan (a `deployed` PolicyRef); a workflow per
-    request (`async`, schedule_mode=workflow) gets it resolved here from the same state."""
+    request (`async`, schedule_mode=workflow) gets it resolved here from the same state,
+    with a deployed search's options."""
     fallback = settings.fallback_heuristic
     if in_service:
         ref = PolicyRef(
             kind="deployed", name=body.policy_class, fallback=fallback, keep_window=body.window is not None
         )
-        return ref, None, []
+        return ref, None, [], None
     deployed = (await current_deployments(await temporal.client(), settings)).classes.get(body.policy_class)
     note = deployed_note(body.policy_class, deployed, fallback)
     if deployed is None:
-        return PolicyRef(kind="heuristic", name=fallback), None, [note]
-    return deployed.ref(), deployed.window, [note]
+        return PolicyRef(kind="heuristic", name=fallback), None, [note], None
+    return deployed.ref(), deployed.window, [note], deployed.search
 
 
 def _public(row: Plan) -> PlanPublic:
@@ -140,8 +142,9 @@ async def create_plan(
     timings = timings if timings is not None else {}
     mark = time.perf_counter()
     use_service = settings.schedule_mode == "service" and not body.run_async
+    search = body.search
     if body.policy == "best":
-        policy, trained_window, notes = await resolve_best(temporal, settings, body, use_service)
+        policy, trained_window, notes, search = await resolve_best(temporal, settings, body, use_service)
     elif body.policy.startswith(SEARCH_PREFIX) and search_needs_no_checkpoint(body.policy):  # no database
         policy, trained_window, notes = PolicyRef(kind="search", name=body.policy), None, []
     elif body.policy.startswith(SEARCH_PREFIX):
@@ -166,7 +169,7 @@ async def create_plan(
             baseline=body.baseline,
             window=window,
             timeout_s=None if body.run_async else settings.schedule_timeout_s,
-            search=body.search,
+            search=search,
         )
     except ValidationError as error:  # the contract's checks, should they outgrow PlanCreate's
         raise Unprocessable(f"invalid plan request: {error.errors()[0]['msg']}") from error

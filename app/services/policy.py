@@ -30,8 +30,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.core.config import Settings
 from app.errors import ProblemError, Unavailable
-from app.models import Checkpoint, PoliciesPublic, PolicyDeploy, PolicyDeployed, PolicyPublic, Run
+from app.models import (
+    Checkpoint,
+    PoliciesPublic,
+    PolicyDeploy,
+    PolicyDeployed,
+    Run,
+    policy_deployed,
+    policy_public,
+)
 from app.services.checkpoints import usable_location
+from app.services.search_deployments import recent_search_deployments
 from app.services.temporal import TemporalGateway, rpc_timeout
 from worker.contracts import (
     DEPLOY_REJECTED,
@@ -92,22 +101,6 @@ def checkpoint_deployment(session: Session, ckpt: Checkpoint, policy_class: str,
     )
 
 
-def public(deployment: Deployment) -> PolicyPublic:
-    evidence = deployment.evidence
-    return PolicyPublic(
-        policy_class=deployment.policy_class,
-        policy=deployment.policy,
-        kind=deployment.kind,
-        checkpoint_id=deployment.policy if deployment.kind == "checkpoint" else None,
-        eligible=deployment.eligible,
-        margin=evidence.margin if evidence is not None else None,
-        forced=deployment.forced,
-        source=deployment.source,
-        deployed_at=deployment.deployed_at,
-        evidence=evidence,
-    )
-
-
 async def current_deployments(client: Client, settings: Settings) -> Deployments:
     """The deployments of the first service instance (all instances get every deployment);
     none when the service workflow has never run."""
@@ -127,16 +120,20 @@ async def current_deployments(client: Client, settings: Settings) -> Deployments
         raise Unavailable(f"the scheduler service workflow could not answer: {error}") from error
 
 
-async def list_policies(temporal: TemporalGateway, settings: Settings) -> PoliciesPublic:
+async def list_policies(session: Session, temporal: TemporalGateway, settings: Settings) -> PoliciesPublic:
     deployments = await current_deployments(await temporal.client(), settings)
-    data = [public(d) for _, d in sorted(deployments.classes.items())]
-    return PoliciesPublic(data=data, count=len(data), fallback=settings.fallback_heuristic)
+    data = [policy_public(d) for _, d in sorted(deployments.classes.items())]
+    searches = await recent_search_deployments(session, temporal, settings)
+    return PoliciesPublic(
+        data=data, count=len(data), fallback=settings.fallback_heuristic, search_deployments=searches
+    )
 
 
 async def deploy(
     session: Session, temporal: TemporalGateway, settings: Settings, policy_class: str, body: PolicyDeploy
 ) -> PolicyDeployed:
-    """409 for an unknown or ineligible checkpoint (unless forced), 422 for a bad class."""
+    """A heuristic or a checkpoint, deployed now: 409 for an unknown or ineligible checkpoint
+    (unless forced), 422 for a bad class. A search is measured first (search_deployments)."""
     not_heuristic = heuristic_problem(body.policy)
     if not_heuristic is None:
         deployment = Deployment(policy_class=policy_class, policy=body.policy, kind="heuristic")
@@ -146,11 +143,7 @@ async def deploy(
     if (problem := deploy_problem(request, None)) is not None:
         raise ProblemError(409, f"cannot deploy for class {policy_class!r}: {problem}")
     result = await send_deployment(await temporal.client(), settings, request)
-    out = PolicyDeployed(
-        **public(result.deployment).model_dump(),
-        previous=public(result.previous) if result.previous is not None else None,
-    )
-    return out
+    return policy_deployed(result.deployment, result.previous)
 
 
 def _named_checkpoint(

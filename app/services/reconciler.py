@@ -2,8 +2,8 @@
 polling: every live run is refreshed from its workflow, so rounds and checkpoints appear
 (and a run's end is recorded) even if no client asks, and a restarted app catches up on
 what happened while it was down. Requests answered 202/504 get their plans fetched too,
-and runs fired by training schedules are indexed first, so they are refreshed like the
-rest from the same pass on."""
+searches being measured for deployment their outcome, and runs fired by training
+schedules are indexed first, so they are refreshed like the rest from the same pass on."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from app.services.clusters import refresh_live_clusters
 from app.services.plans import refresh_plan
 from app.services.rediscover import rediscover
 from app.services.runs import refresh_run
+from app.services.search_deployments import measuring, refresh_search_deployment
 from app.services.temporal import TemporalGateway
 from app.services.training_schedules import index_all_schedules
 
@@ -33,7 +34,8 @@ SCHEDULE_LOOKBACK = timedelta(days=1)
 
 
 async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Settings) -> int:
-    """Refresh every live run, pending plan and live cluster loop; returns how many were refreshed."""
+    """Refresh every live run, pending plan, search being measured and live cluster loop;
+    returns how many were refreshed."""
     refreshed = 0
     session = Session(engine, expire_on_commit=False)
     try:
@@ -50,6 +52,9 @@ async def reconcile_once(engine: Engine, temporal: TemporalGateway, settings: Se
                     refreshed += await refresh_run(session, temporal, settings, run)
             for row in await run_in_threadpool(_pending_plans, session):
                 await refresh_plan(session, temporal, settings, row)
+                refreshed += 1
+            for deployment in await run_in_threadpool(measuring, session):
+                await refresh_search_deployment(session, temporal, settings, deployment)
                 refreshed += 1
             refreshed += await refresh_live_clusters(session, temporal, settings)
     finally:

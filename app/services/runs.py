@@ -48,7 +48,7 @@ from app.services.checkpoints import (
     record_checkpoint,
     usable_location,
 )
-from app.services.history import record_iterations, record_round
+from app.services.history import copy_round_references, record_iterations, record_round
 from app.services.policy import offer_round
 from app.services.temporal import TemporalGateway
 from worker.contracts import (
@@ -329,6 +329,7 @@ def _apply_progress(session: Session, run: Run, progress: TrainingProgress) -> l
         row = existing.get(summary.round) or Round(run_id=run.id, round=summary.round)
         row.checkpoint_id = ckpt.id
         copy_round_scores(row, summary)
+        copy_round_references(row, summary)
         row.episode_return_mean = summary.episode_return_mean
         row.finished_at = summary.finished_at
         session.add(row)

@@ -48,21 +48,28 @@ def round_scores_svg(
     best_heuristic: Sequence[float],
     bounds: Sequence[float | None],
     objective: str,
+    searches: Sequence[float | None] | None = None,
 ) -> str:
-    """PPO's held-out value per round against the best heuristic's and the bound."""
+    """PPO's held-out value per round against its search's (rounds that evaluated one),
+    the best heuristic's and the bound."""
     figure, axes = _figure()
     axes.plot(rounds, scores, "o-", color="#1f77b4", label="PPO (held-out)")
+    searched = _known(rounds, searches) if searches is not None else []
+    if searched:
+        axes.plot(*zip(*searched, strict=True), "^-.", color="#9467bd", label="search over PPO")
     axes.plot(rounds, best_heuristic, "s--", color="#ff7f0e", label="best heuristic")
-    known = [(r, b) for r, b in zip(rounds, bounds, strict=True) if b is not None]
-    if known:
-        axes.plot(
-            [r for r, _ in known], [b for _, b in known], ":", color="#2ca02c", label="empty-cluster bound"
-        )
+    bounded = _known(rounds, bounds)
+    if bounded:
+        axes.plot(*zip(*bounded, strict=True), ":", color="#2ca02c", label="empty-cluster bound")
     axes.set_xlabel("round")
     axes.set_ylabel(objective)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="best", fontsize="small")
     return _svg(figure)
+
+
+def _known(rounds: Sequence[int], values: Sequence[float | None]) -> list[tuple[int, float]]:
+    return [(r, v) for r, v in zip(rounds, values, strict=True) if v is not None]
 
 
 MAX_ROUND_MARKS = 100

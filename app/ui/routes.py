@@ -34,6 +34,7 @@ from app.services.plans import get_plan
 from app.services.policy import list_policies
 from app.ui import plots
 from app.ui.auth import COOKIE, LoginRequired, key_is_right, require_ui_login, safe_next, with_cookie
+from worker.contracts import SEARCH_PREFIX
 from worker.contracts.clusters import TickRecord
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -115,7 +116,7 @@ async def run_page(
 ) -> HTMLResponse:
     run = await run_in_threadpool(run_service.get_run_row, session, run_id)
     fresh = await run_service.refresh_run(session, temporal, settings, run, RUN_REFRESH_BUDGET_S)
-    detail, bounds, iterations = await run_in_threadpool(_run_history, session, run, not fresh)
+    detail, iterations = await run_in_threadpool(_run_history, session, run, not fresh)
     objective = str(run.config.get("objective", "deadline"))
     rounds = detail.rounds
     score_svg = returns_svg = None
@@ -125,8 +126,9 @@ async def run_page(
             [r.round for r in rounds],
             [r.score for r in rounds],
             [r.best_heuristic_score for r in rounds],
-            [bounds.get(r.round) for r in rounds],
+            [r.bound for r in rounds],
             objective,
+            [r.search_score for r in rounds],
         )
     if iterations:
         returns_svg = await asyncio.to_thread(
@@ -144,7 +146,8 @@ async def run_page(
         title=f"Run {run.id}",
         run=detail,
         objective=objective,
-        bounds=bounds,
+        searched=any(r.search_score is not None for r in rounds),
+        distilled=any(i.distill_cross_entropy is not None for i in iterations),
         score_svg=score_svg,
         returns_svg=returns_svg,
         iterations=iterations[-20:][::-1],
@@ -156,13 +159,10 @@ async def run_page(
     )
 
 
-def _run_history(
-    session: Session, run: Run, stale: bool
-) -> tuple[TrainingRunDetail, dict[int, float], list[IterationMetric]]:
-    """The run's rounds, its bound per round and its last iterations, read in one go."""
+def _run_history(session: Session, run: Run, stale: bool) -> tuple[TrainingRunDetail, list[IterationMetric]]:
+    """The run's rounds and its last iterations, read in one go."""
     detail = run_service.run_detail(session, run, stale=stale)
-    iterations = history.iterations(session, run.id)[-PLOT_ITERATIONS:]
-    return detail, history.round_bounds(session, run.id), iterations
+    return detail, history.iterations(session, run.id)[-PLOT_ITERATIONS:]
 
 
 @pages.get("/league")
@@ -177,7 +177,11 @@ def league_page(request: Request, session: SessionDep) -> HTMLResponse:
     for (workload, objective), rows in sorted(by_workload.items()):
         grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
         for entry in rows:
-            name = entry.checkpoint_id if entry.kind == "ppo" and entry.checkpoint_id else entry.policy
+            name = entry.policy
+            if entry.kind == "ppo" and entry.checkpoint_id:
+                name = entry.checkpoint_id
+            elif entry.kind == "search" and entry.checkpoint_id:
+                name = f"{SEARCH_PREFIX}{entry.checkpoint_id}"
             grouped[(entry.kind, name)].append(entry.value)
         table = [
             {"kind": kind, "policy": name, "value": sum(values) / len(values), "evaluations": len(values)}
@@ -189,14 +193,24 @@ def league_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @pages.get("/policies")
-async def policies_page(request: Request, temporal: TemporalDep, settings: SettingsDep) -> HTMLResponse:
+async def policies_page(
+    request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+) -> HTMLResponse:
     error = None
     policies = None
     try:
-        policies = await list_policies(temporal, settings)
+        policies = await list_policies(session, temporal, settings)
     except ProblemError as problem:
         error = problem.detail
-    return _page(request, "policies.html", title="Deployed policies", policies=policies, error=error)
+    measuring = policies is not None and any(d.status == "evaluating" for d in policies.search_deployments)
+    return _page(
+        request,
+        "policies.html",
+        title="Deployed policies",
+        policies=policies,
+        error=error,
+        refresh=LIVE_REFRESH_S if measuring else None,
+    )
 
 
 @pages.get("/plans")

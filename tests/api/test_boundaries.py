@@ -233,3 +233,107 @@ def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(
     with engine.connect() as connection:
         assert connection.execute(text("SELECT id FROM runs")).scalar_one() == "r1"
     engine.dispose()
+
+
+def test_the_search_deployments_migration_adds_its_table_and_downgrades_keeping_the_rest(
+    database_url: str,
+) -> None:
+    """0007 adds the searches deployed by PUT /policy; downgrading removes exactly that
+    table and leaves the runs and clusters."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0006_clusters")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
+            | {"created_at": when, "updated_at": when},
+        )
+    engine.dispose()
+    command.upgrade(config, "0007_search_deployments")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["search_deployments"].insert(),
+            {"id": "d1", "workflow_id": "search-deployment-d1", "policy_class": "steady"}
+            | {"policy": "search:tuned", "force": False, "request": {"evaluation": {}}, "status": "refused"}
+            | {"result": {"detail": "margin -0.0100"}, "created_at": when},
+        )
+        row = connection.execute(text("SELECT status, result FROM search_deployments")).one()
+        result = row.result if isinstance(row.result, dict) else json.loads(row.result)
+        assert row.status == "refused" and result == {"detail": "margin -0.0100"}
+    engine.dispose()
+    command.downgrade(config, "0006_clusters")
+    engine = create_engine(database_url)
+    names = set(inspect(engine).get_table_names())
+    assert "search_deployments" not in names and {"runs", "clusters"} <= names
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM runs")).scalar_one() == "r1"
+    engine.dispose()
+
+
+def test_the_round_search_migration_backfills_bounds_and_downgrades_keeping_every_round(
+    database_url: str,
+) -> None:
+    """0008 puts each round's bound beside its score (taken from its league's `bound` row),
+    adds the search row's score and the distillation metrics; downgrading drops exactly
+    those columns and keeps the rounds and iterations."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0007_search_deployments")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    scores = {"iteration": 2, "env_steps": 3, "score": 0.9, "best_heuristic": "edf"}
+    scores |= {"best_heuristic_score": 0.8, "heuristic_scores": {}, "margin": 0.1}
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 2}
+            | {"created_at": when, "updated_at": when},
+        )
+        connection.execute(
+            tables.tables["rounds"].insert(), [{"run_id": "r1", "round": r} | scores for r in (1, 2)]
+        )
+        league = {"run_id": "r1", "workload": "steady", "objective": "deadline"}
+        connection.execute(
+            tables.tables["league_entries"].insert(),
+            [
+                league | {"round": 1, "policy": "bound", "kind": "bound", "value": 0.97},
+                league | {"round": 1, "policy": "ppo", "kind": "ppo", "value": 0.9},
+                league | {"round": 2, "policy": "ppo", "kind": "ppo", "value": 0.9},
+            ],
+        )
+        connection.execute(
+            tables.tables["iteration_metrics"].insert(),
+            {"run_id": "r1", "round": 1, "iteration": 1, "iterations_in_round": 1, "env_steps": 4}
+            | {"recorded_at": when},
+        )
+    engine.dispose()
+    command.upgrade(config, "0008_round_search")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT round, bound, search_score FROM rounds ORDER BY round"))
+        assert [tuple(row) for row in rows] == [(1, 0.97, None), (2, None, None)]
+        distill = connection.execute(
+            text("SELECT distill_cross_entropy, distill_decisions FROM iteration_metrics")
+        )
+        assert tuple(distill.one()) == (None, None)
+    engine.dispose()
+    command.downgrade(config, "0007_search_deployments")
+    engine = create_engine(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("rounds")}
+    assert "bound" not in columns and "search_score" not in columns and "margin" in columns
+    assert not {c["name"] for c in inspect(engine).get_columns("iteration_metrics")} & {
+        "distill_cross_entropy",
+        "distill_decisions",
+    }
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rounds")).scalar_one() == 2
+        assert connection.execute(text("SELECT count(*) FROM iteration_metrics")).scalar_one() == 1
+    engine.dispose()

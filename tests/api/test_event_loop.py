@@ -171,6 +171,9 @@ def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
         call("GET", f"/checkpoints/{ckpt}")
         call("PUT", "/policy/default", json={"policy": ckpt})
         call("PUT", "/policy/default", json={"policy": "edf"})
+        searching = call("PUT", "/policy/default", json={"policy": "search:tuned"})  # measured: no worker
+        call("GET", f"/policy-deployments/{searching.json()['id']}")
+        call("GET", "/policy")
         run = call("POST", "/training-runs", json=RUN, headers={"Idempotency-Key": "k"}).json()
         call("POST", "/training-runs", json=RUN, headers={"Idempotency-Key": "k"})
         call("POST", "/training-runs", json={**RUN, "resume_from_checkpoint": ckpt})
@@ -204,6 +207,7 @@ def test_no_route_or_background_task_calls_the_database_on_the_event_loop(
         call("GET", "/readyz")
         time.sleep(1.0)  # a few reconciler passes over the live run and the pending plan
     assert plan["status"] == "completed" and unloadable.status_code in (409, 422)
+    assert searching.status_code == 202
     assert unreachable.status_code == 422 and stopped.status_code == 202 and loop["failed_ticks"] >= 1
     assert "workflow_id" in run and "id" in schedule and all(page.status_code == 200 for page in pages)
     # 503: a stop no training worker answers; anything else 5xx is a bug on the way

@@ -165,6 +165,56 @@ def test_metrics_as_csv_with_paging_headers(client: TestClient) -> None:
     assert "link" not in rounds.headers
 
 
+def test_a_round_shows_its_policy_its_search_the_best_heuristic_and_the_bound(client: TestClient) -> None:
+    # Round 1 as a workflow carrying its evaluation reports it (the search row inside it);
+    # round 2's evaluation is no longer carried, its summary keeps the search and the bound.
+    first = summary(1, 0.6, True)
+    assert first.evaluation is not None
+    first.evaluation.search = metrics("search:ppo", 0.75)
+    first.evaluation.search_value = 0.75
+    second = summary(2, 0.7, False).model_copy(update={"search_score": 0.8, "bound": 0.96})
+    distilled = iteration(4, 2, 25.0).model_copy(
+        update={
+            "distill_cross_entropy": 1.25,
+            "distill_value_loss": 0.5,
+            "distill_agreement": 0.625,
+            "distill_episodes": 8,
+            "distill_decisions": 3000,
+        }
+    )
+    second.iterations[-1] = distilled
+    apply(client, TrainingProgress(run_id="h1", rounds_done=2, rounds=[first, second]))
+
+    side_by_side = [
+        (1, 0.6, "search:h1-r1", 0.75, "edf", 0.5, 0.95),
+        (2, 0.7, "search:h1-r2", 0.8, "edf", 0.5, 0.96),
+    ]
+    keys = ("round", "score", "search", "search_score", "best_heuristic", "best_heuristic_score", "bound")
+    detail = client.get("/training-runs/h1").json()
+    assert [tuple(r[k] for k in keys) for r in detail["rounds"]] == side_by_side
+    series = client.get("/training-runs/h1/metrics?series=rounds").json()["data"]
+    assert [tuple(r[k] for k in keys) for r in series] == side_by_side
+
+    league = client.get("/training-runs/h1/metrics?series=league").json()["data"]
+    searches = [r for r in league if r["kind"] == "search"]
+    assert [(r["round"], r["policy"], r["value"], r["checkpoint_id"]) for r in searches] == [
+        (1, "search:ppo", 0.75, "h1-r1"),
+        (2, "search:ppo", 0.8, "h1-r2"),
+    ]
+    assert searches[0]["metrics"]["score"] == 0.75
+    assert {(r["round"], r["value"]) for r in league if r["kind"] == "bound"} == {(1, 0.95), (2, 0.96)}
+
+    stored = client.get("/training-runs/h1/metrics?series=iterations").json()["data"][-1]
+    assert stored["iteration"] == 4
+    assert {k: v for k, v in stored.items() if k.startswith("distill_")} == {
+        "distill_cross_entropy": 1.25,
+        "distill_value_loss": 0.5,
+        "distill_agreement": 0.625,
+        "distill_episodes": 8,
+        "distill_decisions": 3000,
+    }
+
+
 def test_unknown_run_and_bad_series(client: TestClient) -> None:
     assert client.get("/training-runs/nope/metrics").status_code == 404
     assert client.get("/training-runs/nope/metrics?series=bogus").status_code == 422

@@ -118,7 +118,8 @@ def test_deploy_a_heuristic_then_a_checkpoint_and_the_next_plan_uses_it(
 ) -> None:
     with TestClient(create_app(settings_for(temporal_address, prefix, tmp_path))) as client:
         add_checkpoint(client, "good", module_dir, gain=0.05)
-        assert client.get("/policy").json() == {"data": [], "count": 0, "fallback": "sjf+fastest"}
+        empty = {"data": [], "count": 0, "fallback": "sjf+fastest", "search_deployments": []}
+        assert client.get("/policy").json() == empty
         before = plan(client)
         assert before["policy"] == FALLBACK and "nothing deployed for class 'default'" in before["notes"][0]
 

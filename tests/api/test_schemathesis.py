@@ -148,6 +148,7 @@ def test_schema_covers_every_route(tmp_path: Path) -> None:
         "/checkpoints",
         "/checkpoints/{checkpoint_id}",
         "/policy",
+        "/policy-deployments/{deployment_id}",
         "/policy/{policy_class}",
         "/clusters",
         "/clusters/{name}",

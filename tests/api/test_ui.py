@@ -86,6 +86,9 @@ def test_pages_render_runs_curves_league_and_gantt(client: TestClient) -> None:
     assert 'id="round-scores"' in run and 'id="iteration-returns"' in run and run.count("<svg") == 2
     assert "best heuristic" in run and "empty-cluster bound" in run and "h1-r2" in run
 
+    assert "search over PPO" not in run and "Its search" not in run  # the run evaluated none
+    assert "Distill CE" not in run
+
     league = client.get("/ui/league").text
     assert "trace:alibaba-default:heldout" in league and "h1-r1" in league and "edf" in league
 
@@ -101,6 +104,24 @@ def test_pages_render_runs_curves_league_and_gantt(client: TestClient) -> None:
     policies = client.get("/ui/policies")  # Temporal is down: the page says so
     assert policies.status_code == 200 and "Could not ask the scheduler service" in policies.text
     assert client.get("/ui/plans/nope").status_code == 404
+
+
+def test_a_run_page_shows_each_rounds_search_beside_its_policy(client: TestClient) -> None:
+    rounds = [
+        summary(r, 0.6 + r / 100, True).model_copy(update={"search_score": 0.7 + r / 100}) for r in (1, 2)
+    ]
+    last = rounds[-1].iterations[-1]
+    rounds[-1].iterations[-1] = last.model_copy(
+        update={"distill_cross_entropy": 1.5, "distill_agreement": 0.75, "distill_episodes": 8}
+        | {"distill_decisions": 2999}
+    )
+    apply(client, TrainingProgress(run_id="h1", rounds_done=2, rounds=rounds))
+    run = client.get("/ui/runs/h1").text
+    assert "search over PPO" in run  # the curve over rounds
+    table = run[run.index('<table id="rounds">') : run.index("</table>", run.index('<table id="rounds">'))]
+    assert "Its search" in table and 'title="search:h1-r2"' in table and "0.7200" in table
+    assert "Distill CE" in run and "8 / 2999" in run
+    assert "search:h1-r2" in client.get("/ui/league").text
 
 
 def test_dashboard_wants_the_api_key_when_one_is_set(tmp_path: Path) -> None:

@@ -109,6 +109,7 @@ def test_distillation_moves_the_policy_towards_the_search(settings: WorkerSettin
         plain_ce, plain_vf, plain_agreement = distill_losses(plain, data)
         ce, vf, agreement = distill_losses(distilled, data)
     assert "distill_cross_entropy" in results and "distill_cross_entropy" not in plain_results
+    assert (results["distill_episodes"], results["distill_decisions"]) == (4, len(data))
     assert float(ce) < 0.8 * float(plain_ce), (float(ce), float(plain_ce))
     assert float(vf) < float(plain_vf), (float(vf), float(plain_vf))
     assert float(agreement) > float(plain_agreement), (float(agreement), float(plain_agreement))

@@ -87,13 +87,13 @@ def test_a_snapshot_survives_many_restores() -> None:
 
 
 def test_an_engine_sharing_another_ones_nodes_is_the_engine_built_from_them() -> None:
-    """A belief shares its episode's static node arrays instead of rebuilding them: the
-    engine is bit-identical, plays the same episode, and leaves the other one as it was."""
+    """A belief shares its episode's node tables instead of rebuilding them (`cluster=`):
+    the engine is bit-identical, plays the same episode, and leaves the other one as it was."""
     scenario = make_scenario(WorkloadSpec("trace:alibaba-gpuspec33", nodes=12, load=0.9, jobs=60), 2)
     other = ClusterSim(scenario, 8, seed=2)
     before = copy.deepcopy(other)
     scenario = dataclasses.replace(scenario, declared_gpu_types=other.gpu_types)
-    built, shared = ClusterSim(scenario, 8, seed=2), ClusterSim(scenario, 8, seed=2, nodes_like=other)
+    built, shared = ClusterSim(scenario, 8, seed=2), ClusterSim(scenario, 8, seed=2, cluster=other)
     assert_same_engine(shared, built)
     policy = make_heuristic("sjf+fgd")
     runs = []
@@ -105,5 +105,5 @@ def test_an_engine_sharing_another_ones_nodes_is_the_engine_built_from_them() ->
     assert runs[0] == runs[1]
     before.scenario = other.scenario
     assert_same_engine(other, before)
-    with pytest.raises(ValueError, match="same nodes"):
-        ClusterSim(make_scenario(WorkloadSpec("steady", nodes=4, jobs=10), 1), 8, nodes_like=other)
+    with pytest.raises(ValueError, match="scenario's nodes"):
+        ClusterSim(make_scenario(WorkloadSpec("steady", nodes=4, jobs=10), 1), 8, cluster=other)

@@ -51,8 +51,22 @@ def poison(sim: ClusterSim, rng: np.random.Generator) -> None:
         SearchOptions(candidates=8, budget_ms=BUDGET),
         SearchOptions(candidates=6, futures="sampled", rollouts=2, horizon=15, z=0.0, budget_ms=BUDGET),
         SearchOptions(candidates=8, runtimes="sampled", rollouts=4, z=0.0, budget_ms=BUDGET),
+        SearchOptions(candidates=8, runtimes="calibrated", budget_ms=BUDGET),
+        SearchOptions(candidates=6, depth=1, portfolio=("sjf+fastest", "edf+first"), budget_ms=BUDGET),
+        SearchOptions(candidates=8, depth=1, nodes_per_job=2, budget_ms=BUDGET),
+        SearchOptions(
+            candidates=6, depth=1, futures="sampled", arrivals=5, rollouts=2, z=0.0, budget_ms=BUDGET
+        ),
     ],
-    ids=["futures-none", "futures-sampled", "runtimes-sampled"],
+    ids=[
+        "futures-none",
+        "futures-sampled",
+        "runtimes-sampled",
+        "runtimes-calibrated",
+        "portfolio",
+        "nodes-per-job",
+        "arrivals",
+    ],
 )
 def test_poisoned_runtimes_failures_and_arrivals_give_the_same_decisions(options: SearchOptions) -> None:
     scenario = dataclasses.replace(make_scenario(SPEC, 5), failures=FAILURES)

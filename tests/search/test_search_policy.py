@@ -84,6 +84,21 @@ def test_on_a_plan_the_search_is_never_worse_than_its_base(
     assert goal.value(searched.metrics().as_dict()) >= base_value - 1e-9
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plans(), st.sampled_from(BASES[:3]), st.lists(st.sampled_from(BASES[:4]), min_size=1, max_size=3))
+def test_on_a_plan_a_portfolio_search_is_never_worse_than_any_of_its_heuristics(
+    scenario: Scenario, base: str, portfolio: list[str]
+) -> None:
+    """Rollout with multiple heuristics: with no margin to pay, the search follows the best
+    continuation it knows, and every heuristic's own one is among them."""
+    options = SearchOptions(candidates=64, budget_ms=60_000, margin=0.0, depth=1, portfolio=tuple(portfolio))
+    search = SearchPolicy(make_heuristic(base), options)
+    searched = run_episode(search, scenario, WINDOW, 0).metrics().score
+    assert search.stats.out_of_time == 0
+    for name in {base, *portfolio}:
+        assert searched >= run_episode(make_heuristic(name), scenario, WINDOW, 0).metrics().score - 1e-9
+
+
 def test_the_search_improves_on_its_base_where_the_base_errs() -> None:
     """Two jobs, one fast and one slow GPU: fifo+first puts the tight job on the slow GPU."""
     nodes = (Node("slow", 8, 64, {"p4": 1}, {"p4": 0.6}), Node("fast", 8, 64, {"p5": 1}))

@@ -1,5 +1,5 @@
-"""The worker's real inference Worker (worker.main.build_workers) served from a thread
-of its own, for API tests whose app runs in a TestClient on the main thread."""
+"""The worker's real Workers (worker.main.build_workers) served from a thread of their own,
+for API tests whose app runs in a TestClient on the main thread."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from worker.main import build_workers, connect
+from worker.main import QueueChoice, build_workers, connect
 
 
 @contextlib.contextmanager
-def inference_worker_thread(address: str, prefix: str, ready_timeout_s: float = 60) -> Iterator[None]:
-    """Serve `<prefix>rl-inference` until the block ends."""
+def worker_thread(
+    address: str, prefix: str, queues: QueueChoice = "all", ready_timeout_s: float = 60
+) -> Iterator[None]:
+    """Serve `<prefix>rl-training` and/or `<prefix>rl-inference` until the block ends."""
     ready, stop = threading.Event(), threading.Event()
 
     async def serve() -> None:
@@ -24,8 +26,9 @@ def inference_worker_thread(address: str, prefix: str, ready_timeout_s: float = 
             except RuntimeError:
                 await asyncio.sleep(0.2)
         client = await connect(address=address)
-        (worker,) = build_workers(client, "inference", prefix)
-        async with worker:
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in build_workers(client, queues, prefix):
+                await stack.enter_async_context(worker)
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(0.05)
@@ -38,3 +41,10 @@ def inference_worker_thread(address: str, prefix: str, ready_timeout_s: float = 
     finally:
         stop.set()
         thread.join(30)
+
+
+def inference_worker_thread(
+    address: str, prefix: str, ready_timeout_s: float = 60
+) -> contextlib.AbstractContextManager[None]:
+    """Serve `<prefix>rl-inference` until the block ends."""
+    return worker_thread(address, prefix, "inference", ready_timeout_s)

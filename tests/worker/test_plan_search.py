@@ -75,7 +75,10 @@ def test_a_checkpoint_base_that_fails_to_load_fails_as_a_checkpoint_policy_does(
     assert errors[0] == errors[1] == ("CheckpointError", True, True)
 
 
-def test_a_search_over_a_checkpoint_plans_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prior", [None, "edf+fastest"], ids=["plain", "with-a-teacher-prior"])
+def test_a_search_over_a_checkpoint_plans_with_it(tmp_path: Path, prior: str | None) -> None:
+    """A checkpoint trained with a teacher prior rolls out with the teacher's choice in its
+    observations, as in its own episodes (expert iteration's rounds search over such)."""
     import gymnasium as gym
     import torch
 
@@ -84,9 +87,9 @@ def test_a_search_over_a_checkpoint_plans_with_it(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     module = PairScoringModule(
-        observation_space=observation_space(32, 16),
+        observation_space=observation_space(32, 16, prior=prior is not None),
         action_space=gym.spaces.Discrete(32 * 16 + 1),
-        model_config={"embed_dim": 16, "hidden": 32},
+        model_config={"embed_dim": 16, "hidden": 32, "prior": prior},
     )
     module.save_to_path(str(tmp_path / "module"))
     ref = {"checkpoint": str(tmp_path / "module")}

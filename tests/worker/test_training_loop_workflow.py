@@ -24,6 +24,7 @@ from worker.contracts import (
     EvaluationResult,
     PolicyMetrics,
     ScenarioSummary,
+    SearchOptions,
     StopRequest,
     StoreCheckpointInput,
     StoredCheckpoint,
@@ -72,12 +73,16 @@ class FakeActivities:
         async def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
             self.evaluated.append(input)
             score = 0.5 + 0.1 * len(self.evaluated) * (-1 if len(self.evaluated) == 2 else 1)
+            searched = input.search is not None
             return EvaluationResult(
                 ppo=_metrics("ppo", score),
                 heuristics=[_metrics("fifo", 0.5), _metrics("edf", 0.6)],
                 best_heuristic="edf",
                 best_heuristic_score=0.6,
                 gain=score - 0.6,
+                bound=0.95,
+                search=_metrics("search:ppo", score + 0.05) if searched else None,
+                search_value=score + 0.05 if searched else None,
             )
 
         @activity.defn(name="store_checkpoint")
@@ -204,5 +209,26 @@ def test_trace_train_split_is_evaluated_on_its_heldout_split(temporal_address: s
         )
         assert fakes.evaluated[0].workload.name == "trace:alibaba-default:heldout"
         assert fakes.trained[0].config.workload.name == "trace:alibaba-default:train"
+
+    asyncio.run(_with_fake_worker(temporal_address, fakes, body))
+
+
+def test_a_run_asking_for_it_evaluates_the_search_over_each_rounds_checkpoint(temporal_address: str) -> None:
+    fakes = FakeActivities()
+
+    async def body(client: Client, task_queue: str) -> None:
+        plain = tiny_run("r4", max_rounds=1)
+        searched = tiny_run("r5", max_rounds=2, eval_search={"enabled": True, "options": {"candidates": 4}})
+        for config in (plain, searched):
+            final = await client.execute_workflow(
+                TrainingLoopWorkflow.run,
+                config,
+                id=f"training-run-{uuid.uuid4().hex[:8]}",
+                task_queue=task_queue,
+            )
+        assert fakes.evaluated[0].search is None
+        assert [e.search for e in fakes.evaluated[1:]] == [SearchOptions(candidates=4, depth=1)] * 2
+        assert [r.search_score for r in final.rounds] == pytest.approx([r.score + 0.05 for r in final.rounds])
+        assert [r.bound for r in final.rounds] == [0.95, 0.95]
 
     asyncio.run(_with_fake_worker(temporal_address, fakes, body))

@@ -101,11 +101,13 @@ async def plan_cluster(input: PlanClusterInput) -> ClusterPlan:
         )
     from worker.activities.inference import _plan
 
+    if deployed is not None:  # a deployed search plans with the options it was measured with
+        request = request.model_copy(update={"search": deployed.search})
     output = await asyncio.to_thread(_plan, request)
     output = output.model_copy(
         update={
-            "policy_id": ref.name,
-            "notes": [deployed_note(config.policy_class, deployed, config.fallback)],
+            "policy_id": deployed.policy if deployed is not None else ref.name,
+            "notes": [deployed_note(config.policy_class, deployed, config.fallback), *output.notes],
         }
     )
     plan = cluster_plan(snapshot, output)

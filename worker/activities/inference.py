@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -78,7 +79,7 @@ def search_policy(input: PlanInput):  # -> worker.search.policy.SearchPolicy
     else:  # a checkpoint: loaded, and refused, as a checkpoint policy is
         base = load_policy(PolicyRef(kind="checkpoint", name=base_name, checkpoint=input.policy.checkpoint))
     workload = spec if input.synthetic is not None else None
-    return SearchPolicy(base, input.search, workload=workload)
+    return SearchPolicy(base, input.search, workload=workload, tuned_for=spec)
 
 
 def search_levels(policy: Any) -> list[Any]:  # -> list[SearchPolicy]
@@ -121,7 +122,9 @@ def plan_schedule(input: PlanInput) -> PlanOutput:
         PLAN_SECONDS.labels(input.policy.kind, outcome).observe(time.perf_counter() - started)
 
 
-def _plan(input: PlanInput) -> PlanOutput:
+def _plan(input: PlanInput, on_decision: Callable[[int, int], None] | None = None) -> PlanOutput:
+    """The plan and its baseline's (the activity's work, also `rlsched plan`'s);
+    `on_decision(jobs placed, jobs)` is called at each decision of the policy's plan."""
     from worker.convert import job_from_spec, node_from_spec, plan_metrics, plan_output, workload_spec
     from worker.sim.heuristics import make_heuristic
     from worker.sim.plan import plan_schedule as plan
@@ -140,7 +143,7 @@ def _plan(input: PlanInput) -> PlanOutput:
         else:
             nodes = [node_from_spec(n) for n in input.nodes or []]
             jobs = [job_from_spec(j) for j in input.jobs or []]
-        result = plan(_Deadline(policy, deadline), nodes, jobs, input.window)
+        result = plan(_Deadline(policy, deadline, on_decision), nodes, jobs, input.window)
         baseline: BaselineOut | None = None
         if input.baseline is None:
             pass
@@ -183,13 +186,18 @@ def plan_budget_s() -> float:
 class _Deadline:
     """A Policy that fails the plan once `deadline` (time.monotonic) has passed."""
 
-    def __init__(self, policy: Any, deadline: float) -> None:
+    def __init__(
+        self, policy: Any, deadline: float, on_decision: Callable[[int, int], None] | None = None
+    ) -> None:
         self.wrapped = policy
         """The policy deciding; plan_schedule reads it (a heuristic's notes)."""
         self._deadline = deadline
+        self._on_decision = on_decision
         self._decisions = 0
         self.name = policy.name
         self.needs_observation = getattr(policy, "needs_observation", True)
+        self.env_options = getattr(policy, "env_options", {})
+        """What the policy's env must be (a learned policy's teacher `prior`, its backfilling)."""
         self._searches = search_levels(policy)
         """The search's levels (the outer one, the searches it rolls out with), if a search."""
 
@@ -208,6 +216,8 @@ class _Deadline:
                 type=PLAN_TIMEOUT_TYPE,
                 non_retryable=True,
             )
+        if self._on_decision is not None:
+            self._on_decision(view.sim.placements, view.sim.n_jobs)
         return self.wrapped.act(view)
 
     def _cap_search(self, view: Any, now: float) -> None:

@@ -11,6 +11,7 @@ process and Temporal's workflow sandbox can both load it cheaply. One module per
 - `workloads`, `training`, `evaluation`, `metrics`: a training run's settings and payloads;
 - `plans`: cluster and job specs, plan input and output;
 - `deployment`: evaluation evidence and the deployment rules of the scheduler service;
+- `search_deployment`: deploying a search (the held-out league it is measured on first);
 - `schedules`: training schedules' ids and memo keys;
 - `clusters`: registered real clusters (Slurm), their ticks and decision history
   (imported from `worker.contracts.clusters`, not re-exported here);
@@ -31,8 +32,10 @@ from worker.contracts.deployment import deploy_problem as deploy_problem
 from worker.contracts.deployment import deployed_note as deployed_note
 from worker.contracts.deployment import scheduler_service_start as scheduler_service_start
 from worker.contracts.evaluation import EVAL_SEED_OFFSET as EVAL_SEED_OFFSET
+from worker.contracts.evaluation import ROUND_SEARCH_OPTIONS as ROUND_SEARCH_OPTIONS
 from worker.contracts.evaluation import EvaluateInput as EvaluateInput
 from worker.contracts.evaluation import EvaluationResult as EvaluationResult
+from worker.contracts.evaluation import RoundSearch as RoundSearch
 from worker.contracts.evaluation import evaluation_seed as evaluation_seed
 from worker.contracts.evaluation import evaluation_workload as evaluation_workload
 from worker.contracts.ids import GPU_TYPE_PATTERN as GPU_TYPE_PATTERN
@@ -88,6 +91,7 @@ from worker.contracts.names import SCHEDULER_RESTARTING as SCHEDULER_RESTARTING
 from worker.contracts.names import SCHEDULER_SERVICE_ID as SCHEDULER_SERVICE_ID
 from worker.contracts.names import SCHEDULER_SERVICE_WORKFLOW as SCHEDULER_SERVICE_WORKFLOW
 from worker.contracts.names import SCHEDULER_WORKFLOW as SCHEDULER_WORKFLOW
+from worker.contracts.names import SEARCH_DEPLOYMENT_WORKFLOW as SEARCH_DEPLOYMENT_WORKFLOW
 from worker.contracts.names import SEARCH_PREFIX as SEARCH_PREFIX
 from worker.contracts.names import SMOKE_WORKFLOW as SMOKE_WORKFLOW
 from worker.contracts.names import STANDALONE_HEURISTICS as STANDALONE_HEURISTICS
@@ -120,6 +124,14 @@ from worker.contracts.schedules import TRAINING_SCHEDULE_PREFIX as TRAINING_SCHE
 from worker.contracts.schedules import scheduled_run_id as scheduled_run_id
 from worker.contracts.schedules import training_schedule_id as training_schedule_id
 from worker.contracts.search import SearchOptions as SearchOptions
+from worker.contracts.search_deployment import DeployPolicyInput as DeployPolicyInput
+from worker.contracts.search_deployment import EvaluateSearchInput as EvaluateSearchInput
+from worker.contracts.search_deployment import HeldOutLeague as HeldOutLeague
+from worker.contracts.search_deployment import SearchDeploymentInput as SearchDeploymentInput
+from worker.contracts.search_deployment import SearchDeploymentResult as SearchDeploymentResult
+from worker.contracts.search_deployment import SearchDeploymentStatus as SearchDeploymentStatus
+from worker.contracts.search_deployment import class_workload as class_workload
+from worker.contracts.search_deployment import search_evidence as search_evidence
 from worker.contracts.store import ArtifactStoreOptions as ArtifactStoreOptions
 from worker.contracts.store import is_store_uri as is_store_uri
 from worker.contracts.training import HISTORY_PER_ROUND as HISTORY_PER_ROUND

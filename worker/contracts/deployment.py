@@ -1,5 +1,6 @@
 """Which policy serves `best` for a workload class, and the rules a deployment must pass:
-the evidence a checkpoint brings and what the scheduler service workflow accepts."""
+the evidence a checkpoint brings (or a search measures, contracts.search_deployment) and
+what the scheduler service workflow accepts."""
 
 from __future__ import annotations
 
@@ -15,24 +16,29 @@ from worker.contracts.ids import (
     location_problem,
     path_like_problem,
     policy_class_problem,
+    search_problem,
 )
-from worker.contracts.names import Objective, heuristic_problem
-from worker.contracts.plans import PolicyRef
+from worker.contracts.names import SEARCH_PREFIX, Objective, heuristic_problem
+from worker.contracts.plans import PolicyRef, search_needs_no_checkpoint
+from worker.contracts.search import SearchOptions
 from worker.contracts.workloads import WorkloadConfig
 
 
 class EvaluationEvidence(Model):
-    """Why a checkpoint may be deployed: its round's held-out evaluation. Margins compare
-    only between evidence with the same `seeds_key` (same episodes, same objective)."""
+    """Why a checkpoint or a search may be deployed: a held-out evaluation (a checkpoint's
+    round's, or the one measured when a search is deployed). Margins compare only between
+    evidence with the same `seeds_key` (same episodes, same objective)."""
 
-    run_id: str
-    round: int
+    run_id: str | None = None
+    """The run whose round evaluated the checkpoint; None for a search (measured on deployment)."""
+    round: int | None = None
     workload: WorkloadConfig
     """The evaluation workload (a `:train` trace is evaluated on `:heldout`)."""
     objective: Objective = "deadline"
     seed: int
     episodes: int
     ppo_value: float
+    """The evaluated policy's value (PPO's for a checkpoint, the search's for a search)."""
     best_heuristic: str
     best_heuristic_score: float
     margin: float
@@ -53,11 +59,17 @@ class Deployment(Model):
 
     policy_class: str
     policy: str
-    """A checkpoint id (the app's) or a heuristic name."""
-    kind: Literal["checkpoint", "heuristic"]
+    """A checkpoint id (the app's), a heuristic name, or `search:<heuristic, tuned or
+    checkpoint id>`."""
+    kind: Literal["checkpoint", "heuristic", "search"]
     checkpoint: str | None = None
-    """The checkpoint's location, for the worker."""
+    """The checkpoint's location (a search's base's), for the worker."""
     window: int | None = None
+    search: SearchOptions | None = None
+    """A search's options (None: the defaults), the ones it was measured with."""
+    runs: str | None = None
+    """For `search:tuned`: the composition `tuned` chose for the measured workload. Plans
+    search over it, so `best` serves exactly what was measured."""
     evidence: EvaluationEvidence | None = None
     forced: bool = False
     """Deployed although not eligible (an operator's `force: true`)."""
@@ -68,6 +80,11 @@ class Deployment(Model):
     @property
     def eligible(self) -> bool:
         return self.kind == "heuristic" or (self.evidence is not None and self.evidence.eligible)
+
+    @property
+    def served(self) -> str:
+        """The name plans run under: `search:<runs>` for a search over `tuned`."""
+        return f"{SEARCH_PREFIX}{self.runs}" if self.kind == "search" and self.runs else self.policy
 
     @field_validator("policy_class")
     @classmethod
@@ -80,6 +97,10 @@ class Deployment(Model):
         (so the validator answers DeployRejected), but never looks like a path."""
         if self.kind == "checkpoint":
             checked(id_problem(self.policy, "checkpoint id"), self.policy)
+        elif self.kind == "search":
+            checked(search_problem(self.policy), self.policy)
+            if self.runs is not None:
+                checked(heuristic_problem(self.runs, "runs"), self.runs)
         else:
             checked(path_like_problem(self.policy), self.policy)
         return self
@@ -90,7 +111,8 @@ class Deployment(Model):
         return location if not location else checked(location_problem(location, "checkpoint"), location)
 
     def ref(self) -> PolicyRef:
-        return PolicyRef(kind=self.kind, name=self.policy, checkpoint=self.checkpoint)
+        """The policy a plan runs (a search's options go in PlanInput.search)."""
+        return PolicyRef(kind=self.kind, name=self.served, checkpoint=self.checkpoint)
 
 
 def deployed_note(policy_class: str, deployment: Deployment | None, fallback: str) -> str:
@@ -99,7 +121,8 @@ def deployed_note(policy_class: str, deployment: Deployment | None, fallback: st
         return f"nothing deployed for class {policy_class!r}: used the {fallback!r} heuristic for 'best'"
     margin = f", margin {deployment.evidence.margin:+.4f}" if deployment.evidence is not None else ""
     forced = ", forced: NOT eligible" if deployment.forced else ""
-    what = f"{deployment.kind} {deployment.policy!r}"
+    runs = f" (tuned runs {deployment.runs})" if deployment.runs else ""
+    what = f"{deployment.kind} {deployment.policy!r}{runs}"
     return f"'best' for class {policy_class!r} is the deployed {what}{margin}{forced}"
 
 
@@ -122,31 +145,36 @@ def deploy_problem(request: DeployRequest, current: Deployment | None) -> str | 
     """Why `request` may not replace `current`, or None. Pure: the service workflow's
     update validator runs it against its own state.
 
-    By hand: a heuristic needs a valid name; a checkpoint needs a location and a
-    positive margin over the best heuristic on its held-out evaluation, unless forced.
-    Automatically (`auto`): never forced; the checkpoint must be eligible and beat what
+    By hand: a heuristic needs a valid name; a checkpoint (or a search over one) needs a
+    location; a checkpoint or a search needs a positive margin over the best heuristic on
+    its held-out evaluation, unless forced.
+    Automatically (`auto`): checkpoints only, never forced; eligible, and better than what
     is deployed on the same episodes: a deployed checkpoint evaluated on the same seeds
     (same workload, objective, seed and episode count) with a smaller margin, or a
     deployed heuristic that is in this evaluation's league with a lower value. Anything
     evaluated elsewhere is not comparable, so it stays until an operator decides."""
     wanted = request.deployment
+    what = f"{wanted.kind} {wanted.policy!r}"
     if wanted.kind == "heuristic":
         problem = heuristic_problem(wanted.policy)
         if problem is None and request.auto:
             return "automatic deployment is for checkpoints only"
         return problem
-    if not wanted.checkpoint:
-        return f"checkpoint {wanted.policy!r} has no stored location"
+    if wanted.kind == "search" and request.auto:
+        return "automatic deployment is for checkpoints only"
+    needs_location = wanted.kind == "checkpoint" or not search_needs_no_checkpoint(wanted.policy)
+    if needs_location and not wanted.checkpoint:
+        return f"{what} has no stored checkpoint location"
     evidence = wanted.evidence
     if evidence is None:
         if wanted.forced and not request.auto:
             return None
-        return f"checkpoint {wanted.policy!r} has no held-out evaluation, so it is not eligible"
+        return f"{what} has no held-out evaluation, so it is not eligible"
     if not evidence.eligible:
         if wanted.forced and not request.auto:
             return None
         return (
-            f"checkpoint {wanted.policy!r} is not eligible: margin {evidence.margin:+.4f} over the best "
+            f"{what} is not eligible: margin {evidence.margin:+.4f} over the best "
             f"heuristic {evidence.best_heuristic!r} ({evidence.best_heuristic_score:.4f}) on its held-out "
             f"evaluation ({evidence.objective}); it must be > 0 (force: true deploys it anyway)"
         )

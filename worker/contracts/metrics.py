@@ -21,6 +21,16 @@ class LearnerMetrics(Model):
     vf_loss: float | None = None
     entropy: float | None = None
     kl: float | None = None
+    distill_cross_entropy: float | None = None
+    """A distilling run's imitation loss: cross-entropy of the policy to the search's targets."""
+    distill_value_loss: float | None = None
+    """Its value term: squared error of the value to the labelled discounted returns."""
+    distill_agreement: float | None = None
+    """Share of labelled decisions where the policy's greedy action is the target's likeliest."""
+    distill_episodes: int | None = None
+    """Labelled episodes the learner imitates this round (the label step's output)."""
+    distill_decisions: int | None = None
+    """Labelled decisions among them (rows of the round's labels)."""
 
 
 class IterationProgress(LearnerMetrics):

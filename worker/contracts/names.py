@@ -15,6 +15,9 @@ the training queue: it takes seconds of CPU and reads the checkpoint training ju
 TRAINING_LOOP_WORKFLOW = "TrainingLoopWorkflow"
 SCHEDULER_WORKFLOW = "SchedulerWorkflow"
 SMOKE_WORKFLOW = "SmokeWorkflow"
+SEARCH_DEPLOYMENT_WORKFLOW = "SearchDeploymentWorkflow"
+"""Measures a search on a class's held-out league, then deploys it if it is eligible
+(worker/workflows/search_deployment.py); on the training queue, where evaluation runs."""
 
 SCHEDULER_SERVICE_WORKFLOW = "SchedulerServiceWorkflow"
 """A long-lived workflow on the inference queue answering synchronous plans as updates

@@ -145,7 +145,8 @@ class PolicyRef(Model):
 class PlanSource(Model):
     """Where a plan's cluster and jobs come from: given (nodes and jobs) or drawn
     (synthetic). The API's request (app.models.PlanCreate) and the workflow's input
-    (PlanInput) both extend it, so the bounds and the one-source rule are written once."""
+    (PlanInput) both extend it, so the bounds, unique ids and the one-source rule are
+    written once."""
 
     nodes: list[NodeSpec] | None = Field(None, max_length=MAX_NODES)
     jobs: list[JobSpec] | None = Field(None, max_length=MAX_JOBS)
@@ -157,6 +158,12 @@ class PlanSource(Model):
             raise ValueError("give either nodes and jobs, or synthetic")
         if self.synthetic is not None and (self.nodes or self.jobs):
             raise ValueError("give either nodes and jobs, or synthetic, not both")
+        for kind, items in (("node", self.nodes or []), ("job", self.jobs or [])):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"duplicate {kind} id {item.id!r}")
+                seen.add(item.id)
         if (problem := gpu_types_problem(self.nodes, self.jobs)) is not None:
             raise ValueError(problem)
         return self

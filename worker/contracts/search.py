@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from worker.contracts.names import heuristic_problem
 
 Futures = Literal["none", "sampled"]
-Runtimes = Literal["estimates", "sampled"]
+Runtimes = Literal["estimates", "calibrated", "sampled"]
 
 
 class SearchOptions(BaseModel):
@@ -43,6 +45,14 @@ class SearchOptions(BaseModel):
         description="Nodes each window job is offered on, within `candidates`: the base placement's "
         "choice, then its next-best nodes (after every job on its first). A placement-only decision "
         "(one pod, no WAIT) has candidates only when this is above 1.",
+    )
+    portfolio: tuple[str, ...] = Field(
+        (),
+        max_length=8,
+        description="Other heuristics (names as the league spells them) that also roll every "
+        "candidate out; a candidate is worth the best of its rollouts by the base and by each of "
+        "these, and each one's own choice is a candidate too. On a belief that is the truth the "
+        "search is then never worse than the best of them (rollout with multiple heuristics).",
     )
     depth: int = Field(
         2,
@@ -88,8 +98,10 @@ class SearchOptions(BaseModel):
     )
     runtimes: Runtimes = Field(
         "estimates",
-        description="Runtimes in the belief: the estimates, or 'sampled': each rollout's runtime / "
-        "estimate ratios resampled from the jobs finished so far in the episode.",
+        description="Runtimes in the belief: the estimates; 'calibrated': each estimate times the "
+        "median runtime / estimate ratio of the jobs finished so far in the episode (a running job "
+        "by the median of the ratios it has not yet outlived); or 'sampled': each rollout's ratios "
+        "resampled from those finished jobs.",
     )
     margin: float = Field(
         1.0,
@@ -105,3 +117,11 @@ class SearchOptions(BaseModel):
         description="With several rollouts, the paired mean gain over the base's choice must also "
         "exceed z standard errors, so sampling noise does not buy spurious departures.",
     )
+
+    @field_validator("portfolio")
+    @classmethod
+    def _known_heuristics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name != "tuned" and (problem := heuristic_problem(name, "portfolio heuristic")):
+                raise ValueError(problem)
+        return names

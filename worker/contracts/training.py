@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from worker.contracts.evaluation import EvaluationResult
+from worker.contracts.evaluation import EvaluationResult, RoundSearch
 from worker.contracts.ids import (
     LABEL_PATTERN,
     Model,
@@ -21,6 +21,7 @@ from worker.contracts.ids import (
 )
 from worker.contracts.metrics import IterationProgress
 from worker.contracts.names import Objective
+from worker.contracts.search import SearchOptions
 from worker.contracts.workloads import PPOParams, WorkloadConfig
 
 
@@ -40,11 +41,23 @@ class TrainingRunSettings(Model):
     iterations_per_round: StrictCount = Field(5, ge=1, le=10_000)
     max_rounds: StrictCount | None = Field(3, ge=1, le=100_000, description="null = until stopped.")
     eval_episodes: StrictCount = Field(5, ge=1, le=200)
+    eval_search: RoundSearch = Field(
+        default_factory=RoundSearch,
+        description="A search over each round's checkpoint in the round's evaluation (same held-out "
+        "episodes): on by default for a distilling run only.",
+    )
     seed: Seed = 0
 
     def settings(self) -> dict[str, object]:
         """Just the shared settings (as field values), whatever model extends them."""
         return {name: getattr(self, name) for name in TrainingRunSettings.model_fields}
+
+    def round_search(self) -> SearchOptions | None:
+        """The options of the rounds' search row, or None when rounds evaluate without one."""
+        enabled = self.eval_search.enabled
+        if enabled is None:
+            enabled = self.ppo.distill is not None
+        return self.eval_search.options if enabled else None
 
 
 class TrainingRunConfig(TrainingRunSettings):
@@ -226,6 +239,11 @@ class RoundSummary(Model):
     best_heuristic_score: float
     gain: float
     heuristic_scores: dict[str, float] = Field(default_factory=dict)
+    bound: float | None = None
+    """Empty-cluster bound of the round's held-out episodes (kept when `evaluation` is not)."""
+    search_score: float | None = None
+    """`search:<this round's checkpoint>`'s objective value on the same episodes, when the
+    run evaluates a search row (kept when `evaluation` is not)."""
     evaluation: EvaluationResult | None = None
     finished_at: datetime | None = None
     iterations: list[IterationProgress] = Field(default_factory=list)

@@ -26,12 +26,14 @@ import torch.nn.functional as F
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 
-from worker.rl.labels import DistillData, distill_data, read_labels
+from worker.rl.labels import DistillData, distill_data, metadata_of, read_labels
 
 LEARNER_CONFIG_KEY = "distill"
 CROSS_ENTROPY_KEY = "distill_cross_entropy"
 VALUE_LOSS_KEY = "distill_value_loss"
 AGREEMENT_KEY = "distill_agreement"
+EPISODES_KEY = "distill_episodes"
+DECISIONS_KEY = "distill_decisions"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ class DistillPPOLearner(PPOTorchLearner):
                 raise ValueError(
                     "distillation with a weight above 0 needs labelled data (ppo.distill_labels)"
                 )
-            self._distill = DistillTensors.of(distill_data(read_labels(labels)), self._device)
+            table = read_labels(labels)
+            self._distill = DistillTensors.of(distill_data(table), self._device)
+            self._distill_episodes = len(metadata_of(table)["seeds"])
             self._distill_generator = torch.Generator().manual_seed(int(self.config.seed or 0))
 
     def compute_loss_for_module(
@@ -108,7 +112,13 @@ class DistillPPOLearner(PPOTorchLearner):
             module, self._distill.take(index.to(self._device))
         )
         self.metrics.log_dict(
-            {CROSS_ENTROPY_KEY: cross_entropy, VALUE_LOSS_KEY: value_loss, AGREEMENT_KEY: agreement},
+            {
+                CROSS_ENTROPY_KEY: cross_entropy,
+                VALUE_LOSS_KEY: value_loss,
+                AGREEMENT_KEY: agreement,
+                EPISODES_KEY: self._distill_episodes,
+                DECISIONS_KEY: len(self._distill),
+            },
             key=module_id,
             window=1,
         )

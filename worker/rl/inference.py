@@ -226,6 +226,23 @@ def choose(logits: np.ndarray, mask: np.ndarray) -> int:
     return int(valid[int(np.argmax(scores))])
 
 
+def ranked_pairs(logits: np.ndarray, mask: np.ndarray, nodes: int) -> np.ndarray:
+    """The (job, node) actions the mask allows, best first by logit (WAIT left out). Of a
+    job's pairs whose logits tie exactly only the first is kept: the policy cannot tell
+    those nodes apart (identical free nodes score identically), so to a search they are
+    one candidate, not several."""
+    pairs = np.flatnonzero(mask[:-1] > 0.5)
+    scores = logits[pairs]
+    scores = np.where(np.isfinite(scores), scores, -np.inf)
+    ranked = np.argsort(-scores, kind="stable")
+    slots, values = pairs[ranked] // nodes, scores[ranked]
+    grouped = np.lexsort((np.arange(len(ranked)), values, slots))
+    repeat = (slots[grouped][1:] == slots[grouped][:-1]) & (values[grouped][1:] == values[grouped][:-1])
+    keep = np.ones(len(ranked), dtype=bool)
+    keep[grouped[1:][repeat]] = False
+    return pairs[ranked][keep]
+
+
 _weights: weakref.WeakKeyDictionary[PairScoringModule, ForwardWeights] = weakref.WeakKeyDictionary()
 
 
@@ -287,3 +304,10 @@ class PPOPolicy:
         obs = view.obs
         assert obs is not None, "PPOPolicy needs observations"
         return choose(self.logits(obs), obs["action_mask"])
+
+    def ranked_actions(self, view: DecisionView) -> np.ndarray:
+        """What a search over this policy compares after its choice: its top (job, node)
+        pairs by logit under the mask (`ranked_pairs`; worker/search/candidates.py)."""
+        obs = view.obs
+        assert obs is not None, "PPOPolicy needs observations"
+        return ranked_pairs(self.logits(obs), obs["action_mask"], view.fits.shape[1])

@@ -30,6 +30,7 @@ import torch
 
 from worker.contracts import IterationProgress
 from worker.rl.config import SCORE_METRIC, TrainRoundConfig, build_ppo_config, resolve_prior
+from worker.rl.distill import AGREEMENT_KEY, CROSS_ENTROPY_KEY, DECISIONS_KEY, EPISODES_KEY, VALUE_LOSS_KEY
 from worker.rl.runtime import ensure_ray
 from worker.settings import WorkerSettings, get_settings
 
@@ -63,6 +64,11 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _count(value: Any) -> int | None:
+    number = _finite(value)
+    return None if number is None else round(number)
+
+
 def _progress(result: dict[str, Any], iteration: int, in_round: int, steps_per_s: float) -> IterationProgress:
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
@@ -77,6 +83,11 @@ def _progress(result: dict[str, Any], iteration: int, in_round: int, steps_per_s
         vf_loss=_finite(learner.get("vf_loss")),
         entropy=_finite(learner.get("entropy")),
         kl=_finite(learner.get("mean_kl_loss")),
+        distill_cross_entropy=_finite(learner.get(CROSS_ENTROPY_KEY)),
+        distill_value_loss=_finite(learner.get(VALUE_LOSS_KEY)),
+        distill_agreement=_finite(learner.get(AGREEMENT_KEY)),
+        distill_episodes=_count(learner.get(EPISODES_KEY)),
+        distill_decisions=_count(learner.get(DECISIONS_KEY)),
     )
 
 

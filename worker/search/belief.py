@@ -6,8 +6,9 @@ It does not know actual runtimes, when a node will fail, or what will arrive nex
 the belief is a fresh engine over a fresh scenario made of those known values only:
 
 - every runtime is its estimate; a running job ends at start + estimate / speed, and one
-  already past that is taken to end now (or, with `runtimes: sampled`, runtime / estimate
-  ratios are resampled from the jobs finished so far, which a scheduler has seen end);
+  already past that is taken to end now (or, with `runtimes: calibrated`, every estimate
+  is scaled by the median runtime / estimate ratio of the jobs finished so far, which a
+  scheduler has seen end; with `runtimes: sampled` the ratios are resampled from them);
 - no node failures (a node that is down now stays down);
 - future arrivals are none, or jobs sampled from the workload's own generator on seeds
   no evaluation uses.
@@ -19,10 +20,10 @@ leave, would otherwise make every belief as large as the episode). FGD's typical
 shapes are those of the jobs submitted so far.
 
 `build_belief` reads the real engine once and keeps no reference to it or to its
-scenario, except its static node arrays (capacities and speeds: configuration, shared
-rather than rebuilt): the episode's actual runtimes, failures and arrivals are
-unreachable from the search (tests/search/test_search_leak.py poisons them and checks
-the decisions).
+scenario, except what its nodes are (their tables, configuration shared rather than
+rebuilt: `ClusterSim(cluster=...)`): the episode's actual runtimes, failures and
+arrivals are unreachable from the search (tests/search/test_search_leak.py poisons them
+and checks the decisions).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 
 from worker.sim.engine import DONE, RUNNING, WAITING, ClusterSim
 from worker.sim.fragmentation import ShapeTable
-from worker.sim.model import Job, Node, NodeStatus, Scenario
+from worker.sim.model import Job, Scenario
 
 FUTURES_SEED_OFFSET = 2**40
 """Sampled futures come from seeds from here on: disjoint from evaluation seeds (uint32)
@@ -47,19 +48,6 @@ _KNOWN_STATE = (
 _KNOWN_RESOURCES = (
     "free_cpu", "free_mem", "free_gpu", "dev_free", "whole_free", "max_share", "usable", "running_count",
 )  # fmt: skip
-
-
-def known_nodes(sim: ClusterSim) -> tuple[Node, ...]:
-    """The cluster as configured (capacities, GPU types and speeds); down nodes stay down.
-    The same until a node's status changes: a search building many beliefs keeps it."""
-    nodes = []
-    for n, node_id in enumerate(sim.node_ids):
-        present = [(t, i) for i, t in enumerate(sim.gpu_types) if sim.cap_gpu[n, i] > 0]
-        gpus = {t: float(sim.cap_gpu[n, i]) for t, i in present}
-        speed = {t: float(sim.speed[n, i]) for t, i in present}
-        status = NodeStatus.OK if sim.usable[n] else NodeStatus.DOWN
-        nodes.append(Node(node_id, float(sim.cap_cpu[n]), float(sim.cap_mem[n]), gpus, speed, status))
-    return tuple(nodes)
 
 
 def _known_jobs(sim: ClusterSim, alive: np.ndarray) -> list[Job]:
@@ -154,6 +142,25 @@ def estimate_errors(sim: ClusterSim) -> np.ndarray:
     return (sim.finish[done] - sim.start[done]) * speed / estimate
 
 
+def calibrated_factors(sim: ClusterSim) -> np.ndarray | None:
+    """Runtime / estimate for every submitted job as the episode's finished jobs say it
+    typically is: their median ratio; a running job's is the median of the ratios it has
+    not outlived yet (none left: it ends now). None (runtimes = estimates) while the
+    history is short. One deterministic belief, where `runtime_factors` samples many."""
+    errors = estimate_errors(sim)
+    if len(errors) < MIN_HISTORY:
+        return None
+    k = sim.next_arrival
+    factors = np.full(k, float(np.median(errors)))
+    running = np.flatnonzero(sim.state[:k] == RUNNING)
+    elapsed = sim.now - sim.start[running]
+    planned = np.maximum(sim.expected_end[running] - sim.start[running], 1e-9)
+    for job, outlived in zip(running.tolist(), (elapsed / planned).tolist(), strict=True):
+        alive = errors[errors > outlived]
+        factors[job] = float(np.median(alive)) if len(alive) else outlived
+    return factors
+
+
 def runtime_factors(sim: ClusterSim, rng: np.random.Generator, count: int) -> list[np.ndarray | None]:
     """`count` draws of runtime / estimate for every submitted job, resampled from the
     episode's finished jobs; a running job's draw is conditioned on it not having ended
@@ -212,15 +219,13 @@ def build_belief(
     sim: ClusterSim,
     futures: list[Job] | None = None,
     factors: np.ndarray | None = None,
-    nodes: tuple[Node, ...] | None = None,
     shapes: ShapeTable | None = None,
 ) -> BeliefEngine:
     """A new engine at `sim`'s decision point that knows only what a scheduler knows (see
     the module docstring); `futures` are sampled arrivals after now, sorted by submit time;
     `factors` (runtime / estimate per submitted job) replace the estimates as the belief's
     runtimes, while what the policies read as expected ends stays the estimates'. A caller
-    building several beliefs at one decision passes what they share: `nodes` (`known_nodes`)
-    and `shapes` (`known_shapes`).
+    building several beliefs at one decision passes the `shapes` they share (`known_shapes`).
 
     Rewards are in raw units (total priority and schedulable count 1): the belief's job set
     is not the episode's, and a search compares candidates in priority points."""
@@ -243,16 +248,18 @@ def build_belief(
     known = _known_jobs(sim, alive)
     scenario = Scenario(
         f"belief:{sim.scenario.name}",
-        known_nodes(sim) if nodes is None else nodes,
+        sim.scenario.nodes,  # what each node is; what it holds now comes from `sim` below
         tuple(known + list(futures or ())),
         horizon,
         None,
         sim.scenario.placement_only,
         sim.gpu_types,
     )
-    belief = BeliefEngine(scenario, sim.window, objective=sim.objective, nodes_like=sim)
+    belief = BeliefEngine(scenario, sim.window, objective=sim.objective, cluster=sim)
     belief.alive = alive
     belief._shape_table = known_shapes(sim) if shapes is None else shapes
+    if not futures and (fastest := getattr(sim, "_fastest_ever", None)) is not None:
+        belief._fastest_ever = np.append(fastest[alive], fastest[-1])  # per job, as bound.fastest_ever
     m = len(alive)
     for name in _KNOWN_STATE:
         getattr(belief, name)[:m] = getattr(sim, name)[alive]

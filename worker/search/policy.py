@@ -42,8 +42,8 @@ from worker.contracts.search import SearchOptions
 from worker.search.belief import (
     FUTURES_SEED_OFFSET,
     build_belief,
+    calibrated_factors,
     future_jobs,
-    known_nodes,
     known_shapes,
     runtime_factors,
     sampled_runtimes,
@@ -53,7 +53,7 @@ from worker.search.rollout import RolloutEnv
 from worker.sim.engine import ClusterSim
 from worker.sim.fragmentation import ShapeTable
 from worker.sim.heuristics.tuned import tuning_spec
-from worker.sim.model import Node, Scenario
+from worker.sim.model import Scenario
 from worker.sim.policy import DecisionView, Policy
 from worker.sim.workloads import WorkloadSpec, make_scenario
 
@@ -93,6 +93,18 @@ def _fork(policy: Policy, engine: ClusterSim, other: ClusterSim, job_index: Call
     return fork(engine, other, job_index) if fork is not None else policy
 
 
+def _heuristic(name: str, workload: WorkloadSpec | None, like: Policy) -> Policy:
+    """A portfolio member by name; `tuned` needs the workload (and the base's window)."""
+    from worker.sim.heuristics import TUNED, make_heuristic
+    from worker.sim.heuristics.tuned import make_tuned
+
+    if name != TUNED:
+        return make_heuristic(name)
+    if workload is None:
+        raise ValueError("a portfolio with 'tuned' needs the workload it is tuned for")
+    return make_tuned(workload, int(getattr(like, "window", 32)))
+
+
 def choose(values: list[np.ndarray], margin: float, z: float) -> int:
     """Index of the candidate to play: 0 (the base's) unless another's paired gain over it
     beats `margin` (and `z` standard errors when there are several samples)."""
@@ -110,7 +122,8 @@ def choose(values: list[np.ndarray], margin: float, z: float) -> int:
 class SearchPolicy:
     """`search:<base>` (see the module docstring). `workload` is what sampled futures are
     drawn from (its training split for a held-out trace); `env_options` must be the
-    episode's own (e.g. `backfilling: False`), so rollouts step as the episode does."""
+    episode's own (e.g. `backfilling: False`), so rollouts step as the episode does;
+    `tuned_for` is the workload a portfolio's `tuned` is chosen for (default `workload`)."""
 
     def __init__(
         self,
@@ -118,14 +131,18 @@ class SearchPolicy:
         options: SearchOptions | None = None,
         workload: WorkloadSpec | None = None,
         env_options: dict[str, Any] | None = None,
+        tuned_for: WorkloadSpec | None = None,
     ) -> None:
         options = options or SearchOptions()
         if options.futures == "sampled" and workload is None:
             raise ValueError("search futures='sampled' needs the workload to sample arrivals from")
         self.name = f"{SEARCH_PREFIX}{base.name}"
+        tuned_for = tuned_for or workload
+        self.portfolio = [_heuristic(name, tuned_for, base) for name in options.portfolio]
+        """Policies that roll candidates out beside the base (`options.portfolio`)."""
         if options.depth > 1:
             inner = options.model_copy(update={"depth": options.depth - 1})
-            base = SearchPolicy(base, inner, workload, env_options)
+            base = SearchPolicy(base, inner, workload, env_options, tuned_for)
         self.base = base
         """What plays the rollouts and makes the first candidate: the base policy itself, or
         with `depth` d > 1 the search of depth d - 1 over it."""
@@ -139,9 +156,8 @@ class SearchPolicy:
         self.stats = SearchStats()
         self._rollout_envs: list[RolloutEnv] = []
         self._samples: list[Scenario] | None = None
-        self._known: tuple[ClusterSim, bytes, int, tuple[Node, ...], ShapeTable] | None = None
-        """What the last decision's beliefs knew of the cluster and its jobs, and when:
-        (engine, node status, jobs submitted, nodes, typical shapes)."""
+        self._shapes: tuple[ClusterSim, int, ShapeTable] | None = None
+        """The last decision's typical job shapes, and when: (engine, jobs submitted, shapes)."""
         self._seed = 0
         self._decision = 0
         """Decisions so far in this episode: seeds its runtime samples."""
@@ -157,13 +173,16 @@ class SearchPolicy:
         per-episode state carries over, as for a heuristic."""
         twin = copy.copy(self)
         twin.base = _fork(self.base, engine, other, job_index)
+        twin.portfolio = [_fork(p, engine, other, job_index) for p in self.portfolio]
         return twin
 
     def reset(self, seed: int) -> None:
         self.base.reset(seed)
+        for policy in self.portfolio:
+            policy.reset(seed)
         self._seed = seed
         self._samples = None
-        self._known = None
+        self._shapes = None
         self._decision = 0
 
     def _sampled_episodes(self) -> list[Scenario]:
@@ -177,19 +196,19 @@ class SearchPolicy:
             self._samples = [make_scenario(spec, FUTURES_SEED_OFFSET + int(s)) for s in states]
         return self._samples
 
-    def _known_cluster(self, sim: ClusterSim) -> tuple[tuple[Node, ...], ShapeTable]:
-        """The nodes and typical shapes every belief of this decision shares (a decision's
-        sampled futures are several beliefs), rebuilt only when they may have changed."""
-        known, status = self._known, sim.usable.tobytes()
-        same = known is not None and known[0] is sim and known[1] == status
-        nodes = known[3] if same else known_nodes(sim)
-        shapes = known[4] if same and known[2] == sim.next_arrival else known_shapes(sim)
-        self._known = (sim, status, sim.next_arrival, nodes, shapes)
-        return nodes, shapes
+    def _known_shapes(self, sim: ClusterSim) -> ShapeTable:
+        """The typical job shapes every belief of this decision shares (a decision's sampled
+        futures are several beliefs), rebuilt only when a job has arrived since."""
+        cached = self._shapes
+        if cached is not None and cached[0] is sim and cached[1] == sim.next_arrival:
+            return cached[2]
+        shapes = known_shapes(sim)
+        self._shapes = (sim, sim.next_arrival, shapes)
+        return shapes
 
     def _envs(self, sim: ClusterSim, count: int) -> list[RolloutEnv]:
         k, n = sim.window, len(sim.free_cpu)
-        envs = [e for e in self._rollout_envs if e.env.window == k and e.env.n_nodes == n]
+        envs = [e for e in self._rollout_envs if e.base_env.window == k and e.base_env.n_nodes == n]
         while len(envs) < count:
             envs.append(RolloutEnv(n, k, sim.objective, self.needs_observation, self.env_options))
         self._rollout_envs = envs
@@ -206,18 +225,20 @@ class SearchPolicy:
         if options.runtimes == "sampled":
             rng = np.random.default_rng([FUTURES_SEED_OFFSET, self._seed, self._decision])
             factors = runtime_factors(sim, rng, count)
+        elif options.runtimes == "calibrated":
+            factors = [calibrated_factors(sim)] * count
         if options.futures == "sampled":
             futures = [
                 future_jobs(s, sim.now, sim.gpu_types, options.arrivals, float(sim.submit[0]))
                 for s in self._sampled_episodes()
             ]
             envs = self._envs(sim, count)
-            nodes, shapes = self._known_cluster(sim)
+            shapes = self._known_shapes(sim)
             for env, jobs, draw in zip(envs, futures, factors, strict=True):
-                env.start(build_belief(sim, jobs, draw, nodes, shapes))
+                env.start(build_belief(sim, jobs, draw, shapes))
             return [(env, 0) for env in envs]
         env = self._envs(sim, 1)[0]
-        belief = build_belief(sim, None, None, *self._known_cluster(sim))
+        belief = build_belief(sim, None, None, self._known_shapes(sim))
         env.start(belief, [sampled_runtimes(belief, f) for f in factors if f is not None])
         return [(env, i) for i in range(env.samples)]
 
@@ -229,6 +250,7 @@ class SearchPolicy:
         self._decision += 1
         self.last_values = {}
         base_action = int(self.base.act(view))
+        others = [int(p.act(view)) for p in self.portfolio]
         try:
             if self.options.candidates == 1:
                 return base_action
@@ -242,6 +264,7 @@ class SearchPolicy:
                 self.options.wait and envs[0].wait_allowed,
                 self.options.other_speeds,
                 self.options.nodes_per_job,
+                others,
             )
             if len(actions) == 1:
                 return base_action
@@ -253,11 +276,14 @@ class SearchPolicy:
                 for env, sample in samples:
                     if time.perf_counter() > out_of_time:
                         break
-                    base = _fork(self.base, view.sim, env.belief, env.belief.index_of)
-                    if isinstance(base, SearchPolicy):
-                        base.deadline = out_of_time
                     rollout_started = time.perf_counter()
-                    row.append(env.value(action, base, self.options.horizon, sample))
+                    best = -math.inf
+                    for policy in (self.base, *self.portfolio):
+                        player = _fork(policy, view.sim, env.belief, env.belief.index_of)
+                        if isinstance(player, SearchPolicy):
+                            player.deadline = out_of_time
+                        best = max(best, env.value(action, player, self.options.horizon, sample))
+                    row.append(best)
                     stats.rollout_seconds += time.perf_counter() - rollout_started
                 if len(row) < len(samples):
                     stats.out_of_time += 1

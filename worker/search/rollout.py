@@ -21,6 +21,7 @@ from worker.sim.engine import EngineState
 from worker.sim.env import SchedulingEnv
 from worker.sim.metrics import EpisodeMetrics
 from worker.sim.policy import Policy
+from worker.sim.teacher import PRIOR_OPTION, TeacherPrior
 
 
 class _BeliefEnv(SchedulingEnv):
@@ -50,8 +51,15 @@ def ceiling_of(belief: BeliefEngine) -> float | None:
 
 class RolloutEnv:
     def __init__(self, nodes: int, window: int, objective: str, observe: bool, env_options: dict[str, Any]):
+        options = dict(env_options)
+        prior = options.pop(PRIOR_OPTION, None)
         config = {"nodes": nodes, "window": window, "objective": objective, "observe": observe}
-        self.env = _BeliefEnv(config | env_options)
+        self.base_env = _BeliefEnv(config | options)
+        self.env: _BeliefEnv | TeacherPrior = (
+            TeacherPrior(self.base_env, prior) if prior and observe else self.base_env
+        )
+        """What the base plays in: with the teacher's choice in every observation when the
+        base is a learned policy trained with a `prior`, as in its own episodes."""
         self.belief: BeliefEngine | None = None
         self.ceiling: float | None = None
         """The most any rollout from the current belief can earn, where it is known (see
@@ -84,7 +92,7 @@ class RolloutEnv:
 
     @property
     def wait_allowed(self) -> bool:
-        return self.env.wait_allowed
+        return self.base_env.wait_allowed
 
     def value(self, action: int, policy: Policy, horizon: int | None, sample: int = 0) -> float:
         """Reward of playing `action`, then `policy` for up to `horizon` more decisions

@@ -84,28 +84,37 @@ class ClusterSim:
         window: int,
         seed: int = 0,
         objective: str = "deadline",
-        nodes_like: ClusterSim | None = None,
+        cluster: ClusterSim | None = None,
     ) -> None:
-        """`nodes_like`: an engine on the same nodes (capacities, GPU types, speeds), whose
-        static node arrays this one shares instead of building them again from
-        `scenario.nodes` (a search builds a belief of a 1,213-node cluster at every decision);
-        node status still comes from `scenario.nodes`."""
+        """`cluster`: an engine over the same nodes (`scenario.nodes`, same GPU types) whose
+        node tables this one shares instead of building them, its nodes as they are now
+        (free resources, devices, usable): how a search's belief starts at a decision point
+        without paying for the cluster's set-up at every decision."""
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         self.scenario = scenario
         self.objective = objective
         self.window = window
         self.rng = np.random.default_rng(seed)
-        self.gpu_types = scenario.gpu_types if nodes_like is None else self._types_like(scenario, nodes_like)
+        self.gpu_types = scenario.gpu_types if cluster is None else self._types_of(scenario, cluster)
         type_index = {t: i for i, t in enumerate(self.gpu_types)}
         n_types = len(self.gpu_types)
         nodes, jobs = scenario.nodes, scenario.jobs
 
-        self.usable = np.array([n.status == NodeStatus.OK for n in nodes], dtype=np.bool_)
-        if nodes_like is None:
-            self._init_nodes(nodes, type_index)
+        if cluster is None:
+            self.node_ids = [n.id for n in nodes]
+            self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
+            self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
+            self.cap_gpu = np.zeros((len(nodes), n_types))
+            self.speed = np.zeros((len(nodes), n_types))
+            for i, node in enumerate(nodes):
+                for gpu_type, count in node.gpus.items():
+                    self.cap_gpu[i, type_index[gpu_type]] = count
+                    self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
+            self.usable = np.array([n.status == NodeStatus.OK for n in nodes])
+            self._init_devices(nodes, type_index)
         else:
-            self._share_nodes(nodes_like)
+            self._share_nodes(cluster)
 
         # Job arrays carry one extra sentinel row that fits nowhere: it pads the window.
         n_jobs = len(jobs)
@@ -145,9 +154,14 @@ class ClusterSim:
         self.paid = np.zeros(n_jobs)
         """Reward paid when each running job started, taken back exactly if it is killed."""
 
-        self.free_cpu = self.cap_cpu.copy()
-        self.free_mem = self.cap_mem.copy()
-        self.free_gpu = self.cap_gpu.copy()
+        if cluster is None:
+            self.free_cpu = self.cap_cpu.copy()
+            self.free_mem = self.cap_mem.copy()
+            self.free_gpu = self.cap_gpu.copy()
+        else:
+            self.free_cpu = cluster.free_cpu.copy()
+            self.free_mem = cluster.free_mem.copy()
+            self.free_gpu = cluster.free_gpu.copy()
         self.job_devices: dict[int, np.ndarray] = {}
         """Device slots (columns of `dev_free`) each running GPU job holds."""
         self.running_on: list[set[int]] = [set() for _ in nodes]
@@ -172,43 +186,29 @@ class ClusterSim:
                 self._push(self._draw(scenario.failures.mean_time_to_failure_s), _FAIL, n)
         self._arrive(0.0)
 
-    def _init_nodes(self, nodes: tuple, type_index: dict[str, int]) -> None:
-        self.node_ids = [n.id for n in nodes]
-        self.cap_cpu = np.array([n.cpus for n in nodes], dtype=np.float64)
-        self.cap_mem = np.array([n.memory_gb for n in nodes], dtype=np.float64)
-        self.cap_gpu = np.zeros((len(nodes), len(type_index)))
-        self.speed = np.zeros((len(nodes), len(type_index)))
-        for i, node in enumerate(nodes):
-            for gpu_type, count in node.gpus.items():
-                self.cap_gpu[i, type_index[gpu_type]] = count
-                self.speed[i, type_index[gpu_type]] = node.speed_of(gpu_type)
-        self._init_devices(nodes, type_index)
+    _NODE_TABLES = (
+        "node_ids", "cap_cpu", "cap_mem", "cap_gpu", "speed", "dev_type", "dev_cap", "cap_whole", "cap_share",
+    )  # fmt: skip
+    """What a node is (never changed once the engine is built): shared by `cluster=`."""
+    _NODE_STATE = ("usable", "dev_free", "whole_free", "max_share")
 
     @staticmethod
-    def _types_like(scenario: Scenario, other: ClusterSim) -> tuple[str, ...]:
-        """`other`'s GPU types, which `scenario` must declare (its nodes are `other`'s, so
-        they have no other type: reading every node's would cost what sharing saves)."""
+    def _types_of(scenario: Scenario, cluster: ClusterSim) -> tuple[str, ...]:
+        """`cluster`'s GPU types, which `scenario` must declare: its nodes are `cluster`'s, so
+        they have no other type, and reading every node's (1,213 in FGD's experiment, at
+        every decision of a search) would cost what sharing the tables saves."""
         named = {t for job in scenario.jobs for t in job.gpu_types}
-        if scenario.declared_gpu_types != other.gpu_types or not named <= set(other.gpu_types):
-            raise ValueError("nodes_like must be an engine on the same nodes and GPU types")
-        return other.gpu_types
+        if scenario.declared_gpu_types != cluster.gpu_types or not named <= set(cluster.gpu_types):
+            raise ValueError("cluster= must be an engine over the scenario's nodes and GPU types")
+        return cluster.gpu_types
 
-    def _share_nodes(self, other: ClusterSim) -> None:
-        """`other`'s static node arrays (nothing writes to them) and fresh free resources."""
-        if len(other.node_ids) != len(self.usable):
-            raise ValueError("nodes_like must be an engine on the same nodes and GPU types")
-        self.node_ids = other.node_ids
-        self.cap_cpu, self.cap_mem, self.cap_gpu, self.speed = (
-            other.cap_cpu,
-            other.cap_mem,
-            other.cap_gpu,
-            other.speed,
-        )
-        self.dev_type, self.dev_cap = other.dev_type, other.dev_cap
-        self.cap_whole, self.cap_share = other.cap_whole, other.cap_share
-        self.dev_free = self.dev_cap.copy()
-        self.whole_free = self.cap_whole.copy()
-        self.max_share = self.cap_share.copy()
+    def _share_nodes(self, cluster: ClusterSim) -> None:
+        if len(cluster.node_ids) != len(self.scenario.nodes):
+            raise ValueError("cluster= must be an engine over the scenario's nodes and GPU types")
+        for name in self._NODE_TABLES:
+            setattr(self, name, getattr(cluster, name))
+        for name in self._NODE_STATE:
+            setattr(self, name, getattr(cluster, name).copy())
 
     def _init_devices(self, nodes: tuple, type_index: dict[str, int]) -> None:
         """Device slots per node: `dev_type[n, d]` (-1 pads), `dev_free[n, d]` its free share.

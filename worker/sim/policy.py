@@ -36,7 +36,9 @@ class Policy(Protocol):
     """False lets the env skip building features (heuristics read the engine directly).
     A policy may also carry `env_options`, what it was trained with: env config (e.g.
     `backfilling`) and a learned policy's teacher `prior`, which worker.sim.teacher's
-    `make_env` adds as a wrapper."""
+    `make_env` adds as a wrapper. A policy that can rank its actions (a learned policy,
+    by logit) may expose `ranked_actions(view) -> np.ndarray`: valid (job, node) actions
+    best first, which a search over it compares after its choice."""
 
     def reset(self, seed: int) -> None:
         """Called at the start of each episode; stochastic policies reseed here."""

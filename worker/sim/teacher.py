@@ -20,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from worker.sim.engine import ClusterSim
 from worker.sim.env import EnvConfig, SchedulingEnv
 from worker.sim.features import PRIOR_KEY, observation_space
 from worker.sim.heuristics import make_heuristic
@@ -77,6 +78,13 @@ class TeacherPrior(gym.Wrapper):
         base = self.scheduling_env
         base.load_scenario(scenario, sim_seed)
         self.teacher.reset(sim_seed)
+        self._with_choice(base.decision_view().obs)
+
+    def attach(self, sim: ClusterSim) -> None:
+        """SchedulingEnv.attach (a search's belief, or a restored engine), with the teacher
+        consulted at the decision it lands on."""
+        base = self.scheduling_env
+        base.attach(sim)
         self._with_choice(base.decision_view().obs)
 
     def decision_view(self) -> DecisionView:

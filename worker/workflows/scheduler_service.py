@@ -23,7 +23,8 @@ Deployed policies: the workflow holds one Deployment per workload class, changed
 better checkpoints before anything is written) and carried over continue-as-new. A plan
 whose policy is `deployed` resolves it in its own handler, so each plan uses what was
 deployed when it arrived and a deployment takes effect for the next plan with no
-restart and nothing in flight dropped.
+restart and nothing in flight dropped. A deployed search plans with the options it was
+measured with (and over the composition `tuned` ran then).
 
 Measured cost of a continue-as-new under load (benchmarks/api_schedule_latency.py, 8
 clients): plans that reach the server while the run's last workflow task is open are
@@ -122,9 +123,12 @@ class SchedulerServiceWorkflow:
         window = request.window
         if deployed is not None and deployed.window and not wanted.keep_window:
             window = deployed.window
-        output = await plan_locally(request.model_copy(update={"policy": ref, "window": window}))
+        search = deployed.search if deployed is not None else None
+        served = request.model_copy(update={"policy": ref, "window": window, "search": search})
+        output = await plan_locally(served)
         note = deployed_note(wanted.name, deployed, fallback)
-        return output.model_copy(update={"policy_id": ref.name, "notes": [note]})
+        policy_id = deployed.policy if deployed is not None else ref.name
+        return output.model_copy(update={"policy_id": policy_id, "notes": [note, *output.notes]})
 
     @plan.validator
     def validate_plan(self, request: PlanInput) -> None:

@@ -9,8 +9,9 @@ also imitates those labels (worker/rl/distill.py). Every round labels with the r
 Each round validates the workload (`generate_scenario`, cheap), trains
 `iterations_per_round` PPO iterations resuming from the latest checkpoint
 (`train_policy`, which survives worker crashes through its heartbeats), evaluates the
-new checkpoint against every heuristic on held-out episodes (`evaluate_policy`) and
-records it in the artifact store (`store_checkpoint`). The run ends after `max_rounds`
+new checkpoint against every heuristic on held-out episodes (`evaluate_policy`; with
+`eval_search`, on by default for a distilling run, `search:<the checkpoint>` joins them)
+and records it in the artifact store (`store_checkpoint`). The run ends after `max_rounds`
 rounds (None: never by itself) or after a stop.
 
 Stop is an update, not a signal: the caller learns at once whether its stop was
@@ -83,7 +84,6 @@ SCENARIO_OPTIONS = {
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5),
 }
 EVALUATE_OPTIONS = {
-    "start_to_close_timeout": timedelta(minutes=30),
     "heartbeat_timeout": timedelta(minutes=1),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=5),
 }
@@ -91,6 +91,19 @@ STORE_OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=15),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
 }
+EVALUATE_TIMEOUT = timedelta(minutes=30)
+DECISIONS_PER_JOB = 3
+"""An episode's decisions per job, about at most: its placement, and a WAIT at each of its
+events (arrival, completion). A search row's time is bounded by its budget for each."""
+
+
+def evaluate_timeout(config: TrainingRunConfig) -> timedelta:
+    """The league's 30 minutes, plus a search row's budget for every decision it may take."""
+    search = config.round_search()
+    if search is None:
+        return EVALUATE_TIMEOUT
+    decisions = config.eval_episodes * config.workload.jobs * DECISIONS_PER_JOB
+    return EVALUATE_TIMEOUT + timedelta(milliseconds=search.budget_ms * decisions)
 
 
 @workflow.defn(name=TRAINING_LOOP_WORKFLOW)
@@ -221,8 +234,10 @@ class TrainingLoopWorkflow:
                 episodes=config.eval_episodes,
                 seed=evaluation_seed(config.seed),
                 objective=config.objective,
+                search=config.round_search(),
             ),
             task_queue=training_queue(),
+            start_to_close_timeout=evaluate_timeout(config),
             **EVALUATE_OPTIONS,
         )
         summary = RoundSummary(
@@ -237,6 +252,8 @@ class TrainingLoopWorkflow:
             gain=evaluation.gain,
             heuristic_scores=evaluation.heuristic_values
             or {m.policy: m.score for m in evaluation.heuristics},
+            bound=evaluation.bound,
+            search_score=evaluation.search_value,
             evaluation=evaluation,
             finished_at=workflow.now(),
             iterations=trained.history,
