@@ -20,7 +20,8 @@ our `strict:` mode, which decides only once some job fits, is reported beside it
 (`easy:`). Their numbers: the anchors README. `--train-minutes N` adds PPO rows (`--rl-rows
 with|without`, both by default) trained on the `slowdown` objective on random 1,024-job
 sequences of the same trace (window 128), judged on the same 10; a row not retrained
-keeps its last measurement and settings from the JSON under `--out`.
+keeps its last measurement and settings from the JSON under `--out` (read when the run
+writes it, so runs measuring different rows may run side by side).
 
 `--search-rows with|without` adds `search:<base>` rows (worker/search) over the best of
 their five heuristics, `easy:` with backfilling, on the `slowdown` objective and the same
@@ -258,24 +259,30 @@ def main(
                 row["ours_strict_mode"] = round(statistics.fmean(when_fits), 2)
             rows.append(row)
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    previous = out / "rlscheduler_table.json"
-    kept = json.loads(previous.read_text())["rows"] if previous.is_file() else []
+    measured: dict[tuple[str, bool], dict[str, Any]] = {}
     for backfilling in (False, True):
         if train_minutes > 0 and ("with" if backfilling else "without") in rl_rows:
             settings = ppo_overrides | {"backfilling": backfilling}
-            rows.append(
-                rl_row(backfilling, train_minutes, seeds, settings, select_every, select_episodes, sequences)
+            measured[("rl", backfilling)] = rl_row(
+                backfilling, train_minutes, seeds, settings, select_every, select_episodes, sequences
             )
-        else:  # a PPO row not retrained this time keeps its last measurement (and settings)
-            old = [r for r in kept if r["policy"] == "rl" and r["backfilling"] == backfilling]
-            rows.append(old[0] if old else {"policy": "rl", "backfilling": backfilling, "ours": None})
-            rows[-1]["theirs"] = THEIRS[("rl", backfilling)]
     for backfilling in (False, True):
         if ("with" if backfilling else "without") in search_rows:
-            rows.append(search_row(backfilling, evaluation, search_validation, grid))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        elif old := [r for r in kept if r["policy"] == "search" and r["backfilling"] == backfilling]:
-            rows.append(old[0])  # not measured this time: its last measurement
+            measured[("search", backfilling)] = search_row(backfilling, evaluation, search_validation, grid)
+            print(json.dumps(measured[("search", backfilling)]), file=sys.stderr, flush=True)
+    # Rows not measured this time keep their last measurement, read now rather than at the
+    # start, so runs of different rows side by side (--search-rows with, without) compose.
+    previous = out / "rlscheduler_table.json"
+    kept = json.loads(previous.read_text())["rows"] if previous.is_file() else []
+    for policy in ("rl", "search"):
+        for backfilling in (False, True):
+            old = [r for r in kept if r["policy"] == policy and r["backfilling"] == backfilling]
+            row = measured.get((policy, backfilling), old[0] if old else None)
+            if policy == "rl":
+                row = row or {"policy": "rl", "backfilling": backfilling, "ours": None}
+                row["theirs"] = THEIRS[("rl", backfilling)]
+            if row is not None:
+                rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     document = {**provenance(), "rows": rows, "sequences": sequences, "sequence_jobs": SEQUENCE}
     previous.write_text(json.dumps(document, indent=1) + "\n")
