@@ -295,6 +295,7 @@ def fgd_search_section(rows: list[Json], selection: Json) -> str:
     table_rows = [
         (
             r["pod_list"],
+            r.get("seeds"),
             r["ours_100"],
             r["fgd_100"],
             r["theirs_fgd_100"],
@@ -310,6 +311,7 @@ def fgd_search_section(rows: list[Json], selection: Json) -> str:
     ]
     headers = [
         "pod list",
+        "seeds",
         "search 100%",
         "`fgd` (ours) 100%",
         "FGD (theirs) 100%",
@@ -337,8 +339,8 @@ def fgd_search_section(rows: list[Json], selection: Json) -> str:
         "`search:fgd` (worker/search over `fifo+fgd`, objective `allocation`): each pod is offered on "
         "FGD's best nodes, and each candidate is rolled out by FGD over the next arrivals sampled from "
         "the default pod list (the training file, for every list evaluated) on seeds no evaluation "
-        "uses; it leaves FGD's node only when the paired gain over the samples says so. Same "
-        "episodes as the rows above.\n\n"
+        "uses; it leaves FGD's node only when the paired gain over the samples says so. On the "
+        "first seeds of the rows above (42, ...: `seeds`), beside `fgd` on the same seeds.\n\n"
         + table(headers, table_rows)
         + f"\nOptions: {fmt(rows[0].get('options'))}. Chosen on {chosen_on}:\n\n"
         + table(["options", "100%", "130%", "gain over `fgd`", "ms a decision"], runs)
