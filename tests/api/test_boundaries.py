@@ -337,3 +337,39 @@ def test_the_round_search_migration_backfills_bounds_and_downgrades_keeping_ever
         assert connection.execute(text("SELECT count(*) FROM rounds")).scalar_one() == 2
         assert connection.execute(text("SELECT count(*) FROM iteration_metrics")).scalar_one() == 1
     engine.dispose()
+
+
+def test_the_round_gate_migration_adds_the_gate_s_verdict_and_downgrades_keeping_every_round(
+    database_url: str,
+) -> None:
+    """0009 adds a round's validation score and the gate's verdict, empty for rounds made
+    before any run was gated; downgrading drops exactly those columns."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0008_round_search")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    scores = {"iteration": 2, "env_steps": 3, "score": 0.9, "best_heuristic": "edf"}
+    scores |= {"best_heuristic_score": 0.8, "heuristic_scores": {}, "margin": 0.1, "search_score": 0.95}
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        connection.execute(
+            tables.tables["runs"].insert(),
+            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
+            | {"created_at": when, "updated_at": when},
+        )
+        connection.execute(tables.tables["rounds"].insert(), {"run_id": "r1", "round": 1} | scores)
+    engine.dispose()
+    command.upgrade(config, "0009_round_gate")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT search_score, validation_score, accepted FROM rounds")).one()
+        assert tuple(row) == (0.95, None, None)
+    engine.dispose()
+    command.downgrade(config, "0008_round_search")
+    engine = create_engine(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("rounds")}
+    assert not columns & {"validation_score", "accepted"} and "search_score" in columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rounds")).scalar_one() == 1
+    engine.dispose()

@@ -76,7 +76,8 @@ def test_search_departs_from_its_base_and_targets_favour_its_choice(episode: tup
     actions = table.column("action").to_numpy()
     assert (actions != table.column("base_action").to_numpy()).any(), "the search never changed a decision"
     data = distill_data(table)
-    imitated = actions != data.obs["action_mask"].shape[1] - 1  # every decision but a WAIT
+    waited = actions == data.obs["action_mask"].shape[1] - 1
+    imitated = ~waited | REQUEST.target.imitate_wait
     assert np.allclose(data.target_probs.sum(axis=1), imitated.astype(np.float32), atol=1e-5)
     best = data.target_actions[np.arange(len(actions)), data.target_probs.argmax(axis=1)]
     assert (best == actions)[imitated].mean() > 0.9
@@ -136,17 +137,17 @@ def test_soft_target_keeps_the_choice_first_and_the_mask() -> None:
     assert soft_target({}, 3, mask, TargetOptions()) == ([3], [1.0])
 
 
-def test_the_search_s_waits_are_not_imitated_unless_asked() -> None:
-    """A WAIT is neither an alternative of a placement's target nor a target of its own
-    (TargetOptions.imitate_wait says why); asked for, it is both."""
+def test_the_search_s_waits_are_imitated_unless_turned_off() -> None:
+    """By default a WAIT is an alternative of a placement's target and a target of its own;
+    turned off (TargetOptions.imitate_wait says why one would), it is neither."""
     mask = np.ones(4, dtype=np.float32)  # WAIT is action 3
     values = {0: 1.0, 1: 2.0, 3: 5.0}
-    assert soft_target(values, 0, mask, TargetOptions())[0] == [0, 1]
-    assert soft_target(values, 3, mask, TargetOptions()) == ([], [])
-    imitating = TargetOptions(imitate_wait=True)
-    assert soft_target(values, 0, mask, imitating)[0] == [0, 1, 3]
-    actions, probs = soft_target(values, 3, mask, imitating)
+    assert soft_target(values, 0, mask, TargetOptions())[0] == [0, 1, 3]
+    actions, probs = soft_target(values, 3, mask, TargetOptions())
     assert actions[int(np.argmax(probs))] == 3
+    off = TargetOptions(imitate_wait=False)
+    assert soft_target(values, 0, mask, off)[0] == [0, 1]
+    assert soft_target(values, 3, mask, off) == ([], [])
 
 
 def test_a_retried_labelling_labels_only_the_episodes_still_missing(
