@@ -68,17 +68,22 @@ class TargetOptions:
 
     prior_logit: float = 3.0
     scale: float = 3.0
+    wait_needs_evidence: bool = True
+    """A WAIT is the target only where its rollout value beats every placement compared with
+    it; where a placement ties or beats it, that placement (the likeliest by value, then the
+    base's order) is the target instead. The search keeps its base's choice on a tie, so
+    over a policy that waits its labels keep those WAITs, and imitating them makes the
+    policy wait more: on `steady` the search over a round-2 policy waited at 168 decisions
+    of 1,768, 164 of them its base's WAIT and 115 of those no better than a placement.
+    Retrained from that round on these labels the greedy policy collapsed (validation 0.33);
+    with this rule, 0.951, as without any WAIT row (plain PPO from there: 0.948). The
+    search's own WAITs with evidence (all 67 in round 1, over `tuned`) stay targets."""
     imitate_wait: bool = True
     """Off: WAIT is neither a target's alternative nor imitated where the search chose it
     (those rows keep their value target only). Nearly all of `search:tuned`'s departures
     from `tuned` on `steady` are WAITs (4.0% of decisions of 4.3%), so they are the gain:
     without them round 1 scores exactly `tuned` on validation episodes (0.9626), with them
-    0.967. They are also what makes the greedy policy collapse later: the WAIT logit is a
-    function of the whole cluster's summary, not of a (job, node) pair, so imitating WAITs
-    raises it everywhere. Resumed from a good round (0.967), 45 iterations on labels where
-    the search waited at 9.5% of decisions left a greedy policy waiting at 456 of 562
-    decisions (0.33; 0.54 with one-hot targets), against 0.951 without the WAIT rows and
-    0.948 for plain PPO. Runs keep WAIT and gate their rounds (DistillParams.gate)."""
+    0.967."""
 
 
 @dataclass(frozen=True)
@@ -170,11 +175,16 @@ def soft_target(
     values: dict[int, float], chosen: int, mask: np.ndarray, options: TargetOptions
 ) -> tuple[list[int], list[float]]:
     """(actions, probabilities) of the target at one decision (see TargetOptions): only
-    actions the mask allows; one-hot on `chosen` when nothing was compared; empty (the
-    decision is not imitated) where the search waited if `options.imitate_wait` is off."""
+    actions the mask allows; one-hot on `chosen` when nothing was compared; a WAIT without
+    evidence replaced by the best placement (`wait_needs_evidence`); empty (the decision
+    is not imitated) where the search waited if `options.imitate_wait` is off."""
     wait = len(mask) - 1
     if chosen == wait and not options.imitate_wait:
         return [], []
+    if chosen == wait and options.wait_needs_evidence:
+        placements = {a: v for a, v in values.items() if a != wait and mask[a] > 0.5}
+        if placements and values.get(wait, -math.inf) - max(placements.values()) <= GAIN_TOLERANCE:
+            chosen = max(placements, key=lambda a: placements[a])
     actions = [a for a in values if mask[a] > 0.5 and (a != wait or options.imitate_wait)]
     if chosen not in actions:
         actions.insert(0, chosen)
