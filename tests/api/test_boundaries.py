@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from alembic.autogenerate import compare_metadata
@@ -34,6 +35,15 @@ def test_importing_the_app_loads_no_ray_torch_or_simulator() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "", f"app imports heavy modules: {out.stdout}"
+
+
+def insert_run(connection: Any, tables: MetaData, when: datetime, rounds_done: int) -> None:
+    """Run `r1` as a migration test's older schema stores it, to hang rounds on."""
+    connection.execute(
+        tables.tables["runs"].insert(),
+        {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": rounds_done}
+        | {"created_at": when, "updated_at": when},
+    )
 
 
 def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) -> None:
@@ -65,11 +75,7 @@ def test_the_margin_migration_keeps_every_round_and_checkpoint_value(database_ur
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
         connection.execute(
             tables.tables["rounds"].insert(),
             {"run_id": "r1", "round": 1, "gain": 0.125} | scores,
@@ -204,11 +210,7 @@ def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
     engine.dispose()
     command.upgrade(config, "0006_clusters")
     engine = create_engine(database_url)
@@ -247,11 +249,7 @@ def test_the_search_deployments_migration_adds_its_table_and_downgrades_keeping_
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
     engine.dispose()
     command.upgrade(config, "0007_search_deployments")
     engine = create_engine(database_url)
@@ -292,11 +290,7 @@ def test_the_round_search_migration_backfills_bounds_and_downgrades_keeping_ever
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 2}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=2)
         connection.execute(
             tables.tables["rounds"].insert(), [{"run_id": "r1", "round": r} | scores for r in (1, 2)]
         )
@@ -353,11 +347,7 @@ def test_the_round_gate_migration_adds_the_gate_s_verdict_and_downgrades_keeping
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
         connection.execute(tables.tables["rounds"].insert(), {"run_id": "r1", "round": 1} | scores)
     engine.dispose()
     command.upgrade(config, "0009_round_gate")
