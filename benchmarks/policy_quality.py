@@ -36,6 +36,8 @@ from typing import Any
 import typer
 from provenance import provenance
 
+from worker.rl.validation import VALIDATION_SEED_OFFSET
+
 DEFAULT_WORKLOADS = ["steady", "bursty", "deadline-tight", "node-failures", "trace:alibaba-default:train"]
 TRACE_LOAD = 0.9
 EVALUATED_ON = {
@@ -45,9 +47,6 @@ EVALUATED_ON = {
         "trace:alibaba-multigpu50",
     ]
 }
-VALIDATION_SEED_OFFSET = 2**32 + 2**31
-"""Validation episodes: training-side seeds beyond the range TrainingEnv draws from, for
-choosing hyper-parameters without looking at a held-out episode."""
 SELECTION_SEED_OFFSET = VALIDATION_SEED_OFFSET + 2**30
 """Checkpoint-selection episodes: training-side too, apart from the validation ones."""
 
@@ -197,19 +196,14 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
     from worker.rl.inference import PPOPolicy, load_module
     from worker.rl.labels import LabelRequest, label, label_seeds, write_labels
     from worker.rl.train import train_round
+    from worker.rl.validation import validate
     from worker.settings import WorkerSettings
-    from worker.sim.evaluate import evaluate_policies
-    from worker.sim.heuristics.tuned import make_tuned, tuning_spec
 
     params = DistillParams.model_validate(distill)
     spec = workload_spec(name, nodes, jobs)
     ppo = replace(PPOHyperparams(seed=seed), **overrides)
     run_dir = output_dir / f"{name.replace(':', '_')}-distill-seed{seed}"
     base = resolve_prior(TrainRoundConfig(workload=spec, window=window, ppo=ppo, seed=seed))
-    validation = tuning_spec(spec)
-    val_seeds = [VALIDATION_SEED_OFFSET + 20_240_601 + i for i in range(validation_episodes)]
-    tuned = make_tuned(spec, window)
-    tuned_val = evaluate_policies([tuned], validation, window, 0, 0, seeds=val_seeds)[0].metrics["score"]
     deadline = time.monotonic() + minutes * 60.0
     settings = WorkerSettings(data_dir=output_dir / "data")
     rounds: list[dict[str, Any]] = []
@@ -237,7 +231,8 @@ def train_distilled(name: str, minutes: float, round_minutes: float, nodes: int,
 
         result = train_round(config, resume_from=checkpoint, should_stop=stop, settings=settings)
         policy = PPOPolicy(load_module(result.checkpoint), f"round-{number}")
-        score = evaluate_policies([policy], validation, window, 0, 0, seeds=val_seeds)[0].metrics["score"]
+        validation = validate(policy, spec, window, validation_episodes)
+        score, tuned_val = validation.score, validation.tuned_score
         accepted = score >= best_score
         if accepted:
             checkpoint, best_score = result.checkpoint, score

@@ -783,6 +783,34 @@ EXPLORED_HEADERS = ["workload", "validated on", "options", "episodes", "score", 
                     "episodes below `tuned`", "ms / decision"]  # fmt: skip
 
 
+def render_deploy_auto(data: Json) -> Page:
+    """A distilling run posted over the API with `deploy: "auto"`, round by round."""
+    keys = ("round", "checkpoint_id", "iteration", "score", "best_heuristic_score", "margin", "eligible",
+            "validation_score", "accepted")  # fmt: skip
+    headers = ["round", "checkpoint", "iteration", "held-out score", "best heuristic", "margin", "eligible",
+               "validation score", "kept by the gate"]  # fmt: skip
+    rounds = [[r[k] for k in keys] for r in data["rounds"]]
+    deployed = data.get("deployed")
+    verdict = (
+        f"`{deployed['policy']}` ({deployed['source']}, margin {fmt(deployed['margin'])}) is deployed for "
+        f"`{data['run']['workload']['name']}`"
+        if deployed and data["deployed_from_this_run"]
+        else "no checkpoint of the run was deployed"
+    )
+    body = (
+        "One training run posted to `POST /training-runs` on a stack started by the benchmark, with "
+        '`ppo.distill` (each round gated on training-side validation episodes) and `deploy: "auto"`: '
+        "each round's checkpoint is offered for the workload's class, and the service deploys it when it "
+        "beats the best heuristic on the round's held-out episodes and the policy deployed before it.\n\n"
+        f"Run status: {data['status']}; {verdict}. Wall time {fmt(data['wall_s'])} s.\n\n"
+        + table(headers, rounds)
+        + "\n## The run\n\n```json\n"
+        + json.dumps(data["run"], indent=1)
+        + "\n```\n"
+    )
+    return Page("Auto-deploy of a distilling run", verdict, body)
+
+
 def render_generic(data: Json) -> Page:
     """A JSON no renderer knows: its scalars and its lists of flat records, as tables."""
     scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
@@ -811,6 +839,7 @@ RENDERERS: list[tuple[str, Callable[[Json], Page]]] = [
     (r"soak(_.*)?", render_soak),
     (r"slurm_replay", render_slurm_replay),
     (r"search_quality", render_search_quality),
+    (r"deploy_auto", render_deploy_auto),
 ]
 
 

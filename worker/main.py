@@ -33,7 +33,7 @@ from temporalio.worker import Worker
 
 from worker.activities.clusters import apply_cluster_plan, plan_cluster, probe_cluster, read_cluster
 from worker.activities.deployment import deploy_policy
-from worker.activities.evaluation import evaluate_policy, evaluate_search
+from worker.activities.evaluation import evaluate_policy, evaluate_search, validate_policy
 from worker.activities.inference import plan_schedule
 from worker.activities.labels import label_round
 from worker.activities.scenario import generate_scenario
@@ -94,7 +94,14 @@ def build_workers(client: Client, queues: QueueChoice = "all", prefix: str = "")
                 client,
                 task_queue=prefix + TRAINING_TASK_QUEUE,
                 workflows=[TrainingLoopWorkflow, SmokeWorkflow, SearchDeploymentWorkflow],
-                activities=[label_round, train_policy, evaluate_policy, evaluate_search, store_checkpoint],
+                activities=[
+                    label_round,
+                    train_policy,
+                    evaluate_policy,
+                    evaluate_search,
+                    validate_policy,
+                    store_checkpoint,
+                ],
                 activity_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="training"),
                 max_concurrent_activities=1,
                 # Heartbeats reach the server within a second: a crash loses at most the

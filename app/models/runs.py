@@ -113,6 +113,16 @@ class RoundPublic(Eligibility):
         description="The search over this round's checkpoint on the same episodes (run setting "
         "`eval_search`); null when the round evaluated none.",
     )
+    validation_score: float | None = Field(
+        None,
+        description="A gated distilling run's: the checkpoint's value on training-side validation "
+        "episodes, what the gate compares (never the held-out `score`).",
+    )
+    accepted: bool | None = Field(
+        None,
+        description="Whether the gate kept this round's checkpoint as what the run builds on (the "
+        "next round resumes from it and searches over it); null without a gate.",
+    )
     finished_at: datetime | None
 
     @computed_field(description="The search row's policy, `search:<checkpoint id>` (null without one).")
@@ -141,6 +151,8 @@ class Round(SQLModel, table=True):
     heuristic_scores: dict[str, float] = DBField(default_factory=dict, sa_column=Column(JSON))
     bound: float | None = None
     search_score: float | None = None
+    validation_score: float | None = None
+    accepted: bool | None = None
     finished_at: datetime | None = None
 
 

@@ -145,9 +145,9 @@ def record_league(session: Session, run: Run, summary: RoundSummary, checkpoint_
 
 
 def copy_round_references(row: Round, summary: RoundSummary) -> None:
-    """The bound and the search row beside a round's own score. A workflow older than
-    these fields reports them only in the evaluation it still carries; a value once seen
-    is kept."""
+    """The bound, the search row and the gate's verdict beside a round's own score. A
+    workflow older than these fields reports the first two only in the evaluation it still
+    carries; a value once seen is kept."""
     bound, search, evaluation = summary.bound, summary.search_score, summary.evaluation
     if evaluation is not None:
         bound = evaluation.bound if bound is None else bound
@@ -156,6 +156,10 @@ def copy_round_references(row: Round, summary: RoundSummary) -> None:
         row.bound = bound
     if search is not None:
         row.search_score = search
+    if summary.validation_score is not None:
+        row.validation_score = summary.validation_score
+    if summary.accepted is not None:
+        row.accepted = summary.accepted
 
 
 def record_round(session: Session, run: Run, summary: RoundSummary, checkpoint_id: str) -> None:

@@ -147,6 +147,7 @@ async def run_page(
         run=detail,
         objective=objective,
         searched=any(r.search_score is not None for r in rounds),
+        gated=any(r.accepted is not None for r in rounds),
         distilled=any(i.distill_cross_entropy is not None for i in iterations),
         score_svg=score_svg,
         returns_svg=returns_svg,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from alembic.autogenerate import compare_metadata
@@ -34,6 +35,15 @@ def test_importing_the_app_loads_no_ray_torch_or_simulator() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "", f"app imports heavy modules: {out.stdout}"
+
+
+def insert_run(connection: Any, tables: MetaData, when: datetime, rounds_done: int) -> None:
+    """Run `r1` as a migration test's older schema stores it, to hang rounds on."""
+    connection.execute(
+        tables.tables["runs"].insert(),
+        {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": rounds_done}
+        | {"created_at": when, "updated_at": when},
+    )
 
 
 def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) -> None:
@@ -65,11 +75,7 @@ def test_the_margin_migration_keeps_every_round_and_checkpoint_value(database_ur
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
         connection.execute(
             tables.tables["rounds"].insert(),
             {"run_id": "r1", "round": 1, "gain": 0.125} | scores,
@@ -204,11 +210,7 @@ def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
     engine.dispose()
     command.upgrade(config, "0006_clusters")
     engine = create_engine(database_url)
@@ -247,11 +249,7 @@ def test_the_search_deployments_migration_adds_its_table_and_downgrades_keeping_
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 1}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=1)
     engine.dispose()
     command.upgrade(config, "0007_search_deployments")
     engine = create_engine(database_url)
@@ -292,11 +290,7 @@ def test_the_round_search_migration_backfills_bounds_and_downgrades_keeping_ever
     with engine.begin() as connection:
         tables = MetaData()
         tables.reflect(connection)
-        connection.execute(
-            tables.tables["runs"].insert(),
-            {"id": "r1", "workflow_id": "w1", "status": "completed", "config": {}, "rounds_done": 2}
-            | {"created_at": when, "updated_at": when},
-        )
+        insert_run(connection, tables, when, rounds_done=2)
         connection.execute(
             tables.tables["rounds"].insert(), [{"run_id": "r1", "round": r} | scores for r in (1, 2)]
         )
@@ -336,4 +330,36 @@ def test_the_round_search_migration_backfills_bounds_and_downgrades_keeping_ever
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM rounds")).scalar_one() == 2
         assert connection.execute(text("SELECT count(*) FROM iteration_metrics")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_the_round_gate_migration_adds_the_gate_s_verdict_and_downgrades_keeping_every_round(
+    database_url: str,
+) -> None:
+    """0009 adds a round's validation score and the gate's verdict, empty for rounds made
+    before any run was gated; downgrading drops exactly those columns."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0008_round_search")
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    scores = {"iteration": 2, "env_steps": 3, "score": 0.9, "best_heuristic": "edf"}
+    scores |= {"best_heuristic_score": 0.8, "heuristic_scores": {}, "margin": 0.1, "search_score": 0.95}
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        insert_run(connection, tables, when, rounds_done=1)
+        connection.execute(tables.tables["rounds"].insert(), {"run_id": "r1", "round": 1} | scores)
+    engine.dispose()
+    command.upgrade(config, "0009_round_gate")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT search_score, validation_score, accepted FROM rounds")).one()
+        assert tuple(row) == (0.95, None, None)
+    engine.dispose()
+    command.downgrade(config, "0008_round_search")
+    engine = create_engine(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("rounds")}
+    assert not columns & {"validation_score", "accepted"} and "search_score" in columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rounds")).scalar_one() == 1
     engine.dispose()

@@ -107,8 +107,13 @@ def test_pages_render_runs_curves_league_and_gantt(client: TestClient) -> None:
 
 
 def test_a_run_page_shows_each_rounds_search_beside_its_policy(client: TestClient) -> None:
+    gate = {
+        1: {"validation_score": 0.965, "accepted": True},
+        2: {"validation_score": 0.731, "accepted": False},
+    }
     rounds = [
-        summary(r, 0.6 + r / 100, True).model_copy(update={"search_score": 0.7 + r / 100}) for r in (1, 2)
+        summary(r, 0.6 + r / 100, True).model_copy(update={"search_score": 0.7 + r / 100} | gate[r])
+        for r in (1, 2)
     ]
     last = rounds[-1].iterations[-1]
     rounds[-1].iterations[-1] = last.model_copy(
@@ -120,6 +125,11 @@ def test_a_run_page_shows_each_rounds_search_beside_its_policy(client: TestClien
     assert "search over PPO" in run  # the curve over rounds
     table = run[run.index('<table id="rounds">') : run.index("</table>", run.index('<table id="rounds">'))]
     assert "Its search" in table and 'title="search:h1-r2"' in table and "0.7200" in table
+    assert "Validation" in table and "0.9650" in table and "0.7310" in table
+    assert table.index(">kept<") < table.index(">not kept<"), "round 2 is marked as not kept by the gate"
+    detail = client.get("/training-runs/h1").json()
+    verdicts = [(r["validation_score"], r["accepted"]) for r in detail["rounds"]]
+    assert verdicts == [(0.965, True), (0.731, False)]
     assert "Distill CE" in run and "8 / 2999" in run
     assert "search:h1-r2" in client.get("/ui/league").text
 

@@ -113,3 +113,30 @@ def test_distillation_moves_the_policy_towards_the_search(settings: WorkerSettin
     assert float(ce) < 0.8 * float(plain_ce), (float(ce), float(plain_ce))
     assert float(vf) < float(plain_vf), (float(vf), float(plain_vf))
     assert float(agreement) > float(plain_agreement), (float(agreement), float(plain_agreement))
+
+
+def test_rows_without_a_target_count_in_the_value_loss_only() -> None:
+    """A WAIT the search chose but the labels do not imitate (an empty target) moves neither
+    the cross-entropy nor the agreement; its return still trains the value."""
+    from ray.rllib.core.columns import Columns
+
+    from worker.rl.distill import DistillTensors, distill_losses
+
+    class Scores:
+        def masked_logits(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+            return obs["logits"]
+
+        def compute_values(self, batch: dict) -> torch.Tensor:
+            return batch[Columns.OBS]["value"]
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    data = DistillTensors(
+        {"logits": logits, "value": torch.tensor([1.0, 3.0])},
+        target_actions=torch.tensor([[0], [0]]),
+        target_probs=torch.tensor([[1.0], [0.0]]),
+        returns=torch.tensor([1.0, 1.0]),
+    )
+    cross_entropy, value_loss, agreement = distill_losses(Scores(), data)
+    assert float(cross_entropy) == pytest.approx(-float(torch.log_softmax(logits[0], -1)[0]))
+    assert float(agreement) == 1.0
+    assert float(value_loss) == pytest.approx(2.0)

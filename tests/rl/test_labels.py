@@ -76,9 +76,12 @@ def test_search_departs_from_its_base_and_targets_favour_its_choice(episode: tup
     actions = table.column("action").to_numpy()
     assert (actions != table.column("base_action").to_numpy()).any(), "the search never changed a decision"
     data = distill_data(table)
-    assert np.allclose(data.target_probs.sum(axis=1), 1.0, atol=1e-5)
+    waited = actions == data.obs["action_mask"].shape[1] - 1
+    imitated = ~waited | REQUEST.target.imitate_wait
+    assert np.allclose(data.target_probs.sum(axis=1), imitated.astype(np.float32), atol=1e-5)
     best = data.target_actions[np.arange(len(actions)), data.target_probs.argmax(axis=1)]
-    assert (best == actions).mean() > 0.9
+    # A WAIT without evidence is labelled with a placement instead (wait_needs_evidence).
+    assert (best == actions)[~waited].mean() > 0.9
 
 
 def test_observations_are_what_the_training_env_builds(episode: tuple) -> None:
@@ -127,12 +130,39 @@ def test_no_evaluation_seed_can_be_labelled() -> None:
 
 
 def test_soft_target_keeps_the_choice_first_and_the_mask() -> None:
-    mask = np.array([1, 1, 0, 1], dtype=np.float32)
+    mask = np.array([1, 1, 0, 1, 1], dtype=np.float32)  # the last action is WAIT
     actions, probs = soft_target({0: 1.0, 1: 3.0, 2: 9.0, 3: 1.0}, 1, mask, TargetOptions())
     assert actions == [0, 1, 3]  # the masked candidate is left out
     assert probs[1] == max(probs) and sum(probs) == pytest.approx(1.0)
     assert probs[0] == pytest.approx(probs[2])
     assert soft_target({}, 3, mask, TargetOptions()) == ([3], [1.0])
+
+
+def test_a_wait_is_the_target_only_where_it_beats_every_placement() -> None:
+    """The search keeps its base's WAIT on a tie: such a WAIT is labelled with the best
+    placement instead, so a policy that waits does not learn to wait more from itself."""
+    mask = np.ones(4, dtype=np.float32)  # WAIT is action 3
+    tied = {3: 2.0, 0: 1.0, 1: 2.0}
+    actions, probs = soft_target(tied, 3, mask, TargetOptions())
+    assert actions[int(np.argmax(probs))] == 1
+    actions, probs = soft_target({3: 2.5, 0: 1.0, 1: 2.0}, 3, mask, TargetOptions())
+    assert actions[int(np.argmax(probs))] == 3, "a WAIT with evidence stays the target"
+    as_chosen = TargetOptions(wait_needs_evidence=False)
+    actions, probs = soft_target(tied, 3, mask, as_chosen)
+    assert actions[int(np.argmax(probs))] == 3
+
+
+def test_the_search_s_waits_are_imitated_unless_turned_off() -> None:
+    """By default a WAIT is an alternative of a placement's target and a target of its own;
+    turned off (TargetOptions.imitate_wait says why one would), it is neither."""
+    mask = np.ones(4, dtype=np.float32)  # WAIT is action 3
+    values = {0: 1.0, 1: 2.0, 3: 5.0}
+    assert soft_target(values, 0, mask, TargetOptions())[0] == [0, 1, 3]
+    actions, probs = soft_target(values, 3, mask, TargetOptions())
+    assert actions[int(np.argmax(probs))] == 3
+    off = TargetOptions(imitate_wait=False)
+    assert soft_target(values, 0, mask, off)[0] == [0, 1]
+    assert soft_target(values, 3, mask, off) == ([], [])
 
 
 def test_a_retried_labelling_labels_only_the_episodes_still_missing(

@@ -20,8 +20,11 @@ from temporalio.worker import Replayer, Worker
 
 from worker.codec import DATA_CONVERTER
 from worker.contracts import (
+    DistillParams,
     EvaluateInput,
     EvaluationResult,
+    LabelRoundInput,
+    LabelRoundOutput,
     PolicyMetrics,
     ScenarioSummary,
     SearchOptions,
@@ -32,6 +35,8 @@ from worker.contracts import (
     TrainingProgress,
     TrainRoundInput,
     TrainRoundOutput,
+    ValidateInput,
+    ValidationResult,
 )
 from worker.main import connect
 from worker.workflows.scheduler import SchedulerWorkflow
@@ -48,6 +53,10 @@ class FakeActivities:
         self.gate: asyncio.Event | None = None
         self.trained: list[TrainRoundInput] = []
         self.evaluated: list[EvaluateInput] = []
+        self.labelled: list[LabelRoundInput] = []
+        self.validated: list[ValidateInput] = []
+        self.validation_scores: list[float] = []
+        """What validate_policy answers, round by round (a distilling run's gate)."""
         self.training_started = asyncio.Event()
 
     def activities(self) -> list[Any]:
@@ -85,11 +94,30 @@ class FakeActivities:
                 search_value=score + 0.05 if searched else None,
             )
 
+        @activity.defn(name="label_round")
+        async def label_round(input: LabelRoundInput) -> LabelRoundOutput:
+            self.labelled.append(input)
+            labels = f"/labels/{input.output_dir}"
+            return LabelRoundOutput(labels=labels, search=input.search, episodes=1, decisions=9, elapsed_s=0)
+
+        @activity.defn(name="validate_policy")
+        async def validate_policy(input: ValidateInput) -> ValidationResult:
+            self.validated.append(input)
+            score = self.validation_scores[len(self.validated) - 1]
+            return ValidationResult(score=score, tuned_score=0.9, episodes=input.episodes)
+
         @activity.defn(name="store_checkpoint")
         async def store_checkpoint(input: StoreCheckpointInput) -> StoredCheckpoint:
             return StoredCheckpoint(checkpoint=input.checkpoint)
 
-        return [generate_scenario, train_policy, evaluate_policy, store_checkpoint]
+        return [
+            generate_scenario,
+            train_policy,
+            evaluate_policy,
+            label_round,
+            validate_policy,
+            store_checkpoint,
+        ]
 
 
 def _metrics(policy: str, score: float) -> PolicyMetrics:
@@ -230,5 +258,58 @@ def test_a_run_asking_for_it_evaluates_the_search_over_each_rounds_checkpoint(te
         assert [e.search for e in fakes.evaluated[1:]] == [SearchOptions(candidates=4, depth=1)] * 2
         assert [r.search_score for r in final.rounds] == pytest.approx([r.score + 0.05 for r in final.rounds])
         assert [r.bound for r in final.rounds] == [0.95, 0.95]
+
+    asyncio.run(_with_fake_worker(temporal_address, fakes, body))
+
+
+def test_a_gated_distilling_run_builds_on_the_last_round_its_gate_kept(temporal_address: str) -> None:
+    """Round 2 scores below round 1 on validation episodes: round 3 resumes from round 1's
+    checkpoint and labels with the search over it, not over the collapsed round 2."""
+    fakes = FakeActivities()
+    fakes.validation_scores = [0.95, 0.70, 0.96, 0.80]
+
+    async def body(client: Client, task_queue: str) -> None:
+        workflow_id = f"training-run-{uuid.uuid4().hex[:8]}"
+        config = tiny_run("r-gate", max_rounds=4, continue_as_new_every=3)
+        config = config.model_copy(
+            update={"ppo": config.ppo.model_copy(update={"distill": DistillParams(validation_episodes=3)})}
+        )
+        handle = await client.start_workflow(
+            TrainingLoopWorkflow.run, config, id=workflow_id, task_queue=task_queue
+        )
+        final = await handle.result()
+        checkpoints = [r.checkpoint for r in final.rounds]
+        assert [r.accepted for r in final.rounds] == [True, False, True, False]
+        assert [r.validation_score for r in final.rounds] == fakes.validation_scores
+        resumed = [t.resume_from for t in fakes.trained]
+        assert resumed == [None, checkpoints[0], checkpoints[0], checkpoints[2]]
+        assert [label.search for label in fakes.labelled] == [
+            "search:tuned",
+            f"search:{checkpoints[0]}",
+            f"search:{checkpoints[0]}",
+            f"search:{checkpoints[2]}",
+        ]
+        assert (final.current_checkpoint, final.current_validation) == (checkpoints[2], 0.96)
+        assert final.latest_checkpoint == checkpoints[3]
+        assert all(v.episodes == 3 and v.checkpoint in checkpoints for v in fakes.validated)
+        await _replay(client, workflow_id)
+
+    asyncio.run(_with_fake_worker(temporal_address, fakes, body))
+
+
+def test_an_ungated_distilling_run_builds_on_its_latest_round(temporal_address: str) -> None:
+    fakes = FakeActivities()
+
+    async def body(client: Client, task_queue: str) -> None:
+        config = tiny_run("r-nogate", max_rounds=2)
+        distill = DistillParams(gate=False)
+        config = config.model_copy(update={"ppo": config.ppo.model_copy(update={"distill": distill})})
+        final = await client.execute_workflow(
+            TrainingLoopWorkflow.run, config, id=f"training-run-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
+        assert fakes.validated == []
+        assert [r.accepted for r in final.rounds] == [None, None]
+        assert fakes.trained[1].resume_from == final.rounds[0].checkpoint
+        assert final.current_checkpoint == final.latest_checkpoint == final.rounds[1].checkpoint
 
     asyncio.run(_with_fake_worker(temporal_address, fakes, body))

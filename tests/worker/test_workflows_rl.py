@@ -141,6 +141,7 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
                 weight=1.0,
                 episodes_per_round=2,
                 options=SearchOptions(candidates=4, depth=1, budget_ms=10_000),
+                validation_episodes=2,
             )
             config = tiny_run("distilling", ppo=TINY_PPO.model_copy(update={"distill": distill}))
             final = await client.execute_workflow(
@@ -168,6 +169,9 @@ def test_a_distilling_run_labels_with_the_search_before_each_round(
                 assert summary.search_score is not None
                 assert summary.search_score == summary.evaluation.search_value
                 assert summary.bound is not None
+                # The gate scored the round on training-side validation episodes.
+                assert summary.validation_score is not None and summary.accepted is not None
+            assert final.rounds[0].accepted, "the first round has nothing to lose to"
             assert seeds[0] != seeds[1], "each round labels fresh training episodes"
             # Expert iteration: round 2 searches over round 1's policy.
             assert searches == ["search:sjf+fastest", f"search:{final.rounds[0].checkpoint}"]

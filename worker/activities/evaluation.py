@@ -1,5 +1,7 @@
 """evaluate_policy and evaluate_search: a checkpoint (and, when asked, the search over it),
-or a search, against every heuristic on the same held-out episodes.
+or a search, against every heuristic on the same held-out episodes; validate_policy: a
+checkpoint beside `tuned` on training-side validation episodes, what a gated run compares
+its rounds on.
 
 On the training queue, next to the checkpoint training just wrote (and never in the app:
 a search's league takes tens of seconds to minutes of CPU), heartbeating from a side
@@ -14,7 +16,13 @@ from typing import Any
 from temporalio import activity
 
 from worker.activities import Heartbeater, checkpoint_error, liveness_interval, policy_errors
-from worker.contracts import EvaluateInput, EvaluateSearchInput, EvaluationResult
+from worker.contracts import (
+    EvaluateInput,
+    EvaluateSearchInput,
+    EvaluationResult,
+    ValidateInput,
+    ValidationResult,
+)
 
 
 @activity.defn(name="evaluate_policy")
@@ -39,6 +47,25 @@ def evaluate_policy(input: EvaluateInput) -> EvaluationResult:
             search=input.search,
         )
     return evaluation_result(report)
+
+
+@activity.defn(name="validate_policy")
+def validate_policy(input: ValidateInput) -> ValidationResult:
+    from worker import artifacts
+    from worker.convert import workload_spec
+    from worker.rl.inference import PPOPolicy, load_module
+    from worker.rl.validation import validate
+    from worker.settings import get_settings
+
+    try:
+        checkpoint = artifacts.ensure_local(get_settings(), input.checkpoint)
+    except FileNotFoundError as error:
+        raise checkpoint_error(error) from error
+    with Heartbeater(interval_s=liveness_interval()), policy_errors():
+        policy = PPOPolicy(load_module(checkpoint), "ppo")
+        spec = workload_spec(input.workload)
+        found = validate(policy, spec, input.workload.window, input.episodes, input.objective)
+    return ValidationResult(score=found.score, tuned_score=found.tuned_score, episodes=input.episodes)
 
 
 @activity.defn(name="evaluate_search")

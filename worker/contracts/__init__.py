@@ -36,6 +36,8 @@ from worker.contracts.evaluation import ROUND_SEARCH_OPTIONS as ROUND_SEARCH_OPT
 from worker.contracts.evaluation import EvaluateInput as EvaluateInput
 from worker.contracts.evaluation import EvaluationResult as EvaluationResult
 from worker.contracts.evaluation import RoundSearch as RoundSearch
+from worker.contracts.evaluation import ValidateInput as ValidateInput
+from worker.contracts.evaluation import ValidationResult as ValidationResult
 from worker.contracts.evaluation import evaluation_seed as evaluation_seed
 from worker.contracts.evaluation import evaluation_workload as evaluation_workload
 from worker.contracts.ids import GPU_TYPE_PATTERN as GPU_TYPE_PATTERN

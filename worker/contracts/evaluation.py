@@ -70,6 +70,30 @@ class EvaluateInput(Model):
         return checked(location_problem(location, "checkpoint"), location)
 
 
+class ValidateInput(Model):
+    """Input of validate_policy: a checkpoint on its run's training-side validation
+    episodes (worker/rl/validation.py), never the held-out ones its round is judged on."""
+
+    checkpoint: str
+    workload: WorkloadConfig
+    """The run's own (training) workload; its training split is played."""
+    episodes: StrictCount = Field(8, ge=1, le=1_000)
+    objective: Objective = "deadline"
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _safe_location(cls, location: str) -> str:
+        return checked(location_problem(location, "checkpoint"), location)
+
+
+class ValidationResult(Model):
+    score: float
+    """The checkpoint's objective value on the validation episodes."""
+    tuned_score: float
+    """`tuned`'s on the same episodes."""
+    episodes: int
+
+
 class EvaluationResult(Model):
     ppo: PolicyMetrics
     heuristics: list[PolicyMetrics]

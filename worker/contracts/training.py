@@ -251,6 +251,12 @@ class RoundSummary(Model):
     rounds only (ITERATIONS_KEPT), by when the app has indexed them."""
     labels: LabelRoundOutput | None = None
     """A distilling run's label step: the search that labelled, where, and how much."""
+    validation_score: float | None = None
+    """A gated distilling run's: the checkpoint's objective value on training-side
+    validation episodes (what the gate compares; never the held-out `score`)."""
+    accepted: bool | None = None
+    """Whether the gate kept this round's checkpoint as the run's current policy; None
+    without a gate (every round is kept)."""
 
 
 RunStatus = Literal["running", "stopping", "completed", "failed", "cancelled"]
@@ -267,6 +273,11 @@ class TrainingProgress(Model):
     best_checkpoint: str | None = None
     best_score: float | None = None
     latest_checkpoint: str | None = None
+    current_checkpoint: str | None = None
+    """What the next round resumes from and, in a distilling run, searches over: the latest
+    checkpoint, or with a gate the last one it kept (None before the first round)."""
+    current_validation: float | None = None
+    """The current checkpoint's validation score, in a gated run."""
     stop_reason: str | None = None
 
 

@@ -90,6 +90,17 @@ class DistillParams(Model):
     options: SearchOptions = Field(
         default_factory=SearchOptions, description="The labelling search's options."
     )
+    gate: bool = Field(
+        True,
+        strict=True,
+        description="Keep a round's checkpoint as the run's current policy (what the next round "
+        "resumes from and searches over) only if it scores at least as well as the current one on "
+        "training-side validation episodes (AlphaGo Zero's gate). A rejected round is still "
+        "evaluated, stored and offered for deployment like any other.",
+    )
+    validation_episodes: StrictCount = Field(
+        8, ge=1, le=200, description="Validation episodes the gate plays per round (with `gate`)."
+    )
 
     @field_validator("search")
     @classmethod

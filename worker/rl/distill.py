@@ -66,14 +66,17 @@ class DistillTensors:
 
 def distill_losses(module: Any, data: DistillTensors) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(cross-entropy to the soft targets, value MSE to the returns, share of decisions
-    whose greedy action is the target's most likely one) of `module` on `data`."""
+    whose greedy action is the target's most likely one) of `module` on `data`. Rows
+    without a target (a WAIT not imitated) count in the value loss only."""
     logits = module.masked_logits(data.obs)
     log_probs = torch.log_softmax(logits, dim=-1).gather(1, data.target_actions)
-    cross_entropy = -(data.target_probs * log_probs).sum(-1).mean()
+    imitated = data.target_probs.sum(-1) > 0
+    count = imitated.sum().clamp(min=1)
+    cross_entropy = -(data.target_probs * log_probs).sum(-1).sum() / count
     values = module.compute_values({Columns.OBS: data.obs})
     value_loss = F.mse_loss(values, data.returns)
     best = data.target_actions.gather(1, data.target_probs.argmax(-1, keepdim=True)).squeeze(1)
-    agreement = (logits.argmax(-1) == best).float().mean()
+    agreement = ((logits.argmax(-1) == best) & imitated).sum() / count
     return cross_entropy, value_loss, agreement
 
 

@@ -5,6 +5,12 @@ played by the search, stored under the run's `labels/round-NNNN`), and the round
 also imitates those labels (worker/rl/distill.py). Every round labels with the run's
 `distill.search` first; once the run has a checkpoint, with `search:<that checkpoint>`
 (expert iteration: the improved policy is the next search's base), unless `distill.pin`.
+With `distill.gate` (the default) a round's checkpoint becomes the run's current policy,
+the one the next round resumes from and searches over, only if it scores at least as
+well as the current one on training-side validation episodes (`validate_policy`), as in
+AlphaGo Zero: imitation can make the greedy policy collapse within a round, and a
+collapsed policy's search would label the next round. Every round is still evaluated,
+stored and offered for deployment; the gate only chooses what the run builds on.
 
 Each round validates the workload (`generate_scenario`, cheap), trains
 `iterations_per_round` PPO iterations resuming from the latest checkpoint
@@ -49,7 +55,7 @@ from temporalio.workflow import ActivityCancellationType
 from worker.workflows import inference_queue, training_queue
 
 with workflow.unsafe.imports_passed_through():
-    from worker.activities.evaluation import evaluate_policy
+    from worker.activities.evaluation import evaluate_policy, validate_policy
     from worker.activities.labels import label_round
     from worker.activities.scenario import generate_scenario
     from worker.activities.training import round_seed, store_checkpoint, train_policy
@@ -65,6 +71,8 @@ with workflow.unsafe.imports_passed_through():
         TrainingProgress,
         TrainingRunConfig,
         TrainRoundInput,
+        ValidateInput,
+        ValidationResult,
         evaluation_seed,
         evaluation_workload,
         scheduled_run_id,
@@ -92,6 +100,8 @@ STORE_OPTIONS = {
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=10),
 }
 EVALUATE_TIMEOUT = timedelta(minutes=30)
+GATE_PATCH = "distill-gate"
+"""Marks histories made with the gate: a distilling run started before it replays without."""
 DECISIONS_PER_JOB = 3
 """An episode's decisions per job, about at most: its placement, and a WAIT at each of its
 events (arrival, completion). A search row's time is bounded by its budget for each."""
@@ -173,7 +183,6 @@ class TrainingLoopWorkflow:
         return config.max_rounds is not None and self._progress.rounds_done >= config.max_rounds
 
     async def _round(self, config: TrainingRunConfig, round_: int) -> RoundSummary:
-        progress = self._progress
         seed = round_seed(config.seed, round_)
         await workflow.execute_activity(
             generate_scenario,
@@ -211,7 +220,7 @@ class TrainingLoopWorkflow:
                 run_id=config.run_id,
                 round=round_,
                 config=config.model_copy(update={"state": None}),
-                resume_from=progress.latest_checkpoint or config.resume_from,
+                resume_from=self._current_checkpoint() or config.resume_from,
                 output_dir=output_dir,
                 labels=labelled.labels if labelled else None,
             ),
@@ -240,6 +249,7 @@ class TrainingLoopWorkflow:
             start_to_close_timeout=evaluate_timeout(config),
             **EVALUATE_OPTIONS,
         )
+        validation = await self._validate(config, trained.checkpoint)
         summary = RoundSummary(
             round=round_,
             checkpoint=trained.checkpoint,
@@ -258,6 +268,8 @@ class TrainingLoopWorkflow:
             finished_at=workflow.now(),
             iterations=trained.history,
             labels=labelled,
+            validation_score=validation.score if validation else None,
+            accepted=self._accepts(validation) if validation else None,
         )
         stored = await workflow.execute_activity(
             store_checkpoint,
@@ -274,11 +286,37 @@ class TrainingLoopWorkflow:
         summary.checkpoint = stored.checkpoint
         return summary
 
+    async def _validate(self, config: TrainingRunConfig, checkpoint: str) -> ValidationResult | None:
+        distill = config.ppo.distill
+        if distill is None or not distill.gate or not workflow.patched(GATE_PATCH):
+            return None
+        return await workflow.execute_activity(
+            validate_policy,
+            ValidateInput(
+                checkpoint=checkpoint,
+                workload=config.workload,
+                episodes=distill.validation_episodes,
+                objective=config.objective,
+            ),
+            task_queue=training_queue(),
+            start_to_close_timeout=EVALUATE_TIMEOUT,
+            **EVALUATE_OPTIONS,
+        )
+
+    def _accepts(self, validation: ValidationResult) -> bool:
+        current = self._progress.current_validation
+        return current is None or validation.score >= current
+
+    def _current_checkpoint(self) -> str | None:
+        """A state carried over from before the gate has no current checkpoint: its latest is."""
+        progress = self._progress
+        return progress.current_checkpoint or progress.latest_checkpoint
+
     def _labelling_search(self, config: TrainingRunConfig) -> str:
         distill = config.ppo.distill
         assert distill is not None
-        latest = self._progress.latest_checkpoint
-        return distill.search if distill.pin or not latest else f"search:{latest}"
+        current = self._current_checkpoint()
+        return distill.search if distill.pin or not current else f"search:{current}"
 
     def _record(self, summary: RoundSummary) -> None:
         progress = self._progress
@@ -286,6 +324,9 @@ class TrainingLoopWorkflow:
         progress.rounds_done = summary.round
         progress.current_round = None
         progress.latest_checkpoint = summary.checkpoint
+        if summary.accepted is not False:
+            progress.current_checkpoint = summary.checkpoint
+            progress.current_validation = summary.validation_score
         if progress.best_score is None or summary.score > progress.best_score:
             progress.best_score = summary.score
             progress.best_checkpoint = summary.checkpoint
@@ -295,10 +336,11 @@ class TrainingLoopWorkflow:
             old.iterations = []
         del progress.rounds[:-ROUNDS_KEPT]
         workflow.logger.info(
-            "run %s round %d: score %.3f (best heuristic %s %.3f)",
+            "run %s round %d: score %.3f (best heuristic %s %.3f)%s",
             progress.run_id,
             summary.round,
             summary.score,
             summary.best_heuristic,
             summary.best_heuristic_score,
+            "" if summary.accepted is not False else "; the gate kept the previous checkpoint",
         )
