@@ -129,3 +129,16 @@ def test_openb_inflation_trace_draws_a_slice_and_its_pods() -> None:
     assert make_scenario(spec, seed=3) == scenario != make_scenario(spec, seed=4)
     with pytest.raises(ValueError, match="no time axis"):
         make_scenario(WorkloadSpec(OPENB_INFLATION, nodes=40, load=0.9), seed=3)
+
+
+def test_openb_inflation_trains_on_the_default_list_s_training_rows_only() -> None:
+    """Shapes found only among the held-out last 30% of the default list never appear in
+    a training episode (FGD's own experiment, judged on held-out data, places them all)."""
+    train = set(openb_pod_shapes("default", "train"))
+    every = openb_pod_shapes("default")
+    held_out_only = set(every) - train
+    assert held_out_only and 0.6 < len(openb_pod_shapes("default", "train")) / len(every) < 0.8
+    for seed in range(3):
+        scenario = make_scenario(WorkloadSpec(OPENB_INFLATION, nodes=40), seed=seed)
+        shapes = {(j.cpus, j.memory_gb, j.gpus, j.gpu_types) for j in scenario.jobs}
+        assert shapes <= train and not shapes & held_out_only

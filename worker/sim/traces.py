@@ -106,9 +106,10 @@ LUBLIN_POOL = "trace:lublin-1"
 LUBLIN_FILE = "swf/lublin_256.swf"
 OPENB_INFLATION = "trace:openb-inflation"
 """FGD's inflation experiment (Weng et al., ATC'23) as a training workload: `nodes` openb
-nodes drawn by the seed, the default pod list resampled by the seed until it asks for
-1.3x their GPUs, pods that never leave and fail when they fit nowhere on arrival. Only the
-default list: gpuspec33 and multigpu50 are held out for evaluation."""
+nodes drawn by the seed, the default pod list's training rows (created before its held-out
+last 30%) resampled by the seed until they ask for 1.3x their GPUs, pods that never leave
+and fail when they fit nowhere on arrival. gpuspec33 and multigpu50 are held out for
+evaluation."""
 TRACE_NAMES: tuple[str, ...] = (*_ALIBABA, LUBLIN_POOL, OPENB_INFLATION)
 """The fixed trace names; ``trace:swf:PATH`` is accepted as well."""
 
@@ -293,7 +294,7 @@ def _inflation(nodes: int, load: float | None, rng: np.random.Generator) -> Scen
         raise ValueError(f"{OPENB_INFLATION} has {cluster.size} nodes; asked for {nodes}")
     picked = cluster.nodes(np.sort(rng.choice(cluster.size, size=nodes, replace=False)))
     seed = int(rng.integers(2**31 - 1))
-    return inflation_scenario(picked, openb_pod_shapes("default"), seed, OPENB_INFLATION)
+    return inflation_scenario(picked, openb_pod_shapes("default", "train"), seed, OPENB_INFLATION)
 
 
 def openb_cluster() -> tuple[Node, ...]:
@@ -302,11 +303,22 @@ def openb_cluster() -> tuple[Node, ...]:
     return cluster.nodes(np.arange(cluster.size))
 
 
-def openb_pod_shapes(pod_list: str) -> list[tuple[float, float, float, tuple[str, ...]]]:
+def openb_pod_shapes(pod_list: str, part: str = "all") -> list[tuple[float, float, float, tuple[str, ...]]]:
     """(cpus, memory_gb, gpus, gpu_types) of every row of an openb pod list (`default`,
-    `gpuspec33` or `multigpu50`), run or not: FGD's allocation experiment places them all."""
+    `gpuspec33` or `multigpu50`), run or not: FGD's allocation experiment places them all.
+    `part="train"` keeps the rows created before the default list's held-out last 30%
+    (what a training workload may draw from)."""
     path = traces_dir() / ALIBABA_DIR / f"openb_pod_list_{pod_list}.csv"
-    return [(r.cpus, r.memory_gb, r.gpus, r.gpu_types) for r in _pod_list(path).rows]
+    rows = _pod_list(path).rows
+    if part == "train":
+        creation = np.array([r.creation for r in rows], dtype=np.float64)
+        if np.isnan(creation).any():
+            raise TraceError(f"{path.name} has no creation times to split; only the default list is split")
+        cut = _train_cut(creation)
+        rows = [r for r in rows if r.creation < cut]
+    elif part != "all":
+        raise ValueError(f"unknown part {part!r}: all or train")
+    return [(r.cpus, r.memory_gb, r.gpus, r.gpu_types) for r in rows]
 
 
 def _unknown(name: str) -> TraceError:
@@ -560,8 +572,13 @@ def _split(path: Path, part: str) -> _Tasks:
     tasks = _tasks_from_rows(rows, skipped=len(creation_all) - len(rows))
     if part == "all":
         return tasks
-    cut = float(np.sort(creation_all)[int(TRAIN_FRACTION * len(creation_all))])
+    cut = _train_cut(creation_all)
     return tasks.take(tasks.submit < cut if part == "train" else tasks.submit >= cut)
+
+
+def _train_cut(creation: np.ndarray) -> float:
+    """The creation time from which a pod list's rows are held out (the last 30%)."""
+    return float(np.sort(creation)[int(TRAIN_FRACTION * len(creation))])
 
 
 def _pod_rows(path: Path) -> tuple[list[_PodRow], np.ndarray]:
