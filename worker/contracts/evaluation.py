@@ -55,8 +55,18 @@ class RoundSearch(Model):
         return options
 
 
-class EvaluateInput(Model):
+class CheckpointInput(Model):
+    """An activity input naming a checkpoint: a path or store URI, never one escaping the store."""
+
     checkpoint: str
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _safe_location(cls, location: str) -> str:
+        return checked(location_problem(location, "checkpoint"), location)
+
+
+class EvaluateInput(CheckpointInput):
     workload: WorkloadConfig
     episodes: StrictCount = Field(5, ge=1, le=1_000)
     seed: Seed = 0
@@ -64,26 +74,15 @@ class EvaluateInput(Model):
     search: SearchOptions | None = None
     """Also evaluate `search:<checkpoint>` with these options; None: no search row."""
 
-    @field_validator("checkpoint")
-    @classmethod
-    def _safe_location(cls, location: str) -> str:
-        return checked(location_problem(location, "checkpoint"), location)
 
-
-class ValidateInput(Model):
+class ValidateInput(CheckpointInput):
     """Input of validate_policy: a checkpoint on its run's training-side validation
     episodes (worker/rl/validation.py), never the held-out ones its round is judged on."""
 
-    checkpoint: str
     workload: WorkloadConfig
     """The run's own (training) workload; its training split is played."""
     episodes: StrictCount = Field(8, ge=1, le=1_000)
     objective: Objective = "deadline"
-
-    @field_validator("checkpoint")
-    @classmethod
-    def _safe_location(cls, location: str) -> str:
-        return checked(location_problem(location, "checkpoint"), location)
 
 
 class ValidationResult(Model):
