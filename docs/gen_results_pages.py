@@ -101,15 +101,10 @@ def code(name: str | None) -> str:
     return f"`{name}`" if name else ""
 
 
-def render_policy_quality(data: Json) -> Page:
-    overrides = data.get("config", {}).get("overrides", {})
-    if "prior" in overrides:
-        variant = f"residual policy on `{overrides['prior']}`"
-    elif "warm_start" in overrides:
-        variant = f"PPO warm-started from `{overrides['warm_start']}`"
-    else:
-        variant = "PPO from scratch"
-    rows = [
+def _policy_rows(data: Json) -> list[tuple]:
+    """One row per judged workload of a policy_quality JSON: the policy per training seed
+    and its mean beside the best heuristic, `tuned` and the bound."""
+    return [
         (
             code(w["workload"]),
             code(w["trained_on"]),
@@ -124,6 +119,17 @@ def render_policy_quality(data: Json) -> Page:
         )
         for w in data["workloads"]
     ]
+
+
+def render_policy_quality(data: Json) -> Page:
+    overrides = data.get("config", {}).get("overrides", {})
+    if "prior" in overrides:
+        variant = f"residual policy on `{overrides['prior']}`"
+    elif "warm_start" in overrides:
+        variant = f"PPO warm-started from `{overrides['warm_start']}`"
+    else:
+        variant = "PPO from scratch"
+    rows = _policy_rows(data)
     headers = [
         "workload (held-out episodes)",
         "trained on",
@@ -194,21 +200,7 @@ def _distilled_searches(searches: list[Json]) -> str:
 
 def render_policy_quality_distill(data: Json) -> Page:
     """Expert iteration: rows merged one workload per call, each with its own settings."""
-    rows = [
-        (
-            code(w["workload"]),
-            code(w["trained_on"]),
-            w["nodes"],
-            w["ppo_scores"],
-            f"{fmt(w['ppo_mean'])} ({fmt(w['ppo_std'])})",
-            f"{fmt(w['best_heuristic_score'])} ({code(w['best_heuristic'])})",
-            f"{fmt(w['tuned_score'])} ({code(w['tuned_choice'])})",
-            w["bound"],
-            f"{w['ppo_mean'] - w['best_heuristic_score']:+.4f}",
-            w["gap_closed"],
-        )
-        for w in data["workloads"]
-    ]
+    rows = _policy_rows(data)
     headers = ["workload (held-out episodes)", "trained on", "nodes", "distilled policy per training seed",
                "mean (std)", "best heuristic", "`tuned`", "bound", "mean - best", "gap closed"]  # fmt: skip
     keys = ("round", "search", "decisions", "label_s", "iteration", "validation_score", "validation_tuned",

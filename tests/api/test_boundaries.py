@@ -46,6 +46,19 @@ def insert_run(connection: Any, tables: MetaData, when: datetime, rounds_done: i
     )
 
 
+def upgrade_with_run(database_url: str, config: Any, revision: str) -> datetime:
+    """Migrate to `revision` and store run `r1` there; returns the rows' timestamp."""
+    command.upgrade(config, revision)
+    engine = create_engine(database_url)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection)
+        insert_run(connection, tables, when, rounds_done=1)
+    engine.dispose()
+    return when
+
+
 def test_migration_creates_exactly_the_models_and_downgrades(database_url: str) -> None:
     """On SQLite and on a real PostgreSQL server: upgrade to head leaves no difference
     between the migrated schema and the models (types included), downgrade removes it all."""
@@ -204,14 +217,7 @@ def test_the_clusters_migration_adds_its_tables_and_downgrades_keeping_the_rest(
     """0006 adds registered clusters and their decision history (ticks reference their
     cluster); downgrading removes exactly those two tables and leaves the runs."""
     config = alembic_config(database_url)
-    command.upgrade(config, "0005_round_margin")
-    engine = create_engine(database_url)
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    with engine.begin() as connection:
-        tables = MetaData()
-        tables.reflect(connection)
-        insert_run(connection, tables, when, rounds_done=1)
-    engine.dispose()
+    when = upgrade_with_run(database_url, config, "0005_round_margin")
     command.upgrade(config, "0006_clusters")
     engine = create_engine(database_url)
     with engine.begin() as connection:
@@ -243,14 +249,7 @@ def test_the_search_deployments_migration_adds_its_table_and_downgrades_keeping_
     """0007 adds the searches deployed by PUT /policy; downgrading removes exactly that
     table and leaves the runs and clusters."""
     config = alembic_config(database_url)
-    command.upgrade(config, "0006_clusters")
-    engine = create_engine(database_url)
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    with engine.begin() as connection:
-        tables = MetaData()
-        tables.reflect(connection)
-        insert_run(connection, tables, when, rounds_done=1)
-    engine.dispose()
+    when = upgrade_with_run(database_url, config, "0006_clusters")
     command.upgrade(config, "0007_search_deployments")
     engine = create_engine(database_url)
     with engine.begin() as connection:
